@@ -1,0 +1,10 @@
+"""Root pytest configuration shared by every member's suite.
+
+Sets up 8 simulated host devices *before* any test imports JAX, so that sharding code paths run on a
+single CPU. Must not import jax itself: ifvit-data's environment does not have it.
+"""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
