@@ -1,0 +1,164 @@
+"""LoFTR as one NNX module: backbone -> position encoding -> coarse transformer -> dual-softmax
+matching -> (optional) fine refinement.
+
+Port of LoFTR `src/loftr/loftr.py`. The attribute names mirror the PyTorch checkpoint
+(`backbone`, `loftr_coarse`, `fine_preprocess`, `loftr_fine`), so `outdoor_ds.ckpt` maps one-to-one
+(ifvit-convert). The fine modules always exist (they hold checkpoint weights); `cfg.fine.enabled`
+decides whether they run.
+
+BatchNorm mode follows NNX: `model.train()` uses batch statistics and updates running averages,
+`model.eval()` uses the running averages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ifvit_core.config import LoFTRConfig
+from ifvit_core.loftr.backbone import ResNetFPN_8_2
+from ifvit_core.loftr.coarse_matching import CoarseMatches, dual_softmax, match_coarse
+from ifvit_core.loftr.fine import FinePreprocess, fine_expectation, run_fine_transformer
+from ifvit_core.loftr.position_encoding import sine_position_encoding
+from ifvit_core.loftr.transformer import LocalFeatureTransformer
+
+STRIDE = 8  # coarse stride in pixels
+FINE_STRIDE = 2
+
+
+def add_position_encoding(feat_c: jax.Array, variant: str) -> jax.Array:
+    """feat_c: [B, h, w, C] -> feat_c + PE, flattened row-major to tokens [B, h*w, C]."""
+    b, h, w, c = feat_c.shape
+    pe = jnp.asarray(sine_position_encoding(h, w, c, variant), feat_c.dtype)
+    return (feat_c + pe[None]).reshape(b, h * w, c)
+
+
+class LoFTRCoarse(nnx.Module):
+    """The coarse trunk shared by Module 1 and both Module 2 branches: backbone + PE + transformer."""
+
+    def __init__(self, cfg: LoFTRConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        self.backbone = ResNetFPN_8_2(cfg.backbone, rngs=rngs)
+        c = cfg.coarse
+        self.loftr_coarse = LocalFeatureTransformer(
+            c.d_model, c.nhead, c.layer_names, c.attention, rngs=rngs
+        )
+
+    def extract(
+        self, image0: jax.Array, image1: jax.Array, *, fine: bool
+    ) -> tuple[jax.Array, jax.Array, jax.Array | None, jax.Array | None]:
+        """Backbone features of both images.
+
+        Same-size images go through the backbone as one concatenated batch (as upstream), so
+        BatchNorm statistics in training cover both images.
+
+        image0: [B, H0, W0, 1], image1: [B, H1, W1, 1] in [0, 1].
+        Returns (feat_c0 [B,h0,w0,C], feat_c1 [B,h1,w1,C], feat_f0, feat_f1 ([B,H/2,W/2,Cf] or None)).
+        """
+        b = image0.shape[0]
+        if image0.shape == image1.shape:
+            feat_c, feat_f = self.backbone(jnp.concatenate([image0, image1], axis=0), fine=fine)
+            feat_c0, feat_c1 = feat_c[:b], feat_c[b:]
+            feat_f0, feat_f1 = (feat_f[:b], feat_f[b:]) if fine else (None, None)
+        else:
+            feat_c0, feat_f0 = self.backbone(image0, fine=fine)
+            feat_c1, feat_f1 = self.backbone(image1, fine=fine)
+        return feat_c0, feat_c1, feat_f0, feat_f1
+
+    def encode_coarse(
+        self,
+        feat_c0: jax.Array,
+        feat_c1: jax.Array,
+        mask0: jax.Array | None = None,
+        mask1: jax.Array | None = None,
+        *,
+        return_all: bool = False,
+    ):
+        """[B,h,w,C] coarse maps -> position-encoded tokens -> coarse transformer -> [B,L,C], [B,S,C].
+
+        With `return_all`, also returns the tokens before the transformer and after each layer:
+        (f0, f1, {'tokens': (t0, t1), 'layers': [(f0_k, f1_k), ...]}).
+        """
+        t0 = add_position_encoding(feat_c0, self.cfg.pos_enc)
+        t1 = add_position_encoding(feat_c1, self.cfg.pos_enc)
+        if return_all:
+            f0, f1, hist = self.loftr_coarse(t0, t1, mask0, mask1, return_all=True)
+            return f0, f1, {"tokens": (t0, t1), "layers": hist}
+        return self.loftr_coarse(t0, t1, mask0, mask1)
+
+    def __call__(self, image0: jax.Array, image1: jax.Array) -> dict[str, jax.Array]:
+        """Coarse tokens of a pair: {'feat_c0': [B,L,C], 'feat_c1': [B,S,C], 'hw0_c', 'hw1_c'}."""
+        feat_c0, feat_c1, _, _ = self.extract(image0, image1, fine=False)
+        hw0, hw1 = feat_c0.shape[1:3], feat_c1.shape[1:3]
+        f0, f1 = self.encode_coarse(feat_c0, feat_c1)
+        return {"feat_c0": f0, "feat_c1": f1, "hw0_c": hw0, "hw1_c": hw1}
+
+
+class LoFTR(LoFTRCoarse):
+    """Full LoFTR (dual-softmax variant): the IFViT Module 1 dense-registration network."""
+
+    def __init__(self, cfg: LoFTRConfig, *, rngs: nnx.Rngs):
+        super().__init__(cfg, rngs=rngs)
+        d_c, d_f = cfg.coarse.d_model, cfg.fine_d_model
+        self.fine_preprocess = FinePreprocess(
+            d_c, d_f, cfg.fine.window, cfg.fine.concat_coarse_feat, rngs=rngs
+        )
+        self.loftr_fine = LocalFeatureTransformer(
+            d_f, cfg.fine.nhead, cfg.fine.layer_names, cfg.fine.attention, rngs=rngs
+        )
+
+    def __call__(
+        self,
+        image0: jax.Array,
+        image1: jax.Array,
+        mask0: jax.Array | None = None,
+        mask1: jax.Array | None = None,
+        *,
+        fine: bool | None = None,
+        return_intermediates: bool = False,
+    ) -> dict[str, Any]:
+        """Matches a batch of image pairs.
+
+        Args:
+          image0: [B, H0, W0, 1], image1: [B, H1, W1, 1] gray in [0, 1]; H, W multiples of 8.
+          mask0, mask1: optional coarse validity masks [B, L] / [B, S] (padded images).
+          fine: run the fine stage (default: cfg.fine.enabled).
+          return_intermediates: also return backbone maps and per-layer transformer outputs.
+
+        Returns a dict with
+          feat_c0 [B,L,C], feat_c1 [B,S,C]: coarse tokens after the transformer;
+          conf_matrix [B,L,S]; i_ids, j_ids, valid, mconf [B,L]; mkpts0_c, mkpts1_c [B,L,2];
+          hw0_c, hw1_c: coarse grid sizes (static ints);
+          with fine: mkpts0_f, mkpts1_f [B,L,2] and expec_f [B,L,3] (normalised offset x, y, std).
+        """
+        fine = self.cfg.fine.enabled if fine is None else fine
+        feat_c0, feat_c1, feat_f0, feat_f1 = self.extract(image0, image1, fine=fine)
+        hw0, hw1 = tuple(feat_c0.shape[1:3]), tuple(feat_c1.shape[1:3])
+        enc = self.encode_coarse(feat_c0, feat_c1, mask0, mask1, return_all=return_intermediates)
+        f0, f1 = enc[0], enc[1]
+        m = self.cfg.matching
+        conf = dual_softmax(f0, f1, m.temperature, mask0, mask1)
+        matches: CoarseMatches = match_coarse(
+            conf, hw0, hw1, threshold=m.threshold, border_rm=m.border_rm, mask0=mask0, mask1=mask1,
+            stride=STRIDE,
+        )
+        out: dict[str, Any] = {"feat_c0": f0, "feat_c1": f1, "hw0_c": hw0, "hw1_c": hw1}
+        out.update(matches._asdict())
+        if return_intermediates:
+            out["backbone"] = (feat_c0, feat_c1, feat_f0, feat_f1)
+            out["coarse_tokens"] = enc[2]["tokens"]
+            out["coarse_layers"] = enc[2]["layers"]
+        if fine:
+            win0, win1 = self.fine_preprocess(feat_f0, feat_f1, f0, f1, matches.j_ids, hw0, hw1)
+            win0, win1 = run_fine_transformer(self.loftr_fine, win0, win1)
+            coords, std = fine_expectation(win0, win1)  # [B, L, 2], [B, L]
+            w = self.cfg.fine.window
+            out["expec_f"] = jnp.concatenate([coords, std[..., None]], axis=-1)
+            out["mkpts0_f"] = matches.mkpts0_c
+            out["mkpts1_f"] = matches.mkpts1_c + coords * (w // 2) * FINE_STRIDE
+            if return_intermediates:
+                out["fine_windows"] = (win0, win1)
+        return out

@@ -1,0 +1,327 @@
+"""IFViT losses (SPEC §3): dense registration L_D, cosine embedding L_E, ArcFace L_A, and score fusion.
+
+Pure functions of arrays, jit-able, with no data-dependent shapes. Shape glossary (STYLE §3.4):
+`B` batch, `L`/`S` coarse tokens of image0/image1, `M` padded GT matches, `d` embedding size,
+`C` ArcFace classes, `R` ROIs.
+
+Every hyper-parameter is a keyword argument whose default is the SPEC value; the keyword names of
+`module2_loss` match the fields of `ifvit_core.config.LossConfig`, so a trainer can pass
+`**dataclasses.asdict(cfg.loss)`.
+
+Provenance of the defaults (SPEC §0 tags):
+* NLL form of L_D and the clamp eps=1e-6 — LoFTR/IFViT papers [PRIOR/CODE].
+* focal alpha=0.25, gamma=2 — LoFTR `outdoor_ds` training config [CODE].
+* cosine margin 0.0 — PyTorch `CosineEmbeddingLoss` default; paper value unconfirmed [INF].
+* ArcFace s=64, m=0.4 and lambdas (0.5, 0.1, 1.0) — earlier attempt's "paper" values [PRIOR].
+* fusion alpha=0.5 — [INF], tune on validation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+
+BRANCHES = ("global", "local")
+
+
+def _masked_mean(values: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean of `values` over `mask`; 0 (with zero gradient) when the mask is empty.
+
+    Returns (mean, count). `jnp.where` (not multiplication) keeps a NaN/inf in a masked-out entry from
+    leaking into the value; the caller still keeps masked entries finite so the backward pass is clean.
+    """
+    count = jnp.sum(mask.astype(jnp.float32))
+    total = jnp.sum(jnp.where(mask, values, 0.0))
+    return total / jnp.maximum(count, 1.0), count
+
+
+# --------------------------------------------------------------------------------------------------
+# L_D: dense registration loss on the dual-softmax matrix
+# --------------------------------------------------------------------------------------------------
+
+
+def dense_loss(
+    conf: jax.Array,
+    gt_i: jax.Array,
+    gt_j: jax.Array,
+    gt_valid: jax.Array,
+    *,
+    focal: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    eps: float = 1e-6,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Coarse matching loss on the ground-truth matches (SPEC §3, L_D).
+
+    NLL form (IFViT/LoFTR papers): `-(1/|M_gt|) Σ_{(i,j)∈M_gt} log P(i,j)`.
+    Focal form (LoFTR code, positives only): `mean_{M_gt} -α (1-P)^γ log P`.
+    P is clamped to `[eps, 1-eps]`. The mean runs over all valid GT matches of the whole batch (as
+    LoFTR's `loss_pos.mean()`), so pairs with more matches weigh more. A batch without any valid GT
+    (e.g. only impostor pairs) gives exactly 0 with zero gradients.
+
+    Args:
+      conf: [B, L, S] dual-softmax probabilities P.
+      gt_i: [B, M] int, coarse cell index in image 0 (padded entries arbitrary, e.g. 0).
+      gt_j: [B, M] int, matching cell index in image 1.
+      gt_valid: [B, M] bool, True for a real GT match (docs/contracts.md).
+      focal: use the focal form instead of the NLL.
+      alpha: focal weight α [CODE LoFTR].
+      gamma: focal exponent γ [CODE LoFTR].
+      eps: probability clamp [PRIOR/CODE].
+
+    Returns:
+      (loss, aux): scalar loss; aux has `per_pair` [B] (mean over each pair's own valid matches, 0 if
+      none), `num_gt` [B] float count of valid matches per pair, and `num_gt_total` scalar.
+    """
+    # fp32: log P of probabilities near eps loses all precision in bf16.
+    conf = conf.astype(jnp.float32)
+    b, l, s = conf.shape
+    flat_idx = gt_i.astype(jnp.int32) * s + gt_j.astype(jnp.int32)  # [B, M]
+    # Padded entries may hold any index; clip so the gather is always in bounds (they are masked).
+    flat_idx = jnp.clip(flat_idx, 0, l * s - 1)
+    p = jnp.take_along_axis(conf.reshape(b, l * s), flat_idx, axis=1)  # [B, M]
+    p = jnp.clip(p, eps, 1.0 - eps)
+    nll = -jnp.log(p)
+    per_match = alpha * (1.0 - p) ** gamma * nll if focal else nll  # [B, M]
+
+    valid = gt_valid.astype(bool)
+    loss, num_total = _masked_mean(per_match, valid)
+    num_gt = jnp.sum(valid.astype(jnp.float32), axis=1)  # [B]
+    per_pair = jnp.sum(jnp.where(valid, per_match, 0.0), axis=1) / jnp.maximum(num_gt, 1.0)
+    return loss, {"per_pair": per_pair, "num_gt": num_gt, "num_gt_total": num_total}
+
+
+# --------------------------------------------------------------------------------------------------
+# L_E: cosine embedding loss
+# --------------------------------------------------------------------------------------------------
+
+
+def cosine_similarity(z1: jax.Array, z2: jax.Array, *, eps: float = 1e-12) -> jax.Array:
+    """Cosine of the angle between the last-axis vectors; 0 for a zero vector.
+
+    Args:
+      z1: [..., d]. z2: [..., d]. eps: added to each squared norm (PyTorch's `CosineEmbeddingLoss`
+        uses the same form), which keeps the value and the gradient finite at z = 0.
+
+    Returns:
+      [...] cosines.
+    """
+    # fp32: squared norms of 256-d embeddings overflow/lose precision in bf16.
+    z1 = z1.astype(jnp.float32)
+    z2 = z2.astype(jnp.float32)
+    dot = jnp.sum(z1 * z2, axis=-1)
+    n1 = jnp.sum(z1 * z1, axis=-1) + eps
+    n2 = jnp.sum(z2 * z2, axis=-1) + eps
+    return dot / jnp.sqrt(n1 * n2)
+
+
+def cosine_embedding_loss(
+    z1: jax.Array,
+    z2: jax.Array,
+    is_genuine: jax.Array,
+    *,
+    margin: float = 0.0,
+) -> jax.Array:
+    """PyTorch `CosineEmbeddingLoss` semantics, mean reduction (SPEC §3, L_E).
+
+    `1 - cos(z1, z2)` for genuine pairs, `max(0, cos(z1, z2) - margin)` for impostors.
+
+    Args:
+      z1: [B, d] embeddings of image 0.
+      z2: [B, d] embeddings of image 1.
+      is_genuine: [B] int/bool; values > 0 are genuine (contract: int32 1/0; PyTorch's ±1 also works).
+      margin: impostor margin m_E (PyTorch default 0.0; paper value unconfirmed [INF]).
+
+    Returns:
+      Scalar mean loss over the batch.
+    """
+    cos = cosine_similarity(z1, z2)  # [B]
+    genuine = jnp.asarray(is_genuine) > 0
+    per_pair = jnp.where(genuine, 1.0 - cos, jnp.maximum(cos - margin, 0.0))
+    return jnp.mean(per_pair)
+
+
+# --------------------------------------------------------------------------------------------------
+# L_A: ArcFace
+# --------------------------------------------------------------------------------------------------
+
+
+def _l2_normalize(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
+    # eps under the sqrt keeps the gradient finite for an all-zero vector.
+    return x * jax.lax.rsqrt(jnp.sum(x * x, axis=axis, keepdims=True) + eps)
+
+
+def arcface_logits(
+    z: jax.Array,
+    weight: jax.Array,
+    labels: jax.Array,
+    *,
+    scale: float = 64.0,
+    margin: float = 0.4,
+) -> jax.Array:
+    """ArcFace (additive angular margin) logits (SPEC §3, L_A).
+
+    `cos θ_j = ŵ_jᵀ ẑ`; the target logit is `s·φ(θ_y)` with `φ = cos(θ_y + m)` while
+    `cos θ_y > cos(π - m)`, else `cos θ_y - m·sin(π - m)` (insightface `th`/`mm` guard, which keeps φ
+    monotonically decreasing in θ over [0, π]); the other logits are `s·cos θ_j`. Rows with label < 0
+    (unknown identity) get no margin.
+
+    Args:
+      z: [B, d] embeddings (normalised here).
+      weight: [d, C] class centres, one per column (normalised here).
+      labels: [B] int class ids, < 0 for unknown.
+      scale: s [PRIOR 64].
+      margin: m in radians [PRIOR 0.4].
+
+    Returns:
+      [B, C] float32 logits.
+    """
+    # fp32: s=64 times a cosine needs ~1e-6 relative precision for a stable softmax.
+    zn = _l2_normalize(z.astype(jnp.float32), axis=-1)  # [B, d]
+    wn = _l2_normalize(weight.astype(jnp.float32), axis=0)  # [d, C]
+    cos = jnp.clip(zn @ wn, -1.0, 1.0)  # [B, C]; clip: rounding can leave |cos| slightly above 1
+    # Floor under the sqrt: d sinθ/d cosθ = -cosθ/sinθ is infinite at θ ∈ {0, π}; the floor bounds it
+    # (sin ≥ 3e-4, a logit change ≤ s·sin(m)·3e-4 ≈ 0.008).
+    sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 1e-7))
+    cos_m, sin_m = math.cos(margin), math.sin(margin)
+    th = math.cos(math.pi - margin)
+    mm = math.sin(math.pi - margin) * margin
+    phi = jnp.where(cos > th, cos * cos_m - sin * sin_m, cos - mm)  # [B, C]
+    onehot = jax.nn.one_hot(labels, cos.shape[-1], dtype=bool)  # all False for labels < 0
+    return scale * jnp.where(onehot, phi, cos)
+
+
+def arcface_loss(
+    z: jax.Array,
+    weight: jax.Array,
+    labels: jax.Array,
+    *,
+    scale: float = 64.0,
+    margin: float = 0.4,
+) -> jax.Array:
+    """Softmax cross-entropy on the ArcFace logits, mean over rows with a known label (label >= 0).
+
+    Args:
+      z: [B, d]. weight: [d, C]. labels: [B] int, < 0 = unknown (masked out of the mean).
+      scale: s [PRIOR 64]. margin: m [PRIOR 0.4].
+
+    Returns:
+      Scalar loss; 0 (zero gradients) when no row has a known label.
+    """
+    logits = arcface_logits(z, weight, labels, scale=scale, margin=margin)
+    known = labels >= 0
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(labels, 0))  # [B]
+    return _masked_mean(ce, known)[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Module 2 total
+# --------------------------------------------------------------------------------------------------
+
+
+def module2_loss(
+    outputs: Mapping[str, Mapping[str, jax.Array]],
+    batch: Mapping[str, jax.Array],
+    *,
+    lambda_dense: float = 0.5,
+    lambda_embed: float = 0.1,
+    lambda_arcface: float = 1.0,
+    dense_focal: bool = False,
+    focal_alpha: float = 0.25,
+    focal_gamma: float = 2.0,
+    cosine_margin: float = 0.0,
+    arcface_scale: float = 64.0,
+    arcface_margin: float = 0.4,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Module-2 objective `L = λ1·L_D + λ2·L_E + λ3·L_A` (SPEC §3 Totals).
+
+    Each of L_D, L_E, L_A is the mean of its global-branch and local-branch values. ArcFace is applied
+    to both images' embeddings with their own labels (one mean over the 2B rows with a known label).
+
+    Args:
+      outputs: for each branch name in `("global", "local")` a mapping with
+        `conf` [B, L, S] dual-softmax probabilities of that branch (L, S differ per branch),
+        `z0`, `z1` [B, d] embeddings of image0 / image1,
+        `arcface_weight` [d, C] that branch's ArcFace class centres.
+      batch: `global_gt_i`, `global_gt_j`, `global_gt_valid` and `local_gt_i`, `local_gt_j`,
+        `local_gt_valid` [B, M] (docs/contracts.md GT keys, per branch token grid; all-False valid for
+        pairs without GT), `label0`, `label1` [B] int32 identity (-1 unknown), `is_genuine` [B] int32.
+      lambda_dense: λ1 [PRIOR 0.5]. lambda_embed: λ2 [PRIOR 0.1]. lambda_arcface: λ3 [PRIOR 1.0].
+      dense_focal: focal instead of NLL L_D. focal_alpha: α [CODE 0.25]. focal_gamma: γ [CODE 2.0].
+      cosine_margin: L_E impostor margin [INF 0.0]. arcface_scale: s [PRIOR 64].
+      arcface_margin: m [PRIOR 0.4].
+
+    Returns:
+      (total, components): components has `dense`, `embed`, `arcface` (branch means),
+      `dense_global`, `dense_local`, `embed_global`, ..., `arcface_local`, and `total`.
+    """
+    comps: dict[str, jax.Array] = {}
+    labels = jnp.concatenate([batch["label0"], batch["label1"]], axis=0)  # [2B]
+    for name in BRANCHES:
+        out = outputs[name]
+        comps[f"dense_{name}"], _ = dense_loss(
+            out["conf"],
+            batch[f"{name}_gt_i"],
+            batch[f"{name}_gt_j"],
+            batch[f"{name}_gt_valid"],
+            focal=dense_focal,
+            alpha=focal_alpha,
+            gamma=focal_gamma,
+        )
+        comps[f"embed_{name}"] = cosine_embedding_loss(
+            out["z0"], out["z1"], batch["is_genuine"], margin=cosine_margin
+        )
+        z = jnp.concatenate([out["z0"], out["z1"]], axis=0)  # [2B, d]
+        comps[f"arcface_{name}"] = arcface_loss(
+            z, out["arcface_weight"], labels, scale=arcface_scale, margin=arcface_margin
+        )
+    for term in ("dense", "embed", "arcface"):
+        comps[term] = 0.5 * (comps[f"{term}_global"] + comps[f"{term}_local"])
+    total = (
+        lambda_dense * comps["dense"]
+        + lambda_embed * comps["embed"]
+        + lambda_arcface * comps["arcface"]
+    )
+    comps["total"] = total
+    return total, comps
+
+
+# --------------------------------------------------------------------------------------------------
+# Test-time score fusion
+# --------------------------------------------------------------------------------------------------
+
+
+def fuse_scores(
+    cos_global: jax.Array,
+    cos_local: jax.Array,
+    alpha: float = 0.5,
+    *,
+    local_valid: jax.Array | None = None,
+) -> jax.Array:
+    """Fused matching score `α·cos_global + (1-α)·cos_local` (SPEC §3, α=0.5 [INF]).
+
+    Args:
+      cos_global: [...] global-branch cosine per pair.
+      cos_local: [...] local cosine, or [..., R] cosines of R ROIs, averaged first.
+      alpha: weight of the global score.
+      local_valid: optional [..., R] bool, which ROIs exist; a pair with none uses its global score.
+
+    Returns:
+      [...] fused scores.
+    """
+    cos_global = jnp.asarray(cos_global, jnp.float32)
+    cos_local = jnp.asarray(cos_local, jnp.float32)
+    if cos_local.ndim == cos_global.ndim + 1:  # static shape test, several ROIs
+        if local_valid is None:
+            cos_local = jnp.mean(cos_local, axis=-1)
+        else:
+            n = jnp.sum(local_valid, axis=-1)
+            mean = jnp.sum(jnp.where(local_valid, cos_local, 0.0), axis=-1) / jnp.maximum(n, 1)
+            cos_local = jnp.where(n > 0, mean, cos_global)
+    elif cos_local.shape != cos_global.shape:
+        raise ValueError(f"cos_local {cos_local.shape} does not match cos_global {cos_global.shape}")
+    return alpha * cos_global + (1.0 - alpha) * cos_local
