@@ -1,4 +1,4 @@
-"""IFViT losses (SPEC §3): dense registration L_D, cosine embedding L_E, ArcFace L_A, and score fusion.
+"""IFViT losses (SPEC §3): dense registration L_D, cosine embedding L_E, ArcFace L_A, score fusion.
 
 Pure functions of arrays, jit-able, with no data-dependent shapes. Shape glossary (STYLE §3.4):
 `B` batch, `L`/`S` coarse tokens of image0/image1, `M` padded GT matches, `d` embedding size,
@@ -18,7 +18,6 @@ Provenance of the defaults (SPEC §0 tags):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import jax
@@ -31,8 +30,8 @@ BRANCHES = ("global", "local")
 def _masked_mean(values: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Mean of `values` over `mask`; 0 (with zero gradient) when the mask is empty.
 
-    Returns (mean, count). `jnp.where` (not multiplication) keeps a NaN/inf in a masked-out entry from
-    leaking into the value; the caller still keeps masked entries finite so the backward pass is clean.
+    Returns (mean, count). `jnp.where` (not multiplication) keeps a NaN/inf in a masked-out entry
+    from leaking into the value; callers keep masked entries finite so the backward pass is clean.
     """
     count = jnp.sum(mask.astype(jnp.float32))
     total = jnp.sum(jnp.where(mask, values, 0.0))
@@ -74,8 +73,8 @@ def dense_loss(
       eps: probability clamp [PRIOR/CODE].
 
     Returns:
-      (loss, aux): scalar loss; aux has `per_pair` [B] (mean over each pair's own valid matches, 0 if
-      none), `num_gt` [B] float count of valid matches per pair, and `num_gt_total` scalar.
+      (loss, aux): scalar loss; aux has `per_pair` [B] (mean over each pair's own valid matches,
+      0 if none), `num_gt` [B] float count of valid matches per pair, and `num_gt_total` scalar.
     """
     # fp32: log P of probabilities near eps loses all precision in bf16.
     conf = conf.astype(jnp.float32)
@@ -133,7 +132,8 @@ def cosine_embedding_loss(
     Args:
       z1: [B, d] embeddings of image 0.
       z2: [B, d] embeddings of image 1.
-      is_genuine: [B] int/bool; values > 0 are genuine (contract: int32 1/0; PyTorch's ±1 also works).
+      is_genuine: [B] int/bool; values > 0 are genuine (contract: int32 1/0; PyTorch's ±1 works
+        too).
       margin: impostor margin m_E (PyTorch default 0.0; paper value unconfirmed [INF]).
 
     Returns:
@@ -166,16 +166,16 @@ def arcface_logits(
     """ArcFace (additive angular margin) logits (SPEC §3, L_A).
 
     `cos θ_j = ŵ_jᵀ ẑ`; the target logit is `s·φ(θ_y)` with `φ = cos(θ_y + m)` while
-    `cos θ_y > cos(π - m)`, else `cos θ_y - m·sin(π - m)` (insightface `th`/`mm` guard, which keeps φ
-    monotonically decreasing in θ over [0, π]); the other logits are `s·cos θ_j`. Rows with label < 0
-    (unknown identity) get no margin.
+    `cos θ_y > cos(π - m)`, else `cos θ_y - m·sin(π - m)` (insightface `th`/`mm` guard, which keeps
+    φ monotonically decreasing in θ over [0, π]); the other logits are `s·cos θ_j`. Rows with
+    label < 0 (unknown identity) get no margin.
 
     Args:
       z: [B, d] embeddings (normalised here).
       weight: [d, C] class centres, one per column (normalised here).
       labels: [B] int class ids, < 0 for unknown.
       scale: s [PRIOR 64].
-      margin: m in radians [PRIOR 0.4].
+      margin: m in radians [PRIOR 0.4]; may be traced (margin warm-up).
 
     Returns:
       [B, C] float32 logits.
@@ -184,12 +184,14 @@ def arcface_logits(
     zn = _l2_normalize(z.astype(jnp.float32), axis=-1)  # [B, d]
     wn = _l2_normalize(weight.astype(jnp.float32), axis=0)  # [d, C]
     cos = jnp.clip(zn @ wn, -1.0, 1.0)  # [B, C]; clip: rounding can leave |cos| slightly above 1
-    # Floor under the sqrt: d sinθ/d cosθ = -cosθ/sinθ is infinite at θ ∈ {0, π}; the floor bounds it
-    # (sin ≥ 3e-4, a logit change ≤ s·sin(m)·3e-4 ≈ 0.008).
+    # Floor under the sqrt: d sinθ/d cosθ = -cosθ/sinθ is infinite at θ ∈ {0, π}; the floor bounds
+    # it (sin ≥ 3e-4, a logit change ≤ s·sin(m)·3e-4 ≈ 0.008).
     sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 1e-7))
-    cos_m, sin_m = math.cos(margin), math.sin(margin)
-    th = math.cos(math.pi - margin)
-    mm = math.sin(math.pi - margin) * margin
+    # jnp (not math) so `margin` may be a traced value, e.g. a warm-up schedule of m (SPEC §8.10).
+    margin = jnp.asarray(margin, jnp.float32)
+    cos_m, sin_m = jnp.cos(margin), jnp.sin(margin)
+    th = jnp.cos(jnp.pi - margin)
+    mm = jnp.sin(jnp.pi - margin) * margin
     phi = jnp.where(cos > th, cos * cos_m - sin * sin_m, cos - mm)  # [B, C]
     onehot = jax.nn.one_hot(labels, cos.shape[-1], dtype=bool)  # all False for labels < 0
     return scale * jnp.where(onehot, phi, cos)
@@ -239,8 +241,9 @@ def module2_loss(
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Module-2 objective `L = λ1·L_D + λ2·L_E + λ3·L_A` (SPEC §3 Totals).
 
-    Each of L_D, L_E, L_A is the mean of its global-branch and local-branch values. ArcFace is applied
-    to both images' embeddings with their own labels (one mean over the 2B rows with a known label).
+    Each of L_D, L_E, L_A is the mean of its global-branch and local-branch values. ArcFace is
+    applied to both images' embeddings with their own labels (one mean over the 2B rows with a
+    known label).
 
     Args:
       outputs: for each branch name in `("global", "local")` a mapping with
@@ -248,8 +251,9 @@ def module2_loss(
         `z0`, `z1` [B, d] embeddings of image0 / image1,
         `arcface_weight` [d, C] that branch's ArcFace class centres.
       batch: `global_gt_i`, `global_gt_j`, `global_gt_valid` and `local_gt_i`, `local_gt_j`,
-        `local_gt_valid` [B, M] (docs/contracts.md GT keys, per branch token grid; all-False valid for
-        pairs without GT), `label0`, `label1` [B] int32 identity (-1 unknown), `is_genuine` [B] int32.
+        `local_gt_valid` [B, M] (docs/contracts.md GT keys, per branch token grid; all-False valid
+        for pairs without GT), `label0`, `label1` [B] int32 identity (-1 unknown), `is_genuine` [B]
+        int32.
       lambda_dense: λ1 [PRIOR 0.5]. lambda_embed: λ2 [PRIOR 0.1]. lambda_arcface: λ3 [PRIOR 1.0].
       dense_focal: focal instead of NLL L_D. focal_alpha: α [CODE 0.25]. focal_gamma: γ [CODE 2.0].
       cosine_margin: L_E impostor margin [INF 0.0]. arcface_scale: s [PRIOR 64].
@@ -323,5 +327,5 @@ def fuse_scores(
             mean = jnp.sum(jnp.where(local_valid, cos_local, 0.0), axis=-1) / jnp.maximum(n, 1)
             cos_local = jnp.where(n > 0, mean, cos_global)
     elif cos_local.shape != cos_global.shape:
-        raise ValueError(f"cos_local {cos_local.shape} does not match cos_global {cos_global.shape}")
+        raise ValueError(f"cos_local {cos_local.shape} does not fit cos_global {cos_global.shape}")
     return alpha * cos_global + (1.0 - alpha) * cos_local

@@ -1,0 +1,105 @@
+"""IFViT Module 2 and the verification graph: shapes under jit, weight transfer, embeddings."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from ifvit_core import config, losses, params
+from ifvit_core.ifvit import Matcher, init_from_module1, verify_pairs
+from ifvit_core.loftr import LoFTR
+
+
+@pytest.fixture(scope="module")
+def models():
+    cfg = config.tiny()
+    m1 = LoFTR(cfg.loftr, rngs=nnx.Rngs(0))
+    m2 = Matcher(cfg, rngs=nnx.Rngs(1))
+    return cfg, m1, m2
+
+
+def test_init_from_module1_copies_trunk_only(models):
+    cfg, m1, m2 = models
+    head_before = params.flat_state(m2.global_branch, prefix="embed/")
+    n = init_from_module1(m2, m1)
+    src = params.flat_state(m1)
+    for branch in (m2.global_branch, m2.local_branch):
+        dst = params.flat_state(branch)
+        trunk = [k for k in dst if k.startswith(("backbone/", "loftr_coarse/"))]
+        assert len(trunk) == n and n > 0
+        for k in trunk:
+            np.testing.assert_array_equal(dst[k], src[k])
+    # heads untouched, and the two branches' ArcFace matrices are distinct parameters
+    for k, v in head_before.items():
+        np.testing.assert_array_equal(params.flat_state(m2.global_branch, prefix="embed/")[k], v)
+    assert not np.array_equal(np.asarray(m2.global_branch.arcface_weight[...]),
+                              np.asarray(m2.local_branch.arcface_weight[...]))
+
+
+def test_verify_pairs_under_jit(models):
+    cfg, m1, m2 = models
+    m1.eval()
+    m2.eval()
+    rng = np.random.default_rng(0)
+    x0 = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
+    x1 = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
+
+    @nnx.jit
+    def run(a, b, k, i0, i1):
+        out = verify_pairs(cfg, a, b, k, i0, i1)
+        return out["score"], out["module2"], out["inputs"], out["alignment"].A01
+
+    score, out2, inp, a01 = run(m1, m2, jax.random.key(0), x0, x1)
+    g, r = cfg.module2.global_size, cfg.module2.roi_size
+    assert score.shape == (2,) and np.all(np.abs(np.asarray(score)) <= 1 + 1e-5)
+    assert inp["global0"].shape == (2, g, g, 1) and inp["roi1"].shape == (2, r, r, 1)
+    assert a01.shape == (2, 2, 3)
+    for name in ("global", "local"):
+        z0 = np.asarray(out2[name]["z0"])
+        assert z0.shape == (2, cfg.module2.embed_dim)
+        np.testing.assert_allclose(np.linalg.norm(z0, axis=1), 1.0, rtol=1e-5)
+    side = r // 8
+    assert out2["local"]["conf"].shape == (2, side * side, side * side)
+    # the fused score is the configured mix of the branch cosines
+    np.testing.assert_allclose(
+        np.asarray(score),
+        np.asarray(losses.fuse_scores(out2_cos(out2, "global"), out2_cos(out2, "local"),
+                                      cfg.module2.fusion_alpha)),
+        rtol=1e-5,
+    )
+
+
+def out2_cos(out2, name):
+    z0, z1 = np.asarray(out2[name]["z0"]), np.asarray(out2[name]["z1"])
+    return jnp.asarray(np.sum(z0 * z1, axis=1))
+
+
+def test_module2_loss_gradients_reach_heads_and_arcface(models):
+    cfg, _, m2 = models
+    m2.train()
+    rng = np.random.default_rng(1)
+    b, g, r = 2, cfg.module2.global_size, cfg.module2.roi_size
+    gl = jnp.asarray(rng.random((b, g, g, 1)), jnp.float32)
+    ro = jnp.asarray(rng.random((b, r, r, 1)), jnp.float32)
+    lg, ll = (g // 8) ** 2, (r // 8) ** 2
+    batch = {
+        "label0": jnp.array([0, 1]), "label1": jnp.array([0, 2]), "is_genuine": jnp.array([1, 0]),
+        "global_gt_i": jnp.tile(jnp.arange(lg)[None], (b, 1)), "global_gt_j": jnp.tile(jnp.arange(lg)[None], (b, 1)),
+        "global_gt_valid": jnp.array([[True] * lg, [False] * lg]),
+        "local_gt_i": jnp.tile(jnp.arange(ll)[None], (b, 1)), "local_gt_j": jnp.tile(jnp.arange(ll)[None], (b, 1)),
+        "local_gt_valid": jnp.array([[True] * ll, [False] * ll]),
+    }
+
+    def loss_fn(model):
+        out = model(gl, gl[:, ::-1], ro, ro[:, :, ::-1])
+        total, _ = losses.module2_loss(out, batch)
+        return total
+
+    loss, grads = nnx.jit(nnx.value_and_grad(loss_fn))(m2)
+    assert np.isfinite(float(loss))
+    for branch in ("global_branch", "local_branch"):
+        gb = getattr(grads, branch)
+        assert float(jnp.abs(gb.arcface_weight[...]).sum()) > 0
+        assert float(jnp.abs(gb.embed.kernel[...]).sum()) > 0
+        assert float(jnp.abs(gb.loftr_coarse.layers_0.q_proj.kernel[...]).sum()) > 0
