@@ -60,6 +60,14 @@ def test_dense_step_is_sharded_and_learns():
     assert np.all(np.isfinite(losses))
     assert losses[-1] < 0.7 * losses[0], losses
     assert float(m["num_gt"]) == 8 * 49  # 7x7 cells of the 8x8 grid have a partner
+    # the fine stage and the 1/2 FPN branch are unused by the coarse loss: frozen, not decayed
+    before = init_dense_state(cfg, tc, mesh, seed=0)[1]
+    for name in ("loftr_fine", "fine_preprocess"):
+        a = jax.tree.leaves(getattr(state.params, name))
+        b = jax.tree.leaves(getattr(before.params, name))
+        assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
+    moved = jax.tree.leaves(state.params.loftr_coarse)[0]
+    assert not np.array_equal(np.asarray(moved), np.asarray(jax.tree.leaves(before.params.loftr_coarse)[0]))
 
 
 def test_shard_batch_rejects_indivisible_batch():

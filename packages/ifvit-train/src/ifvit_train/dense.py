@@ -43,8 +43,25 @@ class DenseState(NamedTuple):
     opt_state: Any
 
 
+# Variables that the coarse-only Module 1 forward never uses: the 1/2 FPN branch and the fine stage.
+# They are frozen (not just gradient-free: AdamW's decoupled weight decay would shrink them), so
+# converted LoFTR fine weights survive Module 1 training intact.
+UNUSED_IN_COARSE = ("fine_preprocess/", "loftr_fine/", "backbone/layer2_outconv", "backbone/layer1_outconv")
+
+
+def _trainable_labels(params_tree: Any) -> Any:
+    def label(path, _leaf) -> str:
+        key = "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+        return "frozen" if key.startswith(UNUSED_IN_COARSE) else "train"
+
+    return jax.tree_util.tree_map_with_path(label, params_tree)
+
+
 def make_optimizer(tc: DenseTrainConfig) -> optax.GradientTransformation:
-    """AdamW with linear warm-up (from 0.1·lr, as LoFTR) and cosine decay; global-norm clipping."""
+    """AdamW with linear warm-up (from 0.1·lr, as LoFTR) and cosine decay; global-norm clipping.
+
+    Parameters the coarse-only forward does not use (`UNUSED_IN_COARSE`) are frozen.
+    """
     sched = optax.warmup_cosine_decay_schedule(
         init_value=0.1 * tc.learning_rate,
         peak_value=tc.learning_rate,
@@ -52,10 +69,11 @@ def make_optimizer(tc: DenseTrainConfig) -> optax.GradientTransformation:
         decay_steps=max(tc.total_steps, tc.warmup_steps + 1),
         end_value=0.01 * tc.learning_rate,
     )
-    return optax.chain(
+    train = optax.chain(
         optax.clip_by_global_norm(tc.grad_clip),
         optax.adamw(sched, weight_decay=tc.weight_decay),
     )
+    return optax.multi_transform({"train": train, "frozen": optax.set_to_zero()}, _trainable_labels)
 
 
 def init_dense_state(
