@@ -1,0 +1,43 @@
+"""Evaluation pair lists: FVC counts and all-pairs labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ifvit_data.protocol import all_pairs, fvc_pairs
+from ifvit_data.readers import scan
+
+
+def _index(n_fingers: int, n_imp: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    f, i = np.meshgrid(np.arange(n_fingers) + 1, np.arange(n_imp) + 1, indexing="ij")
+    perm = np.random.default_rng(seed).permutation(f.size)  # records in any order
+    return f.ravel()[perm], i.ravel()[perm]
+
+
+def test_fvc_protocol_counts_100x8() -> None:
+    fingers, imps = _index(100, 8)
+    pairs, gen = fvc_pairs(fingers, imps)
+    assert gen.sum() == 2800 and (gen == 0).sum() == 4950 and pairs.dtype == np.int32
+    g, im = pairs[gen == 1], pairs[gen == 0]
+    assert (fingers[g[:, 0]] == fingers[g[:, 1]]).all() and (imps[g[:, 0]] < imps[g[:, 1]]).all()
+    assert (fingers[im[:, 0]] < fingers[im[:, 1]]).all()
+    assert (imps[im] == 1).all()  # first impressions only
+    assert len({tuple(sorted(p)) for p in pairs.tolist()}) == len(pairs)  # no symmetric duplicates
+
+
+def test_all_pairs_counts() -> None:
+    fingers, _ = _index(100, 8)
+    pairs, gen = all_pairs(fingers)
+    assert len(pairs) == 319600 and gen.sum() == 2800
+    assert (pairs[:, 0] < pairs[:, 1]).all()
+
+
+def test_fvc_protocol_on_real_index(real_fvc: Path) -> None:
+    entries, _ = scan(real_fvc, "fvc")
+    pairs, gen = fvc_pairs(
+        np.array([e.finger for e in entries]), np.array([e.impression for e in entries])
+    )
+    assert gen.sum() == 280 and (gen == 0).sum() == 45
+    assert {entries[i].impression for i in pairs[gen == 0].ravel()} == {1}
