@@ -83,3 +83,25 @@ def test_dense_metrics_hand_case():
     m = jax.tree.map(float, dense_metrics(out, batch))
     # cell 0 -> 2 correct; cell 1 predicted 0 but GT 1: wrong; 2 GT matches in all.
     assert m["precision"] == 0.5 and m["recall"] == 0.5 and m["matches_per_pair"] == 2
+
+
+def test_init_from_converted_loftr_file(tmp_path):
+    """--init-loftr: Module 1 starts from a converted file (written here without torch)."""
+    from flax import nnx
+    from ifvit_convert.io import save_converted
+
+    from ifvit_core import params
+    from ifvit_core.loftr import LoFTR
+
+    cfg = config.tiny()
+    donor = LoFTR(cfg.loftr, rngs=nnx.Rngs(7))
+    flat = params.flat_state(donor)
+    meta = {"format": "ifvit-loftr-params", "format_version": 1, "pos_enc": cfg.loftr.pos_enc}
+    path = save_converted(tmp_path / "loftr_tiny.safetensors", flat, meta)
+    mesh = make_mesh()
+    tc = DenseTrainConfig()
+    _, state = init_dense_state(cfg, tc, mesh, seed=0, init_loftr=path)
+    got = np.asarray(state.params.loftr_coarse.layers_1.mlp_0.kernel[...])
+    np.testing.assert_array_equal(got, flat["loftr_coarse/layers_1/mlp_0/kernel"])
+    stats = np.asarray(state.batch_stats.backbone.bn1.mean[...])
+    np.testing.assert_array_equal(stats, flat["backbone/bn1/mean"])

@@ -11,6 +11,7 @@ jits, shards and checkpoints (Orbax) like any JAX pytree; the NNX graph definiti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -83,16 +84,23 @@ def init_dense_state(
     *,
     seed: int = 0,
     init_flat: dict | None = None,
+    init_loftr: str | Path | None = None,
 ) -> tuple[nnx.GraphDef, DenseState]:
     """Builds Module 1 and its optimizer state, replicated over `mesh`.
 
     Args:
-      init_flat: optional '/'-keyed weights (e.g. a converted LoFTR checkpoint) loaded strictly
-        before the optimizer state is created.
+      init_flat: optional '/'-keyed weights loaded strictly before the optimizer state is created.
+      init_loftr: optional converted LoFTR file (`ifvit convert` output, e.g. from outdoor_ds.ckpt);
+        its position-encoding variant must match `cfg.loftr.pos_enc` (`ifvit_convert` checks).
+        Loading needs no torch.
     """
     model = LoFTR(cfg.loftr, rngs=nnx.Rngs(seed))
     if init_flat is not None:
         params.load_flat_state(model, init_flat)
+    if init_loftr is not None:
+        from ifvit_convert.io import init_from_converted
+
+        init_from_converted(model, init_loftr)
     graphdef, p, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
     tx = make_optimizer(tc)
     state = DenseState(jnp.zeros((), jnp.int32), p, stats, tx.init(p))
