@@ -78,12 +78,13 @@ def make_data(args: argparse.Namespace, out: Path) -> DemoData:
 
 def _pair_config(args: argparse.Namespace, size: int):
     from ifvit_data.augment.corrupt import CorruptionConfig
+    from ifvit_data.augment.geometric import RotationConfig
     from ifvit_data.pipeline import Module1Config
     from ifvit_data.preprocess import CropConfig
 
     return Module1Config(
         crop=CropConfig(size=(size, size), downscale=1.0, jitter=16.0),
-        corruption=CorruptionConfig(max_rotation_deg=args.max_rotation),
+        corruption=CorruptionConfig(rotation=RotationConfig(max_angle=args.max_rotation)),
     )
 
 

@@ -22,7 +22,10 @@ DESCRIPTION = (
 )
 EPILOG = """example:
   ifvit convert --ckpt weights/outdoor_ds.ckpt --out weights/loftr_outdoor.safetensors --verify
-  ifvit train dense --data data/m1 --workdir runs/m1 --preset paper --init-loftr weights/loftr_outdoor.safetensors
+
+then start Module 1 from it (torch-free):
+  ifvit_train.dense.init_dense_state(cfg, tc, mesh, init_loftr="weights/loftr_outdoor.safetensors")
+  (`ifvit train dense --init-loftr` lands with the trainer)
 
 install the extra first:  uv sync --extra convert   (or: pip install 'ifvit[convert]')"""
 
