@@ -1,0 +1,86 @@
+"""Tests of `ifvit synth` (tiny sets; no JAX)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ifvit_cli.main import main
+
+
+def test_synth_writes_dataset(tmp_path, capsys) -> None:
+    out = tmp_path / "ds"
+    sheet = tmp_path / "sheet.png"
+    code = main([
+        "synth", "--out", str(out), "--fingers", "2", "--impressions", "2", "--seed", "5",
+        "--size", "128x112", "--workers", "1", "--contact-sheet", str(sheet),
+    ])
+    assert code == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["1_1.png", "1_2.png", "2_1.png", "2_2.png", "manifest.json"]
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["seed"] == 5 and man["config"]["size"] == [128, 112]
+    assert len(man["images"]) == 4
+    assert sheet.is_file()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("synth: 4 images")
+    # same flags again: idempotent, exit 0
+    assert main([
+        "synth", "--out", str(out), "--fingers", "2", "--impressions", "2", "--seed", "5",
+        "--size", "128x112", "--workers", "1",
+    ]) == 0
+    # another seed into the same folder: refused, nothing changed
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    capsys.readouterr()
+    assert main([
+        "synth", "--out", str(out), "--fingers", "2", "--impressions", "2", "--seed", "6",
+        "--size", "128x112",
+    ]) == 2
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "different dataset" in err[0]
+
+
+def test_synth_imports_neither_jax_nor_torch(tmp_path) -> None:
+    # a fresh interpreter: other tests in this process may legitimately have imported jax
+    code = (
+        "import sys; from ifvit_cli.main import main; "
+        f"rc = main(['synth', '--out', {str(tmp_path / 'd')!r}, '--fingers', '1', "
+        "'--impressions', '1', '--seed', '0', '--size', '64x64', '--workers', '1']); "
+        "bad = [m for m in ('jax', 'flax', 'torch') if m in sys.modules]; "
+        "assert rc == 0 and not bad, (rc, bad)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    assert (tmp_path / "d" / "1_1.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--fingers", "0", "--impressions", "2", "--seed", "1"],
+        ["--fingers", "2", "--impressions", "0", "--seed", "1"],
+        ["--fingers", "2", "--impressions", "2", "--seed", "-1"],
+        ["--fingers", "2", "--impressions", "2", "--seed", "1", "--size", "300"],
+        ["--fingers", "2", "--impressions", "2", "--seed", "1", "--workers", "0"],
+    ],
+)
+def test_synth_bad_flags(tmp_path, capsys, flags) -> None:
+    out = tmp_path / "ds"
+    assert main(["synth", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ifvit synth: error: --")
+    assert not out.exists()
+
+
+def test_synth_out_is_a_file(tmp_path, capsys) -> None:
+    out = tmp_path / "file.txt"
+    out.write_text("keep me")
+    code = main(["synth", "--out", str(out), "--fingers", "1", "--impressions", "1", "--seed", "0"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(out) in err[0] and "not a folder" in err[0]
+    assert out.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

@@ -1,0 +1,283 @@
+"""Tests of the synthetic fingerprint generator (ifvit_data.synth)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from ifvit_data.synth import (
+    CLASS_NAMES,
+    SFINGE_CLASS_PROBS,
+    SynthConfig,
+    correspondence,
+    generate_dataset,
+    generate_master,
+    poincare_index,
+    render_impression,
+)
+from ifvit_data.synth.orientation import sample_class
+
+CFG = SynthConfig()
+
+
+def _cfg_for(cls: str) -> SynthConfig:
+    return SynthConfig(class_probs=tuple(1.0 if c == cls else 0.0 for c in CLASS_NAMES))
+
+
+@pytest.fixture(scope="module")
+def loop_finger():
+    cfg = _cfg_for("left_loop")
+    master = generate_master(7, 3, cfg)
+    imps = [render_impression(master, 7, 3, k, cfg) for k in (1, 2)]
+    return cfg, master, imps
+
+
+def _dominant_period(img: np.ndarray, mask: np.ndarray) -> float:
+    """Dominant ridge period (px) from the radial peak of the 2-D spectrum of the foreground."""
+    ys, xs = np.nonzero(mask)
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    half = 64
+    patch = img[cy - half : cy + half, cx - half : cx + half].astype(np.float64)
+    m = mask[cy - half : cy + half, cx - half : cx + half]
+    assert m.mean() > 0.9, "test window must lie on the foreground"
+    patch = (patch - patch.mean()) * np.outer(np.hanning(2 * half), np.hanning(2 * half))
+    spec = np.abs(np.fft.fftshift(np.fft.fft2(patch))) ** 2
+    fy, fx = np.meshgrid(np.arange(-half, half), np.arange(-half, half), indexing="ij")
+    rad = np.hypot(fx, fy) / (2 * half)  # cycles / px
+    bins = np.arange(0.03, 0.3, 1 / (2 * half))
+    power = [spec[(rad >= lo) & (rad < lo + 1 / (2 * half))].sum() for lo in bins]
+    f = bins[int(np.argmax(power))] + 0.5 / (2 * half)
+    return 1.0 / f
+
+
+def test_no_forbidden_imports() -> None:
+    for name in ("jax", "flax", "torch"):
+        assert name not in sys.modules
+
+
+def test_determinism_and_variation(loop_finger) -> None:
+    cfg, master, (a, b) = loop_finger
+    again = render_impression(generate_master(7, 3, cfg), 7, 3, 1, cfg)
+    assert again.image.tobytes() == a.image.tobytes()
+    assert np.array_equal(again.imp_to_master, a.imp_to_master)
+    assert a.image.shape == cfg.size and a.image.dtype == np.uint8
+    assert not np.array_equal(a.image, b.image)
+    other = generate_master(7, 4, cfg)
+    assert not np.array_equal(other.binary, master.binary)
+
+
+def test_ridge_period_in_range(loop_finger) -> None:
+    _, master, (a, _) = loop_finger
+    p_master = _dominant_period(((master.ridges + 1) * 127).astype(np.uint8), master.silhouette)
+    p_imp = _dominant_period(a.image, a.mask)
+    assert 8.0 <= p_master <= 11.0, p_master
+    assert 8.0 <= p_imp <= 11.0, p_imp
+
+
+def test_ridges_dark_on_light(loop_finger) -> None:
+    _, _, (a, _) = loop_finger
+    assert a.image[~a.mask].mean() > a.image[a.mask].mean() + 30
+    assert 0.15 < a.mask.mean() < 0.95
+
+
+@pytest.mark.parametrize("cls", ["left_loop", "right_loop", "whorl", "tented_arch"])
+def test_poincare_index_at_singular_points(cls: str) -> None:
+    master = generate_master(11, 1, _cfg_for(cls))
+    pts = master.singular_points
+    expect = {"left_loop": 2, "right_loop": 2, "whorl": 4, "tented_arch": 2}[cls]
+    assert len(pts) == expect
+    assert sum(p.kind == "core" for p in pts) == expect // 2
+    for p in pts:
+        others = [np.hypot(p.x - q.x, p.y - q.y) for q in pts if q is not p]
+        r = min(10.0, 0.45 * min(others))
+        want = 0.5 if p.kind == "core" else -0.5
+        assert poincare_index(master.orientation, p.x, p.y, r) == pytest.approx(want, abs=0.05)
+    # a loop that encloses every singular point has index (cores - deltas) / 2 = 0
+    xs = [p.x for p in pts]
+    ys = [p.y for p in pts]
+    cx, cy = float(np.mean(xs)), float(np.mean(ys))
+    r_all = max(np.hypot(x - cx, y - cy) for x, y in zip(xs, ys, strict=True)) + 8
+    h, w = master.orientation.shape
+    if r_all < min(cx, cy, w - 1 - cx, h - 1 - cy):
+        assert poincare_index(master.orientation, cx, cy, r_all) == pytest.approx(0.0, abs=0.05)
+    # small loops away from every singular point have index 0
+    ys_, xs_ = np.nonzero(master.silhouette[::40, ::40])
+    for y, x in zip(ys_ * 40, xs_ * 40, strict=True):
+        far = min(np.hypot(x - q.x, y - q.y) for q in pts) > 30
+        if far and 15 <= x < w - 15 and 15 <= y < h - 15:
+            assert poincare_index(master.orientation, x, y, 12) == pytest.approx(0.0, abs=0.05)
+
+
+def test_arch_has_no_singularity() -> None:
+    master = generate_master(5, 2, _cfg_for("arch"))
+    assert master.class_name == "arch" and master.singular_points == ()
+    h, w = master.orientation.shape
+    ys, xs = np.nonzero(master.silhouette[::24, ::24])
+    for y, x in zip(ys * 24, xs * 24, strict=True):
+        if 15 <= x < w - 15 and 15 <= y < h - 15:
+            assert poincare_index(master.orientation, x, y, 12) == pytest.approx(0.0, abs=0.05)
+
+
+def test_ridges_follow_orientation_field(loop_finger) -> None:
+    """Orientation estimated from the rendered master ridges agrees with the model field."""
+    _, master, _ = loop_finger
+    img = master.ridges.astype(np.float32)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+    jxx = cv2.GaussianBlur(gx * gx, (0, 0), 6)
+    jyy = cv2.GaussianBlur(gy * gy, (0, 0), 6)
+    jxy = cv2.GaussianBlur(gx * gy, (0, 0), 6)
+    est = 0.5 * np.arctan2(2 * jxy, jxx - jyy) + np.pi / 2  # ridge direction = normal + 90 deg
+    inner = cv2.erode(master.silhouette.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+    diff = np.abs(np.angle(np.exp(2j * (est - master.orientation)))) / 2
+    assert np.median(diff[inner]) < np.deg2rad(8)
+
+
+def test_maps_are_mutually_inverse(loop_finger) -> None:
+    _, _, (a, _) = loop_finger
+    from ifvit_data.synth import sample_field
+
+    ys, xs = np.nonzero(a.mask[::7, ::7])
+    q = np.stack([xs * 7.0, ys * 7.0], axis=1)
+    back = sample_field(a.master_to_imp, sample_field(a.imp_to_master, q))
+    assert np.nanmax(np.abs(back - q)) < 0.05
+
+
+def _ncc(x: np.ndarray, y: np.ndarray) -> float:
+    x = x - x.mean()
+    y = y - y.mean()
+    return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+
+
+def _warp_a_into_b(a, b, shift=(0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    h, w = b.image.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    q = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float64)
+    p = correspondence(b, a)(q).reshape(h, w, 2).astype(np.float32)
+    common = np.isfinite(p[..., 0])
+    p = np.nan_to_num(p, nan=-10.0) + np.asarray(shift, np.float32)
+    warped = cv2.remap(a.image.astype(np.float32), p[..., 0], p[..., 1], cv2.INTER_LINEAR)
+    return warped, common
+
+
+def test_correspondence_reproduces_ridges(loop_finger) -> None:
+    """Warping a into b via the correspondence lines up the ridges (NCC), unrelated prints do not.
+
+    Two renderings of one ridge pattern differ only by thickness, noise and contrast, so their NCC
+    over the common foreground is high (> 0.5). For independent fingers the ridges have random
+    relative phase: the expected NCC is 0 with a standard deviation of about
+    1/sqrt(#independent samples) ~ 1/sqrt(overlap / period^2) ~ 0.05, so 0.2 is a > 4 sigma bound.
+    A half-period shift of the exact map turns ridges onto valleys and must make the NCC negative,
+    which shows the map is exact to well under a ridge period.
+    """
+    cfg, master, (a, b) = loop_finger
+    warped, common = _warp_a_into_b(a, b)
+    assert common.mean() > 0.2
+    ncc = _ncc(warped[common], b.image[common].astype(np.float32))
+    assert ncc > 0.5, ncc
+    assert np.array_equal(common, common & b.mask)
+    # misregistration by half a ridge period along the ridge normal at the centre
+    ys, xs = np.nonzero(common)
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    mx, my = a.imp_to_master[cy, cx]
+    th = float(master.orientation[int(my), int(mx)])
+    per = float(master.period[int(my), int(mx)])
+    win = np.zeros_like(common)
+    win[cy - 30 : cy + 30, cx - 30 : cx + 30] = True
+    win &= common
+    # the normal in a's frame: rotate the master normal by a's rotation
+    rot = np.arctan2(a.affine[1, 0], a.affine[0, 0])
+    n = np.array([-np.sin(th + rot), np.cos(th + rot)]) * per / 2
+    shifted, _ = _warp_a_into_b(a, b, shift=(float(n[0]), float(n[1])))
+    assert _ncc(warped[win], b.image[win].astype(np.float32)) > 0.5
+    assert _ncc(shifted[win], b.image[win].astype(np.float32)) < 0.0
+    # an unrelated finger, same frame
+    other = render_impression(generate_master(7, 9, cfg), 7, 9, 1, cfg)
+    both = b.mask & other.mask
+    unrelated = _ncc(other.image[both].astype(np.float32), b.image[both].astype(np.float32))
+    assert abs(unrelated) < 0.2, unrelated
+    # points outside b's contact region map to NaN
+    out = correspondence(a, b)(np.array([[-5.0, -5.0], [1e4, 3.0]]))
+    assert np.isnan(out).all()
+
+
+def test_singular_points_in_image_coords(loop_finger) -> None:
+    _, master, (a, _) = loop_finger
+    for p, (x, y, kind) in zip(master.singular_points, a.singular_points, strict=True):
+        assert kind == p.kind
+        aff = a.affine @ np.array([p.x, p.y, 1.0])
+        assert np.hypot(aff[0] - x, aff[1] - y) < 15  # affine best fit vs exact (distortion)
+
+
+def test_class_distribution_sampling() -> None:
+    rng = np.random.default_rng(0)
+    n = 20000
+    counts = {c: 0 for c in CLASS_NAMES}
+    for _ in range(n):
+        counts[sample_class(rng, SFINGE_CLASS_PROBS)] += 1
+    for c, p in zip(CLASS_NAMES, SFINGE_CLASS_PROBS, strict=True):
+        assert abs(counts[c] / n - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-3, (c, counts[c])
+
+
+def test_dataset_manifest_idempotent_and_worker_independent(tmp_path) -> None:
+    cfg = SynthConfig(size=(160, 144), master_size=(240, 208))
+    one, two = tmp_path / "w1", tmp_path / "w2"
+    calls = []
+    m1 = generate_dataset(one, 2, 2, 3, cfg, workers=1, progress=lambda d, t: calls.append((d, t)))
+    generate_dataset(two, 2, 2, 3, cfg, workers=2)
+    names = sorted(p.name for p in one.iterdir())
+    assert names == ["1_1.png", "1_2.png", "2_1.png", "2_2.png", "manifest.json"]
+    assert sorted(p.name for p in two.iterdir()) == names
+    for n in names:
+        assert (one / n).read_bytes() == (two / n).read_bytes(), n
+    assert calls[-1] == (4, 4)
+    man = json.loads((one / "manifest.json").read_text())
+    assert man == m1
+    assert man["seed"] == 3 and man["fingers"] == 2 and man["impressions"] == 2
+    assert man["config"]["size"] == [160, 144]
+    assert [e["file"] for e in man["images"]] == names[:-1]
+    e = man["images"][0]
+    assert e["finger"] == 1 and e["impression"] == 1 and e["class"] in CLASS_NAMES
+    assert np.asarray(e["affine"]).shape == (2, 3)
+    assert all(sp["type"] in ("core", "delta") for sp in e["singular_points"])
+    from PIL import Image
+
+    with Image.open(one / "1_1.png") as im:
+        assert im.mode == "L" and im.size == (144, 160)
+        assert tuple(round(v) for v in im.info["dpi"]) == (500, 500)
+    before = {n: (one / n).stat().st_mtime_ns for n in names}
+    generate_dataset(one, 2, 2, 3, cfg, workers=1)
+    assert {n: (one / n).stat().st_mtime_ns for n in names} == before
+    assert not [p for p in one.iterdir() if p.name.startswith(".")]
+    with pytest.raises(FileExistsError):
+        generate_dataset(one, 2, 2, 4, cfg, workers=1)
+
+
+def test_minutiae_extraction_on_known_shapes() -> None:
+    from ifvit_data.synth import BIFURCATION, ENDING, extract_minutiae
+
+    img = np.zeros((60, 80), np.uint8)
+    cv2.line(img, (10, 30), (40, 30), 1, 3)  # stem
+    cv2.line(img, (40, 30), (70, 10), 1, 3)  # two branches: a "Y" lying on its side
+    cv2.line(img, (40, 30), (70, 50), 1, 3)
+    mn = extract_minutiae(img > 0, np.ones_like(img, bool), border=2)
+    assert (mn[:, 2] == ENDING).sum() == 3
+    assert (mn[:, 2] == BIFURCATION).sum() >= 1
+    bif = mn[mn[:, 2] == BIFURCATION][:, :2]
+    assert np.all(np.hypot(bif[:, 0] - 40, bif[:, 1] - 30) < 5)
+
+
+def test_masters_have_minutiae(loop_finger) -> None:
+    from ifvit_data.synth import BIFURCATION, ENDING, extract_minutiae
+
+    _, master, _ = loop_finger
+    mn = extract_minutiae(master.binary, master.silhouette)
+    n_end = int((mn[:, 2] == ENDING).sum())
+    n_bif = int((mn[:, 2] == BIFURCATION).sum())
+    # real full prints at 500 dpi carry roughly 30-100 minutiae; noise would give hundreds
+    assert n_end >= 8 and n_bif >= 5, (n_end, n_bif)
+    assert n_end + n_bif < 150
