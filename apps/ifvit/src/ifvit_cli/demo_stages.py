@@ -40,6 +40,7 @@ class TrainedModule1:
 
 
 def make_data(args: argparse.Namespace, out: Path) -> DemoData:
+    from PIL import Image
     from tqdm import tqdm
 
     from ifvit_data.ingest import ingest
@@ -50,10 +51,13 @@ def make_data(args: argparse.Namespace, out: Path) -> DemoData:
     n = args.fingers * args.impressions
     with tqdm(total=n, desc="synth", unit="print") as bar:
         generate_dataset(synth_dir, args.fingers, args.impressions, args.seed, SynthConfig(),
-                         progress=lambda k=1: bar.update(k))
+                         progress=lambda done, _total: bar.update(done - bar.n))
+    # Contact sheet: the first 4 fingers x up to 4 impressions, as written on disk.
+    cols = min(args.impressions, 4)
+    shown = [synth_dir / f"{f}_{i}.png" for f in range(1, min(args.fingers, 4) + 1)
+             for i in range(1, cols + 1)]
     sheet = out / "synthetic_prints.png"
-    files = sorted(synth_dir.glob("*.png"), key=lambda p: tuple(int(x) for x in p.stem.split("_")))
-    contact_sheet([p for p in files][: 4 * min(args.impressions, 4)], min(args.impressions, 4), sheet)
+    contact_sheet([np.asarray(Image.open(p).convert("L")) for p in shown], cols, sheet)
     with tqdm(total=n, desc="ingest", unit="print") as bar:
         result, reader = ingest(synth_dir, "fvc", shard_dir, on_record=lambda _r: bar.update(1))
     source = RecordSource(shard_dir)
@@ -198,7 +202,7 @@ def evaluate_module1(args: argparse.Namespace, out: Path, data: DemoData,
     correct = np.array([gt.get(int(i), -1) == int(o0["j_ids"][0][i]) for i in i_ids])
     viz = plot_matches(b0["image0"][0], b0["image1"][0], o0["mkpts0_c"][0][v], o0["mkpts1_c"][0][v],
                        o0["mconf"][0][v], out / "matches.png", correct=correct,
-                       title="Module 1 on a held-out synthetic pair")
+                       title="Module 1 on a held-out pair")
     mean = lambda ms, k: float(np.mean([m[k] for m in ms]))
     return {
         "pairs": n_batches * 8,
