@@ -19,8 +19,7 @@ from flax import nnx
 
 from ifvit_core import params
 from ifvit_core.config import IFViTConfig
-from ifvit_core.loftr.coarse_matching import dual_softmax, match_coarse
-from ifvit_core.loftr.model import STRIDE, LoFTRCoarse
+from ifvit_core.loftr.model import LoFTRCoarse
 from ifvit_core.losses import cosine_similarity, fuse_scores
 
 BRANCHES = ("global", "local")
@@ -45,7 +44,6 @@ class Branch(LoFTRCoarse):
     def __init__(self, cfg: IFViTConfig, *, rngs: nnx.Rngs):
         super().__init__(cfg.loftr, rngs=rngs)
         d, e, n_cls = cfg.loftr.coarse.d_model, cfg.module2.embed_dim, cfg.module2.num_classes
-        self.matching = cfg.loftr.matching
         self.embed = nnx.Linear(d, e, kernel_init=nnx.initializers.xavier_uniform(), rngs=rngs)
         # ArcFace class centres [d, C]: normalised inside the loss, so the scale of the init is moot.
         self.arcface_weight = nnx.Param(nnx.initializers.xavier_uniform()(rngs.params(), (e, n_cls)))
@@ -71,12 +69,9 @@ class Branch(LoFTRCoarse):
         feat_c0, feat_c1, _, _ = self.extract(image0, image1, fine=False)
         hw0, hw1 = tuple(feat_c0.shape[1:3]), tuple(feat_c1.shape[1:3])
         f0, f1 = self.encode_coarse(feat_c0, feat_c1, mask0, mask1)
-        m = self.matching
-        conf = dual_softmax(f0, f1, m.temperature, mask0, mask1)
-        matches = match_coarse(conf, hw0, hw1, threshold=m.threshold, border_rm=m.border_rm,
-                               mask0=mask0, mask1=mask1, stride=STRIDE)
+        matches = self.match(f0, f1, hw0, hw1, mask0, mask1)
         return {
-            "conf": conf,
+            "conf": matches.conf_matrix,
             "valid": matches.valid,
             "j_ids": matches.j_ids,
             "mconf": matches.mconf,

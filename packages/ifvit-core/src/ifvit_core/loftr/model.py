@@ -89,6 +89,21 @@ class LoFTRCoarse(nnx.Module):
             return f0, f1, {"tokens": (t0, t1), "layers": hist}
         return self.loftr_coarse(t0, t1, mask0, mask1)
 
+    def match(
+        self,
+        f0: jax.Array,
+        f1: jax.Array,
+        hw0: tuple[int, int],
+        hw1: tuple[int, int],
+        mask0: jax.Array | None = None,
+        mask1: jax.Array | None = None,
+    ) -> CoarseMatches:
+        """Dual-softmax matching of transformed tokens f0 [B,L,C], f1 [B,S,C] on grids hw0, hw1."""
+        m = self.cfg.matching
+        conf = dual_softmax(f0, f1, m.temperature, mask0, mask1)
+        return match_coarse(conf, hw0, hw1, threshold=m.threshold, border_rm=m.border_rm,
+                            mask0=mask0, mask1=mask1, stride=STRIDE)
+
     def __call__(self, image0: jax.Array, image1: jax.Array) -> dict[str, jax.Array]:
         """Coarse tokens of a pair: {'feat_c0': [B,L,C], 'feat_c1': [B,S,C], 'hw0_c', 'hw1_c'}."""
         feat_c0, feat_c1, _, _ = self.extract(image0, image1, fine=False)
@@ -139,12 +154,7 @@ class LoFTR(LoFTRCoarse):
         hw0, hw1 = tuple(feat_c0.shape[1:3]), tuple(feat_c1.shape[1:3])
         enc = self.encode_coarse(feat_c0, feat_c1, mask0, mask1, return_all=return_intermediates)
         f0, f1 = enc[0], enc[1]
-        m = self.cfg.matching
-        conf = dual_softmax(f0, f1, m.temperature, mask0, mask1)
-        matches: CoarseMatches = match_coarse(
-            conf, hw0, hw1, threshold=m.threshold, border_rm=m.border_rm, mask0=mask0, mask1=mask1,
-            stride=STRIDE,
-        )
+        matches = self.match(f0, f1, hw0, hw1, mask0, mask1)
         out: dict[str, Any] = {"feat_c0": f0, "feat_c1": f1, "hw0_c": hw0, "hw1_c": hw1}
         out.update(matches._asdict())
         if return_intermediates:
