@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-
 import grain
 import numpy as np
 
@@ -19,8 +17,7 @@ def test_epoch_permutations() -> None:
     assert e0 == [EpochShuffle(grain.MapDataset.range(50), seed=3)[i] for i in range(50)]
     assert e0 != [EpochShuffle(grain.MapDataset.range(50), seed=4)[i] for i in range(50)]
     assert list(ds[10:13]) == e0[10:13]
-    again = pickle.loads(pickle.dumps(ds))
-    assert [again[i] for i in range(50)] == e0
+    # (Shipping it to Grain worker processes is covered by test_pipeline_workers.py.)
     # Upstream random maps see the epoch in the index: the same element gets a new generator.
     noisy = (
         grain.MapDataset.range(50)
