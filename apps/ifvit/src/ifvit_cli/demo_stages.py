@@ -58,8 +58,10 @@ def make_data(args: argparse.Namespace, out: Path) -> DemoData:
              for i in range(1, cols + 1)]
     sheet = out / "synthetic_prints.png"
     contact_sheet([np.asarray(Image.open(p).convert("L")) for p in shown], cols, sheet)
-    with tqdm(total=n, desc="ingest", unit="print") as bar:
-        result, reader = ingest(synth_dir, "fvc", shard_dir, on_record=lambda _r: bar.update(1))
+    with tqdm(total=n, desc="ingest", unit="print", leave=False) as bar:
+        result, _ = ingest(synth_dir, "fvc", shard_dir, on_record=lambda _r: bar.update(1))
+    if result.reused:
+        print(f"shards in {shard_dir} are up to date (same prints): reused", flush=True)
     source = RecordSource(shard_dir)
     fingers = np.array([source[i]["finger"] for i in range(len(source))])
     uniq = np.unique(fingers)
