@@ -90,7 +90,8 @@ def _pair_config(args: argparse.Namespace, size: int):
 
     return Module1Config(
         crop=CropConfig(size=(size, size), downscale=1.0, jitter=16.0),
-        corruption=CorruptionConfig(rotation=RotationConfig(max_angle=args.max_rotation)),
+        corruption=CorruptionConfig(rotation=RotationConfig(max_angle=args.max_rotation,
+                                                            max_translation=args.max_translation)),
     )
 
 
@@ -216,3 +217,80 @@ def evaluate_module1(args: argparse.Namespace, out: Path, data: DemoData,
         "aligned_fraction": float(np.mean(np.asarray(corner_err) < 8.0)),
         "viz": viz.name,
     }
+
+
+def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
+    """EER of similarity scores (higher = more similar) and its threshold.
+
+    Sweeps every observed score as a threshold t (accept if score >= t); FAR(t) is the impostor
+    fraction accepted, FRR(t) the genuine fraction rejected; returns the mean of FAR and FRR where
+    they are closest (exact for the empirical curves, no interpolation).
+    """
+    genuine, impostor = np.sort(np.asarray(genuine, float)), np.sort(np.asarray(impostor, float))
+    thresholds = np.unique(np.concatenate([genuine, impostor, [np.inf]]))
+    far = 1.0 - np.searchsorted(impostor, thresholds, side="left") / len(impostor)
+    frr = np.searchsorted(genuine, thresholds, side="left") / len(genuine)
+    k = int(np.argmin(np.abs(far - frr)))
+    return float((far[k] + frr[k]) / 2), float(thresholds[k])
+
+
+def verify_baseline(args: argparse.Namespace, out: Path, data: DemoData,
+                    trained: TrainedModule1) -> dict[str, Any]:
+    """Module-1-only verification baselines on held-out fingers.
+
+    Two scores per pair: the summed confidence of the mutual matches, and the number of RANSAC
+    inliers of a similarity fit to them (geometric consistency, the classical evidence). All pairs
+    of the held-out prints (IFViT's own evaluation protocol); genuine = same finger. These are not
+    IFViT's Module 2 score (not built yet): they show how much identity evidence the dense
+    correspondences alone carry.
+    """
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from ifvit_cli.viz import plot_score_histograms
+    from ifvit_core import geometry
+    from ifvit_data.pipeline import eval_dataset
+    from ifvit_data.preprocess import CropConfig
+    from ifvit_data.protocol import all_pairs
+    from ifvit_train.dense import dense_model
+
+    size = trained.cfg.image_size
+    held = Subset(data.source, data.heldout_idx)
+    fingers = np.array([held[i]["finger"] for i in range(len(held))])
+    pairs, is_genuine = all_pairs(fingers)
+    ds = eval_dataset(held, pairs, is_genuine, CropConfig(size=(size, size)), batch_size=8)
+    model = dense_model(trained.graphdef, trained.state)
+
+    cfg = trained.cfg
+
+    @nnx.jit
+    def score(m, a, b):
+        o = m(a, b, fine=False)
+        fit = geometry.ransac_similarity(jax.random.key(0), o["mkpts0_c"], o["mkpts1_c"], o["valid"],
+                                         weights=o["mconf"], threshold=cfg.ransac_threshold,
+                                         num_iters=cfg.ransac_iters)
+        # mconf is 0 where not a valid match
+        return jnp.stack([jnp.sum(o["mconf"], axis=1), fit.num_inliers.astype(jnp.float32)], 1)
+
+    scores = []
+    for k in range(len(ds)):
+        b = ds[k]
+        n = len(b["is_genuine"])
+        pad = lambda x: np.concatenate([x, np.repeat(x[-1:], 8 - n, axis=0)]) if n < 8 else x
+        s = jax.device_get(score(model, jnp.asarray(pad(b["image0"])), jnp.asarray(pad(b["image1"]))))
+        scores.append(np.asarray(s)[:n])
+    scores = np.concatenate(scores)  # [P, 2]
+    result: dict[str, Any] = {"genuine_pairs": int(np.sum(is_genuine == 1)),
+                              "impostor_pairs": int(np.sum(is_genuine == 0))}
+    for col, name in enumerate(("confidence", "inliers")):
+        gen, imp = scores[is_genuine == 1, col], scores[is_genuine == 0, col]
+        eer, thr = equal_error_rate(gen, imp)
+        result[name] = {"eer": eer, "threshold": thr, "genuine_mean": float(gen.mean()),
+                        "impostor_mean": float(imp.mean())}
+    gen, imp = scores[is_genuine == 1, 1], scores[is_genuine == 0, 1]
+    hist = plot_score_histograms(
+        gen, imp, out / "scores.png",
+        title=f"Module 1 RANSAC-inlier score, held-out pairs (EER {100 * result['inliers']['eer']:.1f}%)")
+    result["plot"] = hist.name
+    return result

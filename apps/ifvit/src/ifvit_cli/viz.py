@@ -96,3 +96,21 @@ def plot_curves(curves: dict[str, list[float]], path: str | Path, *, xlabel: str
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure_atomic(fig, path)
+
+
+def plot_score_histograms(genuine: np.ndarray, impostor: np.ndarray, path: str | Path, *,
+                          title: str = "") -> Path:
+    """Overlaid genuine / impostor score histograms."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    lo = float(min(np.min(genuine), np.min(impostor)))
+    hi = float(max(np.max(genuine), np.max(impostor)))
+    bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 30)
+    ax.hist(impostor, bins=bins, alpha=0.6, density=True, label=f"impostor ({len(impostor)})")
+    ax.hist(genuine, bins=bins, alpha=0.6, density=True, label=f"genuine ({len(genuine)})")
+    ax.set_xlabel("score")
+    ax.set_ylabel("density")
+    ax.legend()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure_atomic(fig, path)
