@@ -11,19 +11,22 @@ from ifvit_cli.main import main
 def test_demo_tiny_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--preset", "tiny", "--fingers", "5", "--impressions", "2",
+                 "--holdout", "0.4",
                  "--steps", "6", "--batch", "8", "--eval-pairs", "8", "--seed", "3"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["data"]["fingers"] == 5 and report["data"]["records"] == 10
-    assert report["data"]["heldout_fingers"] == 1
+    assert report["data"]["heldout_fingers"] == 2
     assert report["train"]["steps"] == 6 and np.isfinite(report["train"]["loss_last"])
     ev = report["eval"]
     for k in ("precision", "recall", "rotation_error_deg_median", "corner_error_px_median"):
         assert np.isfinite(ev[k]), k
     assert 0.0 <= ev["precision"] <= 1.0 and 0.0 <= ev["recall"] <= 1.0
     assert any("Module 2" in s for s in report["not_built_yet"])  # says what it does not do
+    vb = report["verify_baseline"]
+    assert vb["genuine_pairs"] == 2 and vb["impostor_pairs"] == 4  # all pairs of 2 fingers x 2
     for score in ("inliers", "confidence"):
-        assert 0.0 <= report["verify_baseline"][score]["eer"] <= 1.0
+        assert 0.0 <= vb[score]["eer"] <= 1.0
     for png in ("synthetic_prints.png", "train_curves.png", "matches.png", "scores.png"):
         im = np.asarray(Image.open(out / png).convert("L"))
         assert im.shape[0] > 50 and im.std() > 5, png  # a real picture, not a blank canvas

@@ -259,6 +259,9 @@ def verify_baseline(args: argparse.Namespace, out: Path, data: DemoData,
     held = Subset(data.source, data.heldout_idx)
     fingers = np.array([held[i]["finger"] for i in range(len(held))])
     pairs, is_genuine = all_pairs(fingers)
+    if not (is_genuine == 1).any() or not (is_genuine == 0).any():
+        return {"skipped": "needs at least 2 held-out fingers with 2 impressions each "
+                           "(raise --fingers or --holdout)"}
     ds = eval_dataset(held, pairs, is_genuine, CropConfig(size=(size, size)), batch_size=8)
     model = dense_model(trained.graphdef, trained.state)
 

@@ -105,6 +105,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_md(r: dict[str, Any]) -> str:
     d, t, e, v = r["data"], r["train"], r["eval"], r["verify_baseline"]
+    if "skipped" in v:
+        baseline = f"- Module-1-only verification baselines: skipped, {v['skipped']}"
+    else:
+        baseline = (
+            f"- Module-1-only verification baselines (all pairs of the held-out prints: "
+            f"{v['genuine_pairs']} genuine / {v['impostor_pairs']} impostor; not IFViT's Module 2 "
+            f"score): RANSAC-inlier count EER {100 * v['inliers']['eer']:.1f}% (mean "
+            f"{v['inliers']['genuine_mean']:.1f} genuine vs {v['inliers']['impostor_mean']:.1f} "
+            f"impostor); summed match confidence EER {100 * v['confidence']['eer']:.1f}%; histograms "
+            f"`{v['plot']}`. Module 1 learns correspondences, not identity: trained on corrupted "
+            f"copies only, it also finds geometrically consistent matches between different fingers, "
+            f"which is why IFViT adds Module 2."
+        )
     lines = [
         "# IFViT-JAX demo report",
         "",
@@ -120,13 +133,7 @@ def _report_md(r: dict[str, Any]) -> str:
         f"- alignment (RANSAC on the matches vs the known transform): median rotation error "
         f"{e['rotation_error_deg_median']:.2f} deg, median corner error {e['corner_error_px_median']:.2f} px, "
         f"{100 * e['aligned_fraction']:.0f}% of pairs within 8 px; matches drawn in `{e['viz']}`",
-        f"- Module-1-only verification baselines (all pairs of the held-out prints: "
-        f"{v['genuine_pairs']} genuine / {v['impostor_pairs']} impostor; not IFViT's Module 2 score): "
-        f"RANSAC-inlier count EER {100 * v['inliers']['eer']:.1f}% (mean {v['inliers']['genuine_mean']:.1f} "
-        f"genuine vs {v['inliers']['impostor_mean']:.1f} impostor); summed match confidence EER "
-        f"{100 * v['confidence']['eer']:.1f}%; histograms `{v['plot']}`. Module 1 learns "
-        f"correspondences, not identity: trained on corrupted copies only, it also finds "
-        f"geometrically consistent matches between different fingers, which is why IFViT adds Module 2.",
+        baseline,
         "",
         "Not built yet (next milestone): " + "; ".join(r["not_built_yet"]) + ".",
         "",
