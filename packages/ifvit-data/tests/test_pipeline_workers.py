@@ -11,10 +11,7 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    import sys
     import numpy as np
-    from absl import flags
-    import grain
     from ifvit_data.memory import MemorySource
     from ifvit_data.pipeline import Module1Config, make_iterator, module1_dataset
     from ifvit_data.preprocess import CropConfig
@@ -29,13 +26,13 @@ SCRIPT = textwrap.dedent(
         return out
 
     if __name__ == "__main__":  # workers re-import this module
-        flags.FLAGS(sys.argv[:1])  # Grain workers need parsed absl flags
+        # No absl flag parsing here: make_iterator(num_workers=...) takes care of it. (The flag
+        # pitfall only bites where jax is installed: ifvit-train's test_grain_workers.py covers it.)
         cfg = Module1Config(crop=CropConfig((64, 64), jitter=4.0), noise_bank=4)
         ds = module1_dataset(MemorySource(records()), cfg, seed=5, batch_size=2, num_epochs=2)
         ref = list(make_iterator(ds, num_threads=1))
-        it = iter(ds.to_iter_dataset().mp_prefetch(grain.MultiprocessingOptions(num_workers=2)))
+        it = make_iterator(ds, num_workers=2)
         got = list(it)
-        it.close()
         same = len(ref) == len(got) == 12 and all(
             np.array_equal(a[k], b[k]) for a, b in zip(ref, got) for k in a)
         print("SAME" if same else "DIFFERENT", len(ref), len(got))
