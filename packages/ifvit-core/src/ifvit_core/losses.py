@@ -150,7 +150,8 @@ def cosine_embedding_loss(
 # --------------------------------------------------------------------------------------------------
 
 
-def _l2_normalize(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
+def l2_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
+    """x / ||x|| along `axis`."""
     # eps under the sqrt keeps the gradient finite for an all-zero vector.
     return x * jax.lax.rsqrt(jnp.sum(x * x, axis=axis, keepdims=True) + eps)
 
@@ -181,8 +182,8 @@ def arcface_logits(
       [B, C] float32 logits.
     """
     # fp32: s=64 times a cosine needs ~1e-6 relative precision for a stable softmax.
-    zn = _l2_normalize(z.astype(jnp.float32), axis=-1)  # [B, d]
-    wn = _l2_normalize(weight.astype(jnp.float32), axis=0)  # [d, C]
+    zn = l2_normalize(z.astype(jnp.float32), axis=-1)  # [B, d]
+    wn = l2_normalize(weight.astype(jnp.float32), axis=0)  # [d, C]
     cos = jnp.clip(zn @ wn, -1.0, 1.0)  # [B, C]; clip: rounding can leave |cos| slightly above 1
     # Floor under the sqrt: d sinθ/d cosθ = -cosθ/sinθ is infinite at θ ∈ {0, π}; the floor bounds
     # it (sin ≥ 3e-4, a logit change ≤ s·sin(m)·3e-4 ≈ 0.008).

@@ -20,14 +20,9 @@ from flax import nnx
 from ifvit_core import params
 from ifvit_core.config import IFViTConfig
 from ifvit_core.loftr.model import LoFTRCoarse
-from ifvit_core.losses import cosine_similarity, fuse_scores
+from ifvit_core.losses import cosine_similarity, fuse_scores, l2_normalize
 
-BRANCHES = ("global", "local")
 TRUNK_PREFIXES = ("backbone/", "loftr_coarse/")
-
-
-def _l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
-    return x / jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), eps))
 
 
 def masked_mean_tokens(feat: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -77,8 +72,8 @@ class Branch(LoFTRCoarse):
             "mconf": matches.mconf,
             "mkpts0_c": matches.mkpts0_c,
             "mkpts1_c": matches.mkpts1_c,
-            "z0": _l2_normalize(self.embed(masked_mean_tokens(f0, mask0))),
-            "z1": _l2_normalize(self.embed(masked_mean_tokens(f1, mask1))),
+            "z0": l2_normalize(self.embed(masked_mean_tokens(f0, mask0))),
+            "z1": l2_normalize(self.embed(masked_mean_tokens(f1, mask1))),
             "arcface_weight": self.arcface_weight[...],
         }
 
