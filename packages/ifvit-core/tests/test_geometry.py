@@ -12,7 +12,6 @@ from ifvit_core import geometry as geo
 # every primitive separately).
 _ransac = jax.jit(geo.ransac_similarity, static_argnames=("num_iters", "model", "refine_iters"))
 _warp = jax.jit(geo.warp_image, static_argnames=("out_shape",))
-_mask = jax.jit(geo.effective_mask, static_argnames=("box", "close_size"))
 _overlap = jax.jit(geo.overlap_roi, static_argnames=("roi_size",))
 _crop = jax.jit(geo.crop, static_argnames=("size",))
 
@@ -259,22 +258,8 @@ def test_warp_image_convention_moves_dot_like_cv2():
 
 
 # --------------------------------------------------------------------------------------------------
-# Effective mask, overlap and ROI
+# Overlap and ROI
 # --------------------------------------------------------------------------------------------------
-
-
-def test_effective_mask_finds_textured_disk():
-    n, r = 96, 24
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    dist = np.hypot(xx - 47.5, yy - 47.5)
-    ridges = 0.5 + 0.5 * np.sin(2 * np.pi * (xx * 0.8 + yy * 0.6) / 7.0)
-    img = np.where(dist < r, ridges, 1.0).astype(np.float32)
-    flat = np.ones((n, n), np.float32)
-    mask = np.asarray(_mask(np.stack([img, flat])[..., None], box=9, close_size=5))
-    assert mask.shape == (2, n, n)
-    assert mask[0][dist < r - 1].mean() > 0.99  # the whole disk
-    assert not mask[0][dist > r + 4 + 4].any()  # nothing beyond the box-filter reach (+ closing)
-    assert not mask[1].any()  # a flat image has no foreground
 
 
 def test_overlap_roi_centroid_and_crop():

@@ -45,15 +45,21 @@ def test_verify_pairs_under_jit(models):
     x0 = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
     x1 = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
 
+    m0 = jnp.ones((2, 64, 64), bool).at[:, :, :8].set(False)
+    m1_ = jnp.ones((2, 64, 64), bool)
+
     @nnx.jit
     def run(a, b, k, i0, i1):
-        out = verify_pairs(cfg, a, b, k, i0, i1)
-        return out["score"], out["module2"], out["inputs"], out["alignment"].A01
+        out = verify_pairs(cfg, a, b, k, i0, i1, m0, m1_)
+        return out["score"], out["module2"], out["inputs"], out["alignment"]
 
-    score, out2, inp, a01 = run(m1, m2, jax.random.key(0), x0, x1)
+    score, out2, inp, ali = run(m1, m2, jax.random.key(0), x0, x1)
+    a01 = ali.A01
     g, r = cfg.module2.global_size, cfg.module2.roi_size
     assert score.shape == (2,) and np.all(np.abs(np.asarray(score)) <= 1 + 1e-5)
-    assert inp["global0"].shape == (2, g, g, 1) and inp["roi1"].shape == (2, r, r, 1)
+    assert inp.global0.shape == (2, g, g, 1) and inp.roi1.shape == (2, r, r, 1)
+    # the overlap never extends beyond image 0's foreground
+    assert not np.asarray(ali.overlap)[:, :, :8].any()
     assert a01.shape == (2, 2, 3)
     for name in ("global", "local"):
         z0 = np.asarray(out2[name]["z0"])

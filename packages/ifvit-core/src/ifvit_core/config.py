@@ -13,8 +13,10 @@ Presets:
 from __future__ import annotations
 
 import dataclasses
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 PosEncVariant = Literal["buggy", "fixed"]
 AttentionKind = Literal["linear", "full"]
@@ -197,6 +199,52 @@ def tiny() -> IFViTConfig:
 
 
 PRESETS = {"tiny": tiny, "small": small, "paper": paper}
+
+
+def config_to_dict(cfg: IFViTConfig) -> dict[str, Any]:
+    """JSON-friendly nested dict of every field (tuples become lists); inverse of `config_from_dict`."""
+
+    def plain(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        return x
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def _build(cls: type, data: Mapping[str, Any]) -> Any:
+    """Rebuilds dataclass `cls` from a dict, recursing into nested dataclass fields."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown fields {unknown}")
+    kwargs = {}
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value)
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> IFViTConfig:
+    """IFViTConfig from `config_to_dict` output (e.g. a model bundle's JSON); validates every field.
+
+    Raises:
+      ValueError: unknown fields or invalid values (the dataclasses' own checks).
+    """
+    try:
+        return _build(IFViTConfig, data)
+    except TypeError as e:  # missing required field, wrong nesting
+        raise ValueError(f"invalid IFViT config: {e}") from None
 
 
 def get_preset(name: str) -> IFViTConfig:

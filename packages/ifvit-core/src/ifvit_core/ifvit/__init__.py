@@ -1,8 +1,11 @@
-"""IFViT-specific modules: Module 1 alignment glue, Module 2 branches, the verification graph."""
+"""IFViT-specific modules: Module 1 alignment glue, Module 2 branches, branch ground truth, the
+shared forward path (`register_pair`, `verify_pairs`)."""
 
-from ifvit_core.ifvit.registration import Alignment, align_pair, module2_inputs
+from ifvit_core.ifvit.registration import Alignment, Module2Inputs, align_pair, module2_inputs
 from ifvit_core.ifvit.representation import Branch, Matcher, init_from_module1
-from ifvit_core.ifvit.verify import verify_pairs
+from ifvit_core.ifvit.targets import branch_ground_truth, branch_points, module2_targets
+from ifvit_core.ifvit.verify import register_pair, run_matcher, verify_pairs
 
-__all__ = ["Alignment", "Branch", "Matcher", "align_pair", "init_from_module1", "module2_inputs",
-           "verify_pairs"]
+__all__ = ["Alignment", "Branch", "Matcher", "Module2Inputs", "align_pair", "branch_ground_truth",
+           "branch_points", "init_from_module1", "module2_inputs", "module2_targets",
+           "register_pair", "run_matcher", "verify_pairs"]

@@ -1,10 +1,17 @@
-"""IFViT Module 1 (dense registration) and the alignment that turns its matches into Module 2 inputs.
+"""IFViT Module 1 alignment: the glue that turns Module 1 matches into Module 2 inputs.
 
-Module 1 is LoFTR (coarse path; the fine stage is optional, SPEC §2.6): `ifvit_core.loftr.LoFTR`.
-This file adds the jit-able glue of SPEC §2.8 / §4.5: RANSAC on the matches, warp image 1 onto
-image 0, effective-region masks, overlap, and the global / ROI inputs of Module 2.
-FingerNet enhancement is not part of this port (no FingerNet weights in JAX yet); the global branch
-sees the aligned original prints restricted to their overlap.
+SPEC §2.8 / §4.5, jit-able with fixed shapes: RANSAC on the matches, warp image 1 (and its foreground
+mask) into image 0's frame, overlap of the two foregrounds, and the two Module 2 inputs:
+
+* global: both aligned prints restricted to the overlap, resized to `global_size x global_size`;
+* local: a `roi_size x roi_size` window at the overlap centroid of both aligned prints.
+
+Foreground masks come from the caller (one segmentation for the whole project:
+`ifvit_data.foreground.foreground_mask`, computed where the images are read). Each branch input
+comes with its *frame*: the affine map from image 0's pixels to the branch input's pixels, so that
+ground truth can be carried into a branch (`ifvit_core.ifvit.targets`) and branch correspondences
+back to the user's images. FingerNet enhancement is not part of this port; the global branch sees
+the aligned original prints restricted to their overlap.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ class Alignment(NamedTuple):
 
     A01: [B, 2, 3] map image-0 pixels -> image-1 pixels (fitted from the matches).
     aligned1: [B, H, W, 1] image 1 resampled in image 0's frame (white outside).
-    overlap: [B, H, W] bool overlap of both prints' effective regions in image 0's frame.
+    overlap: [B, H, W] bool overlap of both prints' foregrounds in image 0's frame.
     roi_origin: [B, 2] int32 (x0, y0) of the ROI in image 0's frame.
     num_inliers: [B] int32; ok: [B] bool (False -> identity fallback).
     """
@@ -35,10 +42,30 @@ class Alignment(NamedTuple):
     ok: jax.Array
 
 
+class Module2Inputs(NamedTuple):
+    """The inputs of both Module 2 branches and where they sit in image 0's frame.
+
+    global0, global1: [B, G, G, 1] overlap-restricted aligned prints (white outside the overlap).
+    global_mask: [B, (G/8)^2] bool tokens whose cell lies mostly inside the overlap.
+    roi0, roi1: [B, R, R, 1] the ROI of both aligned prints.
+    global_frame, roi_frame: [B, 2, 3] image-0 pixel -> branch-input pixel.
+    """
+
+    global0: jax.Array
+    global1: jax.Array
+    global_mask: jax.Array
+    roi0: jax.Array
+    roi1: jax.Array
+    global_frame: jax.Array
+    roi_frame: jax.Array
+
+
 def align_pair(
     key: jax.Array,
     image0: jax.Array,
     image1: jax.Array,
+    mask0: jax.Array,
+    mask1: jax.Array,
     pts0: jax.Array,
     pts1: jax.Array,
     valid: jax.Array,
@@ -49,11 +76,12 @@ def align_pair(
     threshold: float = 8.0,
     model: str = "similarity",
 ) -> Alignment:
-    """RANSAC on Module 1 matches, then warp image 1 into image 0's frame.
+    """RANSAC on Module 1 matches, then warp image 1 and its foreground into image 0's frame.
 
     Args:
       key: PRNG key for RANSAC.
       image0: [B, H, W, 1]; image1: [B, H1, W1, 1] in [0, 1].
+      mask0: [B, H, W] bool foreground of image 0; mask1: [B, H1, W1] bool foreground of image 1.
       pts0, pts1: [B, M, 2] matched pixels (x, y); valid: [B, M]; weights: [B, M] confidences.
       roi_size: side of the ROI crop; num_iters, threshold, model: RANSAC settings.
     """
@@ -63,35 +91,53 @@ def align_pair(
         model=model,
     )
     # warp_image maps source p to A p; image 1 -> image 0 is the inverse of A01.
-    aligned1, inside = geometry.warp_image(image1, geometry.invert_affine(fit.A), (h, w), fill=1.0)
-    m0 = geometry.effective_mask(image0)
-    m1 = geometry.effective_mask(aligned1) & inside
-    overlap, origin = geometry.overlap_roi(m0, m1, roi_size)
+    A10 = geometry.invert_affine(fit.A)
+    aligned1, inside = geometry.warp_image(image1, A10, (h, w), fill=1.0)
+    warped_mask1, _ = geometry.warp_image(mask1[..., None].astype(jnp.float32), A10, (h, w), fill=0.0)
+    m1 = (warped_mask1[..., 0] > 0.5) & inside
+    overlap, origin = geometry.overlap_roi(mask0.astype(bool), m1, roi_size)
     return Alignment(fit.A, aligned1, overlap, origin, fit.num_inliers, fit.ok)
+
+
+def resize_frame(hw: tuple[int, int], size: int, batch: int) -> jax.Array:
+    """[B, 2, 3] pixel map of `jax.image.resize` from `hw` to `size x size` (half-pixel centres)."""
+    h, w = hw
+    sx, sy = size / w, size / h
+    a = jnp.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]], jnp.float32)
+    return jnp.broadcast_to(a, (batch, 2, 3))
+
+
+def cell_fraction(mask: jax.Array, stride: int = 8) -> jax.Array:
+    """[B, H, W] mask -> [B, (H/s)*(W/s)] fraction of each stride x stride cell that is True."""
+    b, h, w = mask.shape
+    m = mask.astype(jnp.float32).reshape(b, h // stride, stride, w // stride, stride)
+    return m.mean(axis=(2, 4)).reshape(b, -1)
 
 
 def module2_inputs(
     image0: jax.Array, alignment: Alignment, *, global_size: int, roi_size: int
-) -> dict[str, jax.Array]:
+) -> Module2Inputs:
     """Global (overlap-restricted, resized) and local (ROI) inputs for Module 2.
 
-    Returns {'global0', 'global1': [B, G, G, 1], 'global_mask0', 'global_mask1': [B, (G/8)^2] token
-    masks of the overlap, 'roi0', 'roi1': [B, R, R, 1]}.
+    The global token mask keeps the cells of the resized overlap that are more than half inside
+    it (a cell on the overlap's edge is not dilated into its neighbours); an empty overlap falls
+    back to all tokens.
     """
     b, h, w, _ = image0.shape
     ov = alignment.overlap[..., None]
     g0 = jnp.where(ov, image0, 1.0)
     g1 = jnp.where(ov, alignment.aligned1, 1.0)
+    gmask = alignment.overlap.astype(jnp.float32)
     if (h, w) != (global_size, global_size):
         g0 = jax.image.resize(g0, (b, global_size, global_size, 1), "linear")
         g1 = jax.image.resize(g1, (b, global_size, global_size, 1), "linear")
-    # Token mask: a coarse cell is valid if any of its pixels lies in the overlap.
-    cells = jax.image.resize(
-        alignment.overlap.astype(jnp.float32), (b, global_size // 8, global_size // 8), "linear"
-    )
-    tok = (cells > 0.0).reshape(b, -1)
-    tok = tok | ~tok.any(axis=1, keepdims=True)  # empty overlap: fall back to all tokens
+        gmask = jax.image.resize(gmask, (b, global_size, global_size), "linear")
+    tok = cell_fraction(gmask > 0.5) > 0.5
+    tok = tok | ~tok.any(axis=1, keepdims=True)
     roi0 = geometry.crop(image0, alignment.roi_origin, roi_size)
     roi1 = geometry.crop(alignment.aligned1, alignment.roi_origin, roi_size)
-    return {"global0": g0, "global1": g1, "global_mask0": tok, "global_mask1": tok,
-            "roi0": roi0, "roi1": roi1}
+    shift = -alignment.roi_origin.astype(jnp.float32)  # [B, 2]
+    roi_frame = jnp.concatenate(
+        [jnp.broadcast_to(jnp.eye(2, dtype=jnp.float32), (b, 2, 2)), shift[..., None]], axis=-1
+    )
+    return Module2Inputs(g0, g1, tok, roi0, roi1, resize_frame((h, w), global_size, b), roi_frame)

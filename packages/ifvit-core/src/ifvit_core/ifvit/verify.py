@@ -1,4 +1,9 @@
-"""End-to-end 1:1 verification graph: Module 1 -> alignment -> Module 2 -> fused score (jit-able)."""
+"""The IFViT forward path shared by training and inference: Module 1 -> alignment -> Module 2.
+
+`register_pair` is the one preprocessing path from a raw pair to the Module 2 inputs: the Module 2
+trainer and every matching command call it, so what a branch sees in training is what it sees in
+use. `verify_pairs` adds Module 2 and the fused score. Both are jit-able.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,49 @@ from typing import Any
 import jax
 
 from ifvit_core.config import IFViTConfig
-from ifvit_core.ifvit.registration import align_pair, module2_inputs
+from ifvit_core.ifvit.registration import Alignment, Module2Inputs, align_pair, module2_inputs
 from ifvit_core.ifvit.representation import Matcher
 from ifvit_core.loftr.model import LoFTR
+
+
+def register_pair(
+    cfg: IFViTConfig,
+    module1: LoFTR,
+    key: jax.Array,
+    image0: jax.Array,
+    image1: jax.Array,
+    mask0: jax.Array,
+    mask1: jax.Array,
+) -> tuple[dict[str, Any], Alignment, Module2Inputs]:
+    """Module 1 matches, RANSAC alignment and the Module 2 inputs of a batch of pairs.
+
+    Args:
+      cfg: the model config (`loftr.fine.enabled` decides whether the fine stage refines the
+        matches used by RANSAC; a bundle whose fine stage was not trained disables it).
+      module1: Module 1 in eval mode.
+      key: RANSAC PRNG key.
+      image0, image1: [B, H, W, 1] in [0, 1], sides multiples of 8.
+      mask0, mask1: [B, H, W] bool foregrounds (`ifvit_data.foreground.foreground_mask`).
+
+    Returns:
+      (Module 1 outputs, Alignment, Module2Inputs); no gradient flows through any of it.
+    """
+    dense = module1(image0, image1, fine=cfg.loftr.fine.enabled)
+    dense = jax.lax.stop_gradient(dense)
+    pts1 = dense["mkpts1_f"] if "mkpts1_f" in dense else dense["mkpts1_c"]
+    ali = align_pair(
+        key, image0, image1, mask0, mask1, dense["mkpts0_c"], pts1, dense["valid"], dense["mconf"],
+        roi_size=cfg.module2.roi_size, num_iters=cfg.ransac_iters, threshold=cfg.ransac_threshold,
+    )
+    inp = module2_inputs(image0, ali, global_size=cfg.module2.global_size,
+                         roi_size=cfg.module2.roi_size)
+    return dense, ali, inp
+
+
+def run_matcher(module2: Matcher, inputs: Module2Inputs) -> dict[str, Any]:
+    """Module 2 on prepared inputs (the global branch restricted to the overlap tokens)."""
+    return module2(inputs.global0, inputs.global1, inputs.roi0, inputs.roi1,
+                   inputs.global_mask, inputs.global_mask)
 
 
 def verify_pairs(
@@ -19,22 +64,18 @@ def verify_pairs(
     key: jax.Array,
     image0: jax.Array,
     image1: jax.Array,
+    mask0: jax.Array,
+    mask1: jax.Array,
 ) -> dict[str, Any]:
     """Scores a batch of pairs.
 
-    image0, image1: [B, H, W, 1] in [0, 1], H, W multiples of 8 (the Module 1 input size).
+    Args: as `register_pair`, plus module2: Module 2 in eval mode.
+
     Returns {'score' [B], 'cos_global', 'cos_local' [B], 'alignment': Alignment, 'module1': dense
-    matches of Module 1, 'module2': per-branch outputs (correspondences for interpretability)}.
+    matches of Module 1, 'module2': per-branch outputs (correspondences for interpretability),
+    'inputs': Module2Inputs}.
     """
-    dense = module1(image0, image1, fine=cfg.loftr.fine.enabled)
-    pts1 = dense["mkpts1_f"] if "mkpts1_f" in dense else dense["mkpts1_c"]
-    ali = align_pair(
-        key, image0, image1, dense["mkpts0_c"], pts1, dense["valid"], dense["mconf"],
-        roi_size=cfg.module2.roi_size, num_iters=cfg.ransac_iters, threshold=cfg.ransac_threshold,
-    )
-    inp = module2_inputs(image0, ali, global_size=cfg.module2.global_size,
-                         roi_size=cfg.module2.roi_size)
-    out = module2(inp["global0"], inp["global1"], inp["roi0"], inp["roi1"],
-                  inp["global_mask0"], inp["global_mask1"])
+    dense, ali, inp = register_pair(cfg, module1, key, image0, image1, mask0, mask1)
+    out = run_matcher(module2, inp)
     return {"score": out["score"], "cos_global": out["cos_global"], "cos_local": out["cos_local"],
             "alignment": ali, "module1": dense, "module2": out, "inputs": inp}
