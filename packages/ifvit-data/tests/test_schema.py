@@ -13,6 +13,8 @@ def _batch(b: int = 2, h: int = 32, w: int = 40) -> dict[str, np.ndarray]:
     return {
         "image0": np.zeros((b, h, w, 1), np.float32),
         "image1": np.zeros((b, h, w, 1), np.float32),
+        "mask0": np.zeros((b, h, w), bool),
+        "mask1": np.zeros((b, h, w), bool),
         "gt_i": np.zeros((b, n), np.int32),
         "gt_j": np.zeros((b, n), np.int32),
         "gt_valid": np.zeros((b, n), bool),

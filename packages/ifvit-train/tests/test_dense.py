@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from ifvit_core import config
-from ifvit_train.dense import DenseTrainConfig, dense_metrics, init_dense_state, make_dense_step
+from ifvit_train.config import TrainConfig
+from ifvit_train.dense import dense_metrics, init_dense_state, make_dense_step
 from ifvit_train.mesh import make_mesh, mesh_shape, shard_batch
 
 
@@ -46,9 +47,9 @@ def _shift_pairs(n: int, size: int, seed: int) -> dict[str, np.ndarray]:
 def test_dense_step_is_sharded_and_learns():
     assert jax.device_count() == 8, "conftest sets 8 simulated host devices"
     cfg = config.tiny()
-    tc = DenseTrainConfig(learning_rate=3e-3, warmup_steps=1, total_steps=40)
+    tc = TrainConfig(learning_rate=3e-3, warmup_steps=1, steps=40)
     mesh = make_mesh()
-    graphdef, state = init_dense_state(cfg, tc, mesh, seed=0)
+    graphdef, state = init_dense_state(cfg, tc, mesh)
     step = make_dense_step(graphdef, cfg, tc, mesh)
     batch = shard_batch(_shift_pairs(8, cfg.image_size, 0), mesh)
     assert len(batch["image0"].sharding.device_set) == 8
@@ -61,10 +62,12 @@ def test_dense_step_is_sharded_and_learns():
     assert losses[-1] < 0.7 * losses[0], losses
     assert float(m["num_gt"]) == 8 * 49  # 7x7 cells of the 8x8 grid have a partner
     # the fine stage and the 1/2 FPN branch are unused by the coarse loss: frozen, not decayed
-    before = init_dense_state(cfg, tc, mesh, seed=0)[1]
-    for name in ("loftr_fine", "fine_preprocess"):
-        a = jax.tree.leaves(getattr(state.params, name))
-        b = jax.tree.leaves(getattr(before.params, name))
+    before = init_dense_state(cfg, tc, mesh)[1]
+    for name in ("loftr_fine", "fine_preprocess", "backbone/layer1_outconv2_0",
+                 "backbone/layer2_outconv"):
+        get = lambda s: s.params[name.split("/")[0]] if "/" not in name else s.params["backbone"][name.split("/")[1]]
+        a = jax.tree.leaves(get(state))
+        b = jax.tree.leaves(get(before))
         assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
     moved = jax.tree.leaves(state.params.loftr_coarse)[0]
     assert not np.array_equal(np.asarray(moved), np.asarray(jax.tree.leaves(before.params.loftr_coarse)[0]))
@@ -77,12 +80,13 @@ def test_shard_batch_rejects_indivisible_batch():
 
 
 def test_dense_metrics_hand_case():
-    out = {"valid": np.array([[True, True, False]]), "j_ids": np.array([[2, 0, 1]])}
-    batch = {"gt_i": np.array([[0, 1, 0]]), "gt_j": np.array([[2, 1, 0]]),
-             "gt_valid": np.array([[True, True, False]])}
+    out = {"valid": np.array([[True, True, True, False]]), "j_ids": np.array([[2, 0, 3, 1]])}
+    batch = {"gt_i": np.array([[0, 1, 0, 0]]), "gt_j": np.array([[2, 1, 0, 0]]),
+             "gt_valid": np.array([[True, True, False, False]])}
     m = jax.tree.map(float, dense_metrics(out, batch))
-    # cell 0 -> 2 correct; cell 1 predicted 0 but GT 1: wrong; 2 GT matches in all.
-    assert m["precision"] == 0.5 and m["recall"] == 0.5 and m["matches_per_pair"] == 2
+    # cell 0 -> 2 correct; cell 1 predicted 0 but GT 1: wrong; cell 2 has no GT (e.g. off the
+    # foreground): a predicted match there is wrong too. 1 of 3 predictions right; 2 GT matches.
+    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == 0.5 and m["matches_per_pair"] == 3
 
 
 def test_init_from_converted_loftr_file(tmp_path):
@@ -99,8 +103,8 @@ def test_init_from_converted_loftr_file(tmp_path):
     meta = {"format": "ifvit-loftr-params", "format_version": 1, "pos_enc": cfg.loftr.pos_enc}
     path = save_converted(tmp_path / "loftr_tiny.safetensors", flat, meta)
     mesh = make_mesh()
-    tc = DenseTrainConfig()
-    _, state = init_dense_state(cfg, tc, mesh, seed=0, init_loftr=path)
+    tc = TrainConfig()
+    _, state = init_dense_state(cfg, tc, mesh, init_loftr=path)
     got = np.asarray(state.params.loftr_coarse.layers_1.mlp_0.kernel[...])
     np.testing.assert_array_equal(got, flat["loftr_coarse/layers_1/mlp_0/kernel"])
     stats = np.asarray(state.batch_stats.backbone.bn1.mean[...])

@@ -79,7 +79,8 @@ def synthetic_pair(
       mask0: bool `[H, W]` foreground of the window (computed from it when None).
 
     Returns:
-      `image0`, `image1` float32 `[H, W, 1]`, the GT keys (`L = (H/8)(W/8)`), `transform` float32 `[2, 3]`.
+      `image0`, `image1` float32 `[H, W, 1]`, `mask0`, `mask1` bool `[H, W]` foregrounds, the GT keys
+      (`L = (H/8)(W/8)`), `transform` float32 `[2, 3]`.
     """
     image1, a, _ = corrupt_and_rotate(window, cfg.corruption, rng, bank)
     if mask0 is None:
@@ -90,6 +91,8 @@ def synthetic_pair(
     return {
         "image0": _to_input(window),
         "image1": _to_input(image1),
+        "mask0": np.ascontiguousarray(mask0, bool),
+        "mask1": np.ascontiguousarray(mask1, bool),
         **gt,
         "transform": a.astype(np.float32),
     }
@@ -231,6 +234,8 @@ class Module2Transform(_BankMixin, grain.transforms.RandomMap):
         return {
             "image0": _to_input(window0),
             "image1": _to_input(window1),
+            "mask0": np.ascontiguousarray(mask0, bool),
+            "mask1": np.ascontiguousarray(mask1, bool),
             **gt,
             "transform": transform,
             "label0": np.int32(label),
@@ -264,11 +269,13 @@ class EvalPairSource(grain.sources.RandomAccessDataSource):
 
     def __getitem__(self, k: int) -> dict[str, np.ndarray]:
         a, b = (int(v) for v in self._pairs[int(k)])
-        w0, _, _ = crop_print(self._source[a]["image"], self._crop)
-        w1, _, _ = crop_print(self._source[b]["image"], self._crop)
+        w0, _, m0 = crop_print(self._source[a]["image"], self._crop)
+        w1, _, m1 = crop_print(self._source[b]["image"], self._crop)
         return {
             "image0": _to_input(w0),
             "image1": _to_input(w1),
+            "mask0": np.ascontiguousarray(m0, bool),
+            "mask1": np.ascontiguousarray(m1, bool),
             "key0": np.int32(a),
             "key1": np.int32(b),
             "is_genuine": np.int32(self._gen[int(k)]),

@@ -54,9 +54,17 @@ GT_KEYS: Final[dict[str, tuple[str, str]]] = {
     "gt_pts1": ("float32", "[L,2]"),
 }
 
+# Foreground masks of both inputs (`ifvit_data.foreground`, the project's one segmentation): Module 2
+# warps mask1 with the alignment it fits, and evaluation reports matches off the foreground.
+MASK_KEYS: Final[dict[str, tuple[str, str]]] = {
+    "mask0": ("bool", "[H,W]"),
+    "mask1": ("bool", "[H,W]"),
+}
+
 MODULE1_KEYS: Final[dict[str, tuple[str, str]]] = {
     "image0": ("float32", "[H,W,1]"),
     "image1": ("float32", "[H,W,1]"),
+    **MASK_KEYS,
     **GT_KEYS,
     "transform": ("float32", "[2,3]"),
 }
@@ -71,6 +79,7 @@ MODULE2_KEYS: Final[dict[str, tuple[str, str]]] = {
 EVAL_KEYS: Final[dict[str, tuple[str, str]]] = {
     "image0": ("float32", "[H,W,1]"),
     "image1": ("float32", "[H,W,1]"),
+    **MASK_KEYS,
     "key0": ("int32", "[]"),
     "key1": ("int32", "[]"),
     "is_genuine": ("int32", "[]"),

@@ -1,0 +1,61 @@
+"""Training settings shared by the Module 1 and Module 2 trainers (frozen dataclasses)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """One training run.
+
+    Optimiser defaults follow SPEC §3 (IFViT: lr 1e-3, weight decay 2e-4 [PRIOR]; LoFTR: linear
+    warm-up from 0.1·lr, gradient-norm clip 0.5 [CODE]); the schedule decays by cosine to 1% of lr.
+    """
+
+    steps: int = 1000  # optimizer updates
+    batch_size: int = 8  # pairs per micro-batch (global, over all processes and devices)
+    accum_steps: int = 1  # micro-batches per update (effective batch = batch_size * accum_steps)
+    learning_rate: float = 1e-3
+    weight_decay: float = 2e-4
+    warmup_steps: int = 50
+    grad_clip: float = 0.5
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # weights stay float32 (master copy)
+    seed: int = 0  # model init, data order and augmentation, RANSAC keys
+    checkpoint_every: int = 100  # steps between checkpoints (a final one is always written)
+    keep_checkpoints: int = 2
+    validate_every: int = 100  # steps between validations (and one at the end); 0 = only at the end
+    holdout: float = 0.2  # fraction of fingers held out for validation (never trained on)
+    val_pairs: int = 64  # Module 1 validation pairs (Module 2 uses all pairs of the held-out prints)
+    max_rotation: float = 30.0  # degrees, corrupted-copy training pairs (IFViT: 60)
+    max_translation: float = 0.0  # pixels, corrupted-copy training pairs
+    genuine_ratio: float = 0.5  # Module 2: probability that a training pair is genuine
+    synthetic_fraction: float = 0.5  # Module 2: genuine pairs that are corrupted copies (exact GT)
+    data_threads: int = 2
+    data_workers: int = 0  # Grain worker processes (0: threads only; use >0 on many-core hosts)
+    mesh_data: int = -1  # devices on the 'data' axis (-1: all the rest)
+    mesh_fsdp: int = 1  # devices on the 'fsdp' axis (batch is split over both)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "steps": self.steps >= 1, "batch_size": self.batch_size >= 1,
+            "accum_steps": self.accum_steps >= 1, "learning_rate": self.learning_rate > 0,
+            "warmup_steps": self.warmup_steps >= 0, "grad_clip": self.grad_clip > 0,
+            "checkpoint_every": self.checkpoint_every >= 1,
+            "keep_checkpoints": self.keep_checkpoints >= 1,
+            "validate_every": self.validate_every >= 0, "val_pairs": self.val_pairs >= 1,
+            "genuine_ratio": 0.0 < self.genuine_ratio < 1.0,
+            "synthetic_fraction": 0.0 <= self.synthetic_fraction <= 1.0,
+            "compute_dtype": self.compute_dtype in ("float32", "bfloat16"),
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
