@@ -1,0 +1,192 @@
+"""Model bundles: the unit every command loads (a training workdir is a bundle).
+
+    BUNDLE/
+      bundle.json            format, kind ('dense' = Module 1, 'match' = Module 1 + Module 2), the full
+                             IFViTConfig, preprocessing, which stages are trained, training data
+                             (manifest hash, fingers), TrainConfig, library versions, status, step,
+                             validation, and for 'match' the Module 1 bundle it started from (hash)
+      checkpoints/<step>/    Orbax: state (params, BN statistics, optimizer state, step) + Grain
+                             iterator state (JSON)
+      module1/               'match' only: the frozen Module 1 weights (Orbax), so the bundle is
+                             self-contained
+      metrics.jsonl, train_curves.png
+
+No pickle anywhere: JSON and Orbax (tensorstore/OCDBT) only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+from flax import nnx
+
+from ifvit_core.config import IFViTConfig, config_from_dict, config_to_dict
+from ifvit_core.ifvit import Matcher
+from ifvit_core.loftr import LoFTR
+from ifvit_train.checkpoint import Checkpointer, load_weights
+from ifvit_train.config import TrainConfig
+from ifvit_train.optim import make_optimizer
+from ifvit_train.partition import group_counts
+from ifvit_train.state import split_model
+
+BUNDLE_FILE = "bundle.json"
+FORMAT = "ifvit-bundle"
+FORMAT_VERSION = 1
+KINDS = ("dense", "match")
+DENSE_TRAINABLE = ("trunk",)
+MATCH_TRAINABLE = ("trunk", "heads")
+
+
+class BundleError(ValueError):
+    """A folder is not a usable model bundle (the message names it and says what to do)."""
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in ("ifvit-core", "ifvit-data", "ifvit-train", "jax", "flax", "optax", "orbax-checkpoint",
+                 "grain"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.ifvit-tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """Parsed and checked bundle.json of a bundle folder."""
+    p = Path(path) / BUNDLE_FILE
+    if not p.is_file():
+        raise BundleError(f"{path}: not a model bundle (no {BUNDLE_FILE}); pass the --workdir of "
+                          "`ifvit train` or a shipped bundle")
+    try:
+        meta = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise BundleError(f"{p}: unreadable ({e}); the bundle is damaged, retrain or re-copy it") from None
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{p}: not an {FORMAT} of version {FORMAT_VERSION}")
+    if meta.get("kind") not in KINDS:
+        raise BundleError(f"{p}: unknown bundle kind {meta.get('kind')!r}")
+    return meta
+
+
+def state_hash(directory: Path) -> str:
+    """SHA-256 over the relative paths and bytes of every file of a checkpoint folder."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+        h.update(f.relative_to(directory).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def build_models(cfg: IFViTConfig, kind: str, seed: int = 0) -> tuple[LoFTR, Matcher | None]:
+    module1 = LoFTR(cfg.loftr, rngs=nnx.Rngs(seed))
+    matcher = Matcher(cfg, rngs=nnx.Rngs(seed + 1)) if kind == "match" else None
+    return module1, matcher
+
+
+@dataclass
+class LoadedBundle:
+    """A bundle ready to run: models in eval mode and the config they were trained with.
+
+    `cfg.loftr.fine.enabled` is False unless the bundle's fine stage was trained.
+    """
+
+    path: Path
+    meta: dict[str, Any]
+    cfg: IFViTConfig
+    step: int
+    module1: LoFTR
+    matcher: Matcher | None
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+
+def _restore_model(model: nnx.Module, ckpt_dir: Path, tc: TrainConfig, trainable: tuple[str, ...],
+                   step: int | None) -> int:
+    tx = make_optimizer(tc, trainable)
+    graphdef, state = split_model(model, tx)
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+    ck = Checkpointer(ckpt_dir, async_save=False)
+    try:
+        step, restored, _ = ck.restore(abstract, step)
+    finally:
+        ck.close()
+    nnx.update(model, restored.params, restored.batch_stats)
+    return step
+
+
+def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
+    """Loads a bundle's latest checkpoint into ready-to-run modules (eval mode).
+
+    Args:
+      path: the bundle folder.
+      require: 'match' to refuse a Module 1 bundle where Module 2 is needed (or 'dense').
+
+    Raises:
+      BundleError: not a bundle, of the wrong kind, or without any checkpoint.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    if require == "match" and meta["kind"] != "match":
+        raise BundleError(f"{path}: a Module 1 ('dense') bundle; this needs a Module 2 bundle "
+                          "(`ifvit train match` or `ifvit train all` output)")
+    try:
+        cfg = config_from_dict(meta["config"])
+        tc = TrainConfig(**meta["train"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"{path / BUNDLE_FILE}: bad config ({e})") from None
+    module1, matcher = build_models(cfg, meta["kind"])
+    ckpt = path / "checkpoints"
+    try:
+        if meta["kind"] == "dense":
+            step = _restore_model(module1, ckpt, tc, DENSE_TRAINABLE, meta.get("step"))
+        else:
+            graphdef, p, stats = nnx.split(module1, nnx.Param, nnx.BatchStat)
+            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                                    {"params": p, "batch_stats": stats})
+            w = load_weights(path / "module1", abstract)
+            nnx.update(module1, w["params"], w["batch_stats"])
+            step = _restore_model(matcher, ckpt, tc, MATCH_TRAINABLE, meta.get("step"))
+    except FileNotFoundError:
+        raise BundleError(f"{path}: no checkpoint yet; let `ifvit train` run (it resumes)") from None
+    module1.eval()
+    if matcher is not None:
+        matcher.eval()
+    return LoadedBundle(path, meta, cfg, step, module1, matcher)
+
+
+def new_meta(kind: str, cfg: IFViTConfig, tc: TrainConfig, data: dict[str, Any],
+             preprocessing: dict[str, Any], params: Any, **extra: Any) -> dict[str, Any]:
+    """The bundle.json of a run that starts now (status 'training')."""
+    stages = {"coarse": "trained", "fine": "untrained"}
+    if kind == "match":
+        stages["module2"] = "trained"
+    # The shipped config never enables a stage that was not trained.
+    cfg = dataclasses.replace(cfg, loftr=dataclasses.replace(
+        cfg.loftr, fine=dataclasses.replace(cfg.loftr.fine, enabled=stages["fine"] == "trained")))
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "status": "training",
+        "config": config_to_dict(cfg), "train": tc.to_dict(), "stages": stages, "data": data,
+        "preprocessing": preprocessing, "versions": library_versions(),
+        "parameter_groups": group_counts(params), **extra,
+    }

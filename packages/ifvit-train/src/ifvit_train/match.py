@@ -1,0 +1,102 @@
+"""Module 2 (fixed-length representation) training step: λ1·L_D + λ2·L_E + λ3·L_A, sharded.
+
+Per step, on device: the frozen Module 1 registers every pair (`ifvit_core.ifvit.register_pair`,
+the same path as inference), the raw-frame ground truth is carried into both branches' token grids
+through the alignment actually used (`module2_targets`; pairs without ground truth — impostors, real
+genuine pairs — have L_D masked), and both branches are trained (groups `trunk` + `heads`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jax.sharding import Mesh
+
+from ifvit_core import losses, params
+from ifvit_core.config import IFViTConfig
+from ifvit_core.ifvit import Matcher, init_from_module1, module2_targets, register_pair, run_matcher
+from ifvit_core.loftr import LoFTR
+from ifvit_train.config import TrainConfig
+from ifvit_train.mesh import batch_sharding, replicated
+from ifvit_train.optim import make_optimizer
+from ifvit_train.state import TrainState, cast_floating, merge_model, split_model
+
+MATCH_TRAINABLE = ("trunk", "heads")
+MATCH_BATCH_KEYS = ("image0", "image1", "mask0", "mask1", "gt_i", "gt_valid", "gt_pts1",
+                    "label0", "label1", "is_genuine")
+
+
+def init_match_state(cfg: IFViTConfig, tc: TrainConfig, mesh: Mesh, module1: LoFTR,
+                     log=print) -> tuple[nnx.GraphDef, TrainState, dict[str, int]]:
+    """Module 2 with both branch trunks copied from `module1` (checked tensor by tensor).
+
+    Returns (graphdef, state replicated over mesh, {'copied_per_branch': n, 'checked': n}).
+    """
+    matcher = Matcher(cfg, rngs=nnx.Rngs(tc.seed + 1))
+    n = init_from_module1(matcher, module1)
+    src = params.flat_state(module1)
+    checked = 0
+    for name in ("global_branch", "local_branch"):
+        for k, v in params.flat_state(getattr(matcher, name)).items():
+            if k in src and k.startswith(("backbone/", "loftr_coarse/")):
+                if not (v.shape == src[k].shape and (v == src[k]).all()):
+                    raise ValueError(f"Module 1 -> Module 2 transfer: {name}/{k} differs after copy")
+                checked += 1
+    log(f"Module 2 branches initialised from Module 1: {n} tensors per branch, {checked} checked equal")
+    graphdef, state = split_model(matcher, make_optimizer(tc, MATCH_TRAINABLE))
+    return graphdef, jax.device_put(state, replicated(mesh)), {"copied_per_branch": n,
+                                                                "checked": checked}
+
+
+def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFViTConfig,
+                    tc: TrainConfig, mesh: Mesh):
+    """Returns the jitted `step(state, module1_vars, batch) -> (state, metrics)` (state donated).
+
+    `module1_vars` = (params, batch_stats) of the frozen Module 1; `batch` holds
+    `MATCH_BATCH_KEYS` sharded along B.
+    """
+    tx = make_optimizer(tc, MATCH_TRAINABLE)
+    dtype = jnp.bfloat16 if tc.compute_dtype == "bfloat16" else jnp.float32
+    loss_kw = dataclasses.asdict(cfg.loss)
+    m2 = cfg.module2
+    seed_key = jax.random.key(tc.seed)
+
+    def loss_fn(p: Any, stats: Any, inputs: Any, targets: dict, batch: dict):
+        model = merge_model(graphdef, cast_floating(p, dtype), stats, train=True)
+        out = run_matcher(model, cast_floating(inputs, dtype))
+        labels = {k: batch[k] for k in ("label0", "label1", "is_genuine")}
+        total, comps = losses.module2_loss({"global": out["global"], "local": out["local"]},
+                                           {**targets, **labels}, **loss_kw)
+        new_stats = cast_floating(nnx.state(model, nnx.BatchStat), jnp.float32)
+        return total, (out, comps, new_stats)
+
+    def step(state: TrainState, m1_vars: tuple, batch: dict) -> tuple[TrainState, dict]:
+        module1 = merge_model(m1_graphdef, *m1_vars, train=False)
+        key = jax.random.fold_in(seed_key, state.step)
+        _, ali, inputs = register_pair(cfg, module1, key, batch["image0"], batch["image1"],
+                                       batch["mask0"], batch["mask1"])
+        raw_hw = batch["image0"].shape[1:3]
+        targets = module2_targets(batch["gt_i"], batch["gt_valid"], batch["gt_pts1"], raw_hw,
+                                  ali.A01, inputs, global_size=m2.global_size, roi_size=m2.roi_size)
+        (loss, (out, comps, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, state.batch_stats, inputs, targets, batch)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
+        gen = batch["is_genuine"] > 0
+        n_gen, n_imp = jnp.maximum(gen.sum(), 1), jnp.maximum((~gen).sum(), 1)
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
+                   **{f"L_{k}": comps[k] for k in ("dense", "embed", "arcface")},
+                   "score_genuine": jnp.sum(jnp.where(gen, out["score"], 0)) / n_gen,
+                   "score_impostor": jnp.sum(jnp.where(gen, 0, out["score"])) / n_imp,
+                   "gt_global": jnp.sum(targets["global_gt_valid"]) / batch["image0"].shape[0],
+                   "gt_local": jnp.sum(targets["local_gt_valid"]) / batch["image0"].shape[0],
+                   "aligned": jnp.mean(ali.ok.astype(jnp.float32))}
+        return TrainState(state.step + 1, new_params, stats, opt_state), metrics
+
+    rep, data = replicated(mesh), batch_sharding(mesh)
+    return jax.jit(step, in_shardings=(rep, rep, data), out_shardings=(rep, rep), donate_argnums=0)

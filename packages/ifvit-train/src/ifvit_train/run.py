@@ -1,0 +1,166 @@
+"""The two trainers as library calls: `train_dense` (Module 1) and `train_match` (Module 2).
+
+Each is a short sequence of named stages — output folder -> data -> mesh + state -> validation ->
+loop -> bundle — and writes a model bundle into its workdir (`ifvit_train.bundle`). Re-running the
+same call on the same workdir resumes exactly where the previous run stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from flax import nnx
+
+from ifvit_core.config import IFViTConfig, config_to_dict
+from ifvit_data.pipeline import make_iterator
+from ifvit_train import bundle as bundles
+from ifvit_train.config import TrainConfig
+from ifvit_train.data import TrainData, dense_dataset, match_dataset, open_data
+from ifvit_train.dense import DENSE_BATCH_KEYS, init_dense_state, make_dense_step
+from ifvit_train.loop import LoopResult, run_loop
+from ifvit_train.match import MATCH_BATCH_KEYS, init_match_state, make_match_step
+from ifvit_train.mesh import make_mesh, shard_batch
+from ifvit_train.metrics import calibrate_threshold
+from ifvit_train.partition import group_counts
+from ifvit_train.state import merge_model, param_count
+from ifvit_train.validate import registration_metrics, verification_metrics
+
+Log = Callable[[str], None]
+PREPROCESSING_VERSION = 1
+
+
+def preprocessing(cfg: IFViTConfig) -> dict[str, Any]:
+    """How images become inputs (recorded in the bundle; inference uses the same settings)."""
+    return {"version": PREPROCESSING_VERSION, "dpi": 500.0, "input_size": [cfg.image_size] * 2,
+            "crop": "window at the foreground centroid (ifvit_data.preprocess.crop_print)",
+            "segmentation": "ifvit_data.foreground.foreground_mask", "enhancement": "none"}
+
+
+def _check_resume(workdir: Path, meta: dict[str, Any], log: Log) -> dict[str, Any]:
+    """Keeps an existing bundle.json of the same run; refuses a workdir holding another run."""
+    if not (workdir / bundles.BUNDLE_FILE).is_file():
+        return meta
+    old = bundles.read_meta(workdir)
+    same = all(old.get(k) == meta.get(k) for k in ("kind", "config", "train"))
+    same &= old.get("data", {}).get("manifest_sha256") == meta["data"]["manifest_sha256"]
+    if not same:
+        raise bundles.BundleError(
+            f"{workdir}: holds another training run (different kind, model, settings or data); "
+            "choose a new --workdir, or rerun with exactly the same command to resume")
+    log(f"{workdir}: same run found, resuming")
+    return old
+
+
+def _log_model(log: Log, name: str, params: Any, state: Any) -> None:
+    groups = ", ".join(f"{g} {n:,}" for g, n in group_counts(params).items())
+    sh = jax.tree.leaves(state.params)[0].sharding
+    log(f"{name}: {param_count(params):,} parameters ({groups}); parameters {sh.spec or 'replicated'}"
+        f" on a {dict(sh.mesh.shape)} mesh, batch split over every axis")
+
+
+def _finish(workdir: Path, meta: dict[str, Any], result: LoopResult, **extra: Any) -> dict[str, Any]:
+    meta = {**meta, "status": "complete", "step": result.step, "validation": result.validation,
+            "train_seconds": round(meta.get("train_seconds", 0.0) + result.seconds, 1), **extra}
+    bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
+    return meta
+
+
+def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc: TrainConfig, *,
+                init_loftr: str | Path | None = None, log: Log = print,
+                progress: bool = True) -> dict[str, Any]:
+    """Trains Module 1 on corrupted-copy pairs of the training fingers; returns bundle.json."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = open_data(data_dir, tc)
+    mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
+    graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr)
+    _log_model(log, "Module 1", state.params, state)
+    meta = bundles.new_meta("dense", cfg, tc, data.summary(), preprocessing(cfg), state.params,
+                            init_loftr=str(init_loftr) if init_loftr else None)
+    meta = _check_resume(workdir, meta, log)
+    val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
+    val_batches = [next(val_it) for _ in range(max(1, tc.val_pairs // tc.batch_size))]
+    reg = registration_metrics(cfg, val_batches)
+    validate = lambda s: reg(merge_model(graphdef, s.params, s.batch_stats, train=False))
+    if "initial_validation" not in meta:
+        meta["initial_validation"] = validate(state)
+        bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
+    step = make_dense_step(graphdef, cfg, tc, mesh)
+    result = run_loop(
+        workdir, state, step, _batches(dense_dataset, data.train, tc, cfg.image_size, seed=tc.seed),
+        lambda b: shard_batch({k: b[k] for k in DENSE_BATCH_KEYS}, mesh),
+        tc.steps * tc.accum_steps, tc, validate=validate, desc="train Module 1", log=log,
+        progress=progress)
+    return _finish(workdir, meta, result)
+
+
+def _batches(make_ds: Callable, *args: Any, **kw: Any) -> Callable[[dict | None], Any]:
+    """`iterator state -> Grain iterator` over this process's slice of the global batch."""
+
+    def make(state: dict | None):
+        ds = make_ds(*args, **kw, shard_index=jax.process_index(), shard_count=jax.process_count())
+        it = make_iterator(ds)
+        if state is not None:
+            it.set_state(state)
+        return it
+
+    return make
+
+
+def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Path, tc: TrainConfig,
+                *, log: Log = print, progress: bool = True) -> dict[str, Any]:
+    """Trains Module 2 from a Module 1 bundle; returns the Module 2 bundle.json."""
+    workdir = Path(workdir)
+    dense = bundles.load_bundle(from_dense, require=None)
+    if dense.kind != "dense":
+        raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs the Module 1 "
+                                  "bundle (`ifvit train dense` output)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = open_data(data_dir, tc)
+    if data.num_classes < 2:
+        raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
+    cfg = dense.cfg.replace(module2=dataclasses.replace(dense.cfg.module2,
+                                                        num_classes=data.num_classes))
+    mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
+    graphdef, state, transfer = init_match_state(cfg, tc, mesh, dense.module1, log=log)
+    _log_model(log, "Module 2", state.params, state)
+    m1_graphdef, m1_params, m1_stats = nnx.split(dense.module1, nnx.Param, nnx.BatchStat)
+    if not (workdir / "module1").exists():
+        bundles_save_module1(workdir, m1_params, m1_stats)
+    dense_hash = bundles.state_hash(dense.path / "checkpoints" / str(dense.step))
+    meta = bundles.new_meta("match", cfg, tc, data.summary(), dense.meta["preprocessing"],
+                            state.params,
+                            from_dense={"path": str(Path(from_dense).resolve()), "step": dense.step,
+                                        "state_sha256": dense_hash, **transfer})
+    meta = _check_resume(workdir, meta, log)
+    ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size)
+    validate = lambda s: ver(merge_model(graphdef, s.params, s.batch_stats, train=False))
+    if "initial_validation" not in meta:
+        meta["initial_validation"] = validate(state)
+        bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
+    step = make_match_step(graphdef, m1_graphdef, cfg, tc, mesh)
+    m1_vars = jax.device_put((m1_params, m1_stats), jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec()))
+    result = run_loop(
+        workdir, state, lambda s, b: step(s, m1_vars, b),
+        _batches(match_dataset, data, tc, cfg.image_size),
+        lambda b: shard_batch({k: b[k] for k in MATCH_BATCH_KEYS}, mesh),
+        tc.steps * tc.accum_steps, tc, validate=validate, desc="train Module 2", log=log,
+        progress=progress)
+    _, impostor = ver.scores(merge_model(graphdef, result.state.params, result.state.batch_stats,
+                                         train=False))
+    thresholds = {f"fmr_{f:g}": calibrate_threshold(impostor, f) for f in (1e-2, 1e-3, 1e-4)}
+    return _finish(workdir, meta, result, thresholds={
+        **thresholds, "calibrated_on": f"{len(impostor)} impostor pairs of the held-out fingers "
+        "(too few for FMR below 1/pairs: such thresholds reject every impostor seen)"})
+
+
+def bundles_save_module1(workdir: Path, m1_params: Any, m1_stats: Any) -> None:
+    from ifvit_train.checkpoint import save_weights
+
+    save_weights(workdir / "module1", {"params": m1_params, "batch_stats": m1_stats})

@@ -1,0 +1,115 @@
+"""Validation on held-out fingers: Module 1 registration accuracy, Module 2 verification EER."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ifvit_core import geometry
+from ifvit_core.config import IFViTConfig
+from ifvit_core.ifvit import verify_pairs
+from ifvit_data.pipeline import eval_dataset, make_iterator
+from ifvit_data.preprocess import CropConfig
+from ifvit_data.protocol import all_pairs
+from ifvit_train.dense import dense_metrics
+from ifvit_train.metrics import verification_report
+
+
+def _rotation_deg(A: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arctan2(A[..., 1, 0], A[..., 0, 0]))
+
+
+def registration_metrics(cfg: IFViTConfig, batches: list[dict]) -> Callable[[nnx.Module], dict]:
+    """Returns `module1 -> metrics` on fixed held-out Module 1 batches (known transforms).
+
+    Metrics: precision (every predicted match counts), recall, matches per pair, and RANSAC
+    registration error against the known transform: median rotation error (deg), median mean
+    corner error (px), fraction of pairs within 8 px.
+    """
+
+    @nnx.jit
+    def forward(model, image0, image1):
+        o = model(image0, image1, fine=False)
+        fit = geometry.ransac_similarity(jax.random.key(0), o["mkpts0_c"], o["mkpts1_c"], o["valid"],
+                                         weights=o["mconf"], threshold=cfg.ransac_threshold,
+                                         num_iters=cfg.ransac_iters)
+        return {"valid": o["valid"], "j_ids": o["j_ids"], "A": fit.A}
+
+    size = batches[0]["image0"].shape[1]
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
+
+    def run(model: nnx.Module) -> dict[str, float]:
+        mets, rot, corner = [], [], []
+        for b in batches:
+            o = jax.device_get(forward(model, jnp.asarray(b["image0"]), jnp.asarray(b["image1"])))
+            mets.append(jax.device_get(dense_metrics(o, b)))
+            A, T = o["A"].astype(np.float64), b["transform"].astype(np.float64)
+            rot.extend(np.abs((_rotation_deg(A) - _rotation_deg(T) + 180) % 360 - 180))
+            pe = np.einsum("bij,kj->bki", A[:, :, :2], corners) + A[:, None, :, 2]
+            pt = np.einsum("bij,kj->bki", T[:, :, :2], corners) + T[:, None, :, 2]
+            corner.extend(np.linalg.norm(pe - pt, axis=-1).mean(axis=1))
+        mean = lambda k: float(np.mean([m[k] for m in mets]))
+        corner = np.asarray(corner)
+        return {"precision": mean("precision"), "recall": mean("recall"),
+                "matches_per_pair": mean("matches_per_pair"),
+                "rotation_error_deg": float(np.median(rot)),
+                "corner_error_px": float(np.median(corner)),
+                "aligned_fraction": float(np.mean(corner < 8.0))}
+
+    return run
+
+
+def score_pairs(cfg: IFViTConfig, module1: nnx.Module, matcher: nnx.Module, records: Any,
+                pairs: np.ndarray, is_genuine: np.ndarray, size: int, batch_size: int = 8,
+                seed: int = 0) -> np.ndarray:
+    """Fused IFViT scores [P] of `pairs` of `records` (fixed-size crops; last batch padded)."""
+
+    @nnx.jit
+    def score(m1, m2, key, i0, i1, k0, k1):
+        return verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)["score"]
+
+    ds = eval_dataset(records, pairs, is_genuine, CropConfig(size=(size, size)), batch_size=batch_size)
+    out = []
+    for k, b in enumerate(make_iterator(ds)):
+        n = len(b["is_genuine"])
+        pad = lambda x: np.concatenate([x, np.repeat(x[-1:], batch_size - n, 0)]) if n < batch_size else x
+        args = [jnp.asarray(pad(b[key])) for key in ("image0", "image1", "mask0", "mask1")]
+        s = score(module1, matcher, jax.random.fold_in(jax.random.key(seed), k), *args)
+        out.append(np.asarray(jax.device_get(s))[:n])
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def heldout_pairs(records: Any, max_prints: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs of (at most `max_prints`, whole fingers first) held-out prints (IFViT's protocol)."""
+    fingers = np.asarray(records.fingers)
+    keep = np.flatnonzero(np.isin(fingers, np.unique(fingers)[: max(1, max_prints // 4)]))[:max_prints]
+    pairs, gen = all_pairs(fingers[keep])
+    return keep[pairs], gen
+
+
+def verification_metrics(cfg: IFViTConfig, module1: nnx.Module, records: Any, size: int,
+                         max_prints: int = 64) -> Callable[[nnx.Module], dict]:
+    """Returns `matcher -> {eer, fmr100, genuine_mean, impostor_mean}` on held-out fingers."""
+    pairs, gen = heldout_pairs(records, max_prints)
+    if not (gen == 1).any() or not (gen == 0).any():
+        raise ValueError("validation needs >= 2 held-out fingers with >= 2 impressions each")
+
+    def scores(matcher: nnx.Module) -> tuple[np.ndarray, np.ndarray]:
+        """(genuine scores, impostor scores) of the held-out pairs."""
+        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size)
+        return s[gen == 1], s[gen == 0]
+
+    def run(matcher: nnx.Module) -> dict[str, float]:
+        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size)
+        rep = verification_report(s[gen == 1], s[gen == 0])
+        return {"eer": float(rep.eer), "fmr100": float(rep.fmr100),
+                "genuine_mean": float(np.nanmean(s[gen == 1])),
+                "impostor_mean": float(np.nanmean(s[gen == 0]))}
+
+    run.scores = scores  # type: ignore[attr-defined]
+    return run
