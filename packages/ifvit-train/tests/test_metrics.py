@@ -1,4 +1,5 @@
-"""FVC verification metrics and CMC: hand-worked cases, and an independent brute force on random data.
+"""FVC verification metrics and CMC: hand-worked cases, and an independent brute force on random
+data.
 
 Expected values are worked out by hand in the comments (accept iff score >= t;
 FMR(t) = #{imp >= t} / Ni, FNMR(t) = #{gen < t} / Ng; failed pairs score -inf).
@@ -50,7 +51,8 @@ def test_error_curve_points_of_the_worked_example():
     assert c.thresholds.tolist() == [-math.inf, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.9, math.inf]
     assert c.false_non_matches.tolist() == [0, 0, 0, 0, 1, 1, 2, 2, 3]
     assert c.false_matches.tolist() == [4, 4, 3, 2, 2, 1, 1, 0, 0]
-    assert c.fmr[2] == 0.75 and c.fnmr[4] == pytest.approx(1 / 3) and c.tar[4] == pytest.approx(2 / 3)
+    assert c.fmr[2] == 0.75 and c.fnmr[4] == pytest.approx(1 / 3)
+    assert c.tar[4] == pytest.approx(2 / 3)
 
 
 def test_worked_example_3_genuine_4_impostor():
@@ -210,7 +212,7 @@ def _brute_force(gen: list[float], imp: list[float]) -> dict[str, Fraction]:
     imp = [-math.inf if math.isnan(i) else i for i in imp]
     finite = sorted({s for s in gen + imp if math.isfinite(s)})
     # midpoints between neighbours too, to check that observed scores already visit every point
-    mids = [(a + b) / 2 for a, b in zip(finite, finite[1:])]
+    mids = [(a + b) / 2 for a, b in zip(finite, finite[1:], strict=False)]
     ts = sorted([-math.inf, math.inf] + finite + mids)
     FMR = [Fraction(sum(1 for i in imp if i >= t), len(imp)) for t in ts]
     FNMR = [Fraction(sum(1 for g in gen if g < t), len(gen)) for t in ts]

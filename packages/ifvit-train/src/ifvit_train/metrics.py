@@ -219,7 +219,8 @@ class VerificationReport:
     eer, eer_low, eer_high: the FVC EER estimate and interval.
     fmr100, fmr1000, zerofmr: lowest FNMR with FMR <= 1%, <= 0.1%, = 0.
     zerofnmr: lowest FMR with FNMR = 0.
-    tar_at_far_1e3, tar_at_far_1e4: 1 - FNMR at the impostor-quantile thresholds for FAR 0.1%, 0.01%.
+    tar_at_far_1e3, tar_at_far_1e4: 1 - FNMR at the impostor-quantile thresholds for FAR 0.1% and
+      0.01%.
     n_genuine, n_impostor: pairs in each set, failures included.
     failed, failed_genuine, failed_impostor: pairs that failed to process (NaN / -inf score).
     thresholds: name -> threshold (accept iff score >= t) of each point: "eer", "fmr100",
@@ -244,7 +245,7 @@ class VerificationReport:
     thresholds: Mapping[str, float]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (`json.dumps(..., allow_nan=False)` works): non-finite thresholds -> None."""
+        """A JSON-safe dict (`json.dumps(d, allow_nan=False)` works); inf thresholds -> None."""
         d = asdict(self)
         d["thresholds"] = {k: (float(v) if math.isfinite(v) else None)
                            for k, v in self.thresholds.items()}
