@@ -1,0 +1,70 @@
+"""`ifvit inspect BUNDLE`: what a model bundle holds and how it was trained."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ifvit_cli.errors import UserError
+
+HELP = "show a model bundle: config, step, parameter groups, data, provenance"
+DESCRIPTION = "Print what a model bundle (an `ifvit train` workdir) holds, without loading weights."
+EPILOG = """\
+examples:
+  ifvit inspect runs/m/match
+  ifvit inspect runs/m/dense --json
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path, help="the bundle folder")
+    p.add_argument("--json", action="store_true", help="print bundle.json as is")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ifvit_train.bundle import BundleError, read_meta
+
+    try:
+        m = read_meta(args.bundle)
+    except BundleError as e:
+        raise UserError(str(e)) from None
+    if args.json:
+        print(json.dumps(m, indent=1, sort_keys=True))
+        return 0
+    cfg, data, tc = m["config"], m.get("data", {}), m.get("train", {})
+    kind = {"dense": "Module 1 (dense registration)", "match": "Module 1 + Module 2 (matcher)"}
+    ck = args.bundle / "checkpoints"
+    ckpts = sorted(int(p.name) for p in ck.iterdir() if p.name.isdigit()) if ck.is_dir() else []
+    lines = [
+        f"bundle      {args.bundle.resolve()}",
+        f"kind        {kind[m['kind']]}; status {m.get('status')}; step {m.get('step', '-')}"
+        f" of {tc.get('steps')} (checkpoints: {ckpts or 'none'})",
+        f"model       preset {cfg['name']}, image {cfg['image_size']} px, coarse d_model "
+        f"{cfg['loftr']['coarse']['d_model']} x {len(cfg['loftr']['coarse']['layer_names'])} layers, "
+        f"pos-enc {cfg['loftr']['pos_enc']}, embed {cfg['module2']['embed_dim']}, "
+        f"ArcFace classes {cfg['module2']['num_classes']}",
+        "stages      " + ", ".join(f"{k}: {v}" for k, v in m.get("stages", {}).items()),
+        "parameters  " + ", ".join(f"{k} {v:,}" for k, v in m.get("parameter_groups", {}).items()),
+        f"data        {data.get('shards')} (manifest sha256 {str(data.get('manifest_sha256'))[:12]}), "
+        f"{data.get('train_records')} training prints of {data.get('train_fingers')} fingers; "
+        f"held-out fingers {data.get('heldout_fingers')}",
+        f"training    batch {tc.get('batch_size')} x accum {tc.get('accum_steps')}, lr "
+        f"{tc.get('learning_rate')}, {tc.get('compute_dtype')}, seed {tc.get('seed')}, "
+        f"{m.get('train_seconds', 0):.0f} s",
+    ]
+    if m["kind"] == "match":
+        fd = m.get("from_dense", {})
+        lines.append(f"Module 1    from {fd.get('path')} (step {fd.get('step')}, state sha256 "
+                     f"{str(fd.get('state_sha256'))[:12]}), {fd.get('copied_per_branch')} tensors "
+                     "per branch, checked equal")
+    for key, label in (("initial_validation", "val before"), ("validation", "val after")):
+        if m.get(key):
+            lines.append(f"{label:<12}" + ", ".join(f"{k.removeprefix('val_')} {v:.4g}"
+                                                    for k, v in m[key].items()))
+    if m.get("thresholds"):
+        lines.append("thresholds  " + ", ".join(f"{k} {v:.4f}" for k, v in m["thresholds"].items()
+                                                if isinstance(v, float)))
+    lines.append("versions    " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,124 @@
+"""`ifvit train dense|match|all`: Module 1 / Module 2 training into resumable model bundles."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ifvit_cli.errors import UserError
+
+HELP = "train Module 1 (dense), Module 2 (match) or both (all) into a model bundle"
+DESCRIPTION = """\
+Train IFViT on ArrayRecord shards (`ifvit ingest` output). Fingers are split into training and
+held-out fingers (--holdout); held-out fingers are never trained on and give the validation numbers.
+
+  dense  Module 1 (LoFTR dense registration) on corrupted + rotated copies with exact ground truth;
+         validation: match precision/recall and registration error on held-out fingers.
+  match  Module 2 (global + ROI branches, L_D + L_E + ArcFace) from a Module 1 bundle; the frozen
+         Module 1 aligns every pair exactly as at inference; validation: EER on held-out fingers.
+  all    dense into WORKDIR/dense, then match into WORKDIR/match.
+
+The workdir becomes a model bundle (bundle.json, Orbax checkpoints, metrics.jsonl,
+train_curves.png; see `ifvit inspect`). Rerunning the same command resumes exactly where it stopped
+(after a crash, Ctrl-C or kill); a workdir holding another run is refused."""
+EPILOG = """\
+examples:
+  ifvit train all --data shards/ --workdir runs/m --preset small --steps 400
+  ifvit train dense --data shards/ --workdir runs/m1 --preset paper --init-loftr loftr.safetensors
+  ifvit train match --data shards/ --from-dense runs/m1 --workdir runs/m2 --steps 2000 --accum 4
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("stage", choices=["dense", "match", "all"], help="what to train")
+    p.add_argument("--data", type=Path, required=True, help="shard folder (ifvit ingest --out)")
+    p.add_argument("--workdir", type=Path, required=True, help="run folder = the model bundle")
+    p.add_argument("--preset", default="small", choices=["tiny", "small", "paper"],
+                   help="model size for dense/all (default: small; match takes its Module 1's)")
+    p.add_argument("--from-dense", type=Path, help="match: the Module 1 bundle to start from")
+    p.add_argument("--init-loftr", type=Path, help="dense/all: converted LoFTR weights to start from")
+    p.add_argument("--steps", type=int, default=400, help="optimizer updates per stage (default: 400)")
+    p.add_argument("--batch", type=int, default=8, help="pairs per micro-batch, all devices (default: 8)")
+    p.add_argument("--accum", type=int, default=1, help="micro-batches per update (default: 1)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 compute, float32 master weights")
+    p.add_argument("--holdout", type=float, default=0.2,
+                   help="fraction of fingers held out for validation (default: 0.2)")
+    p.add_argument("--max-rotation", type=float, default=30.0,
+                   help="rotation range of corrupted-copy pairs in degrees (default: 30)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps (default: 100)")
+    p.add_argument("--validate-every", type=int, default=100, help="steps; 0 = at the end (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of init, data and RANSAC (default: 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+
+
+def _train_config(args: argparse.Namespace):
+    from ifvit_train.config import TrainConfig
+
+    try:
+        return TrainConfig(steps=args.steps, batch_size=args.batch, accum_steps=args.accum,
+                           learning_rate=args.lr, holdout=args.holdout,
+                           compute_dtype="bfloat16" if args.bf16 else "float32",
+                           max_rotation=args.max_rotation, checkpoint_every=args.checkpoint_every,
+                           validate_every=args.validate_every, seed=args.seed,
+                           warmup_steps=min(100, args.steps // 10))
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not args.data.is_dir() or not (args.data / "manifest.json").is_file():
+        raise UserError(f"--data {args.data}: not a shard folder (no manifest.json); run "
+                        f"`ifvit ingest --input IMAGES --layout fvc --out {args.data}` first")
+    if args.stage == "match" and args.from_dense is None:
+        raise UserError("train match needs --from-dense BUNDLE (the Module 1 bundle)")
+    if args.stage != "match" and args.from_dense is not None:
+        raise UserError("--from-dense is only for `train match`")
+    if args.init_loftr is not None and not args.init_loftr.is_file():
+        raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with `ifvit convert`")
+    if args.workdir.exists() and not args.workdir.is_dir():
+        raise UserError(f"--workdir {args.workdir}: exists and is not a folder")
+    if args.workdir.is_dir() and any(args.workdir.iterdir()) and not _is_ours(args.workdir, args.stage):
+        raise UserError(f"--workdir {args.workdir}: folder holds other files; give a new or empty "
+                        "folder (or the workdir of the run to resume)")
+    if args.workdir.resolve() == args.data.resolve() or args.data.resolve() in args.workdir.resolve().parents:
+        raise UserError(f"--workdir {args.workdir}: is the data folder or inside it; choose another")
+
+
+def _is_ours(workdir: Path, stage: str) -> bool:
+    sub = ("dense", "match") if stage == "all" else ()
+    names = {"bundle.json", "checkpoints", "metrics.jsonl", "train_curves.png", "module1", *sub}
+    return all(p.name in names or p.name.startswith(".") for p in workdir.iterdir())
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    tc = _train_config(args)
+    from ifvit_core.config import get_preset
+    from ifvit_data.shards import ShardError
+    from ifvit_train.bundle import BundleError
+    from ifvit_train.loop import TrainingDiverged
+    from ifvit_train.run import train_dense, train_match
+
+    progress = not args.no_progress
+    try:
+        if args.stage in ("dense", "all"):
+            dense_dir = args.workdir / "dense" if args.stage == "all" else args.workdir
+            meta = train_dense(args.data, dense_dir, get_preset(args.preset), tc,
+                               init_loftr=args.init_loftr, progress=progress)
+            _report("Module 1", dense_dir, meta)
+        if args.stage in ("match", "all"):
+            src = args.from_dense if args.stage == "match" else args.workdir / "dense"
+            match_dir = args.workdir / "match" if args.stage == "all" else args.workdir
+            meta = train_match(args.data, match_dir, src, tc, progress=progress)
+            _report("Module 2", match_dir, meta)
+    except (BundleError, ShardError, TrainingDiverged) as e:
+        raise UserError(str(e)) from None
+    return 0
+
+
+def _report(name: str, path: Path, meta: dict) -> None:
+    fmt = lambda d: ", ".join(f"{k.removeprefix('val_')} {v:.3f}" for k, v in (d or {}).items())
+    print(f"{name}: {meta['step']} steps -> bundle {path}")
+    print(f"  validation before training: {fmt(meta.get('initial_validation'))}")
+    print(f"  validation after training:  {fmt(meta.get('validation'))}")
