@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -14,25 +12,21 @@ from ifvit_cli.errors import UserError
 
 HELP = "the embedded default run on synthetic prints (no downloads)"
 DESCRIPTION = """\
-Runs what IFViT-JAX has built so far, end to end, on synthetic fingerprints (nothing is downloaded):
+Runs IFViT end to end on synthetic fingerprints (nothing is downloaded):
 
-  1. synth   - N synthetic fingers x K impressions (SFinGe-style), FVC naming, 500 ppi, contact sheet
-  2. ingest  - the folder -> ArrayRecord shards + manifest.json
-  3. train   - Module 1 (LoFTR, dense registration) on corrupted + rotated pairs with exact ground
-               truth, on the training fingers, L_D loss; curves in train_curves.png
-  4. eval    - on held-out fingers: coarse match precision/recall against ground truth, RANSAC
-               alignment error against the known transform, matches drawn in matches.png; and a
-               Module-1-only verification baselines over all held-out pairs (RANSAC inlier count,
-               summed match confidence; EERs, histograms in scores.png)
+  1. synth  - N synthetic fingers x K impressions (SFinGe-style), FVC naming, 500 ppi, contact sheet
+  2. ingest - the folder -> ArrayRecord shards + manifest.json
+  3. train  - Module 1 (dense registration) then Module 2 (global + ROI branches), exactly as
+              `ifvit train all`: bundles in OUT/model/dense and OUT/model/match
+  4. report - held-out fingers (never trained on): Module 1 match precision / recall and
+              registration error, Module 2 verification EER, each before and after training
 
-Everything lands in --out: report.json, report.md and the PNGs. Steps 1-2 are skipped when their
-output is already complete. Not built yet (next milestone) and therefore not run: the Module 2
-trainer, `ifvit evaluate` (EER, DET curves on the FVC protocol) and `ifvit identify`.
-"""
+Everything lands in --out: report.json, report.md, the bundles and their train_curves.png. Every
+stage resumes: rerunning after an interruption continues where it stopped."""
 EPILOG = """\
 examples:
-  ifvit demo                                   # small preset, ~5 minutes on 2 CPU cores
-  ifvit demo --out /tmp/d --steps 40 --preset tiny --fingers 8   # a one-minute smoke run
+  ifvit demo                                   # small preset, ~10 minutes on 2 CPU cores
+  ifvit demo --out /tmp/d --preset tiny --fingers 8 --steps 20 --match-steps 10   # smoke run
 """
 
 
@@ -45,98 +39,93 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout", type=float, default=0.2,
                    help="fraction of fingers kept for evaluation (default: 0.2)")
     p.add_argument("--steps", type=int, default=300, help="Module 1 training steps (default: 300)")
+    p.add_argument("--match-steps", type=int, default=150, help="Module 2 training steps (default: 150)")
     p.add_argument("--batch", type=int, default=8, help="pairs per step (default: 8)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--max-rotation", type=float, default=30.0,
-                   help="rotation range of the training pairs in degrees (default: 30; IFViT uses 60)")
-    p.add_argument("--max-translation", type=float, default=0.0,
-                   help="translation range of the training pairs in pixels (default: 0, as IFViT's "
-                        "rotation-only recipe; a shift weakens the 'same position = match' prior "
-                        "that the position encoding allows, but needs more steps)")
-    p.add_argument("--eval-pairs", type=int, default=64, help="held-out pairs to evaluate (default: 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.fingers < 2 or args.impressions < 2:
-        raise UserError("--fingers and --impressions must be at least 2 (pairs need two prints)")
+    if args.fingers < 4 or args.impressions < 2:
+        raise UserError("--fingers must be at least 4 and --impressions at least 2 (validation needs "
+                        "two held-out fingers with two impressions each)")
     if not 0.0 < args.holdout < 1.0:
         raise UserError(f"--holdout must be in (0, 1), got {args.holdout}")
-    if args.steps < 1 or args.batch < 1:
-        raise UserError("--steps and --batch must be positive")
+    if args.steps < 1 or args.match_steps < 1 or args.batch < 1:
+        raise UserError("--steps, --match-steps and --batch must be positive")
     out: Path = args.out
     if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder; pass another --out")
+        raise UserError(f"--out {out}: exists and is not a folder; pass another --out")
     out.mkdir(parents=True, exist_ok=True)
 
-    t_start = time.time()
-    report: dict[str, Any] = {"command": "ifvit demo", "args": {k: str(v) for k, v in vars(args).items()}}
+    import numpy as np
+    from PIL import Image
+    from tqdm import tqdm
 
-    from ifvit_cli.demo_stages import evaluate_module1, make_data, train_module1, verify_baseline
+    from ifvit_core.config import get_preset
+    from ifvit_data.ingest import ingest
+    from ifvit_data.synth import SynthConfig, contact_sheet, generate_dataset
+    from ifvit_train.bundle import write_json_atomic
+    from ifvit_train.config import TrainConfig
+    from ifvit_train.run import train_dense, train_match
 
-    print(f"[1-2/4] synthetic prints and shards in {out}", flush=True)
-    data = make_data(args, out)
-    report["data"] = data.summary
-    print(f"[3/4] training Module 1 ({args.preset} preset) for {args.steps} steps", flush=True)
-    trained = train_module1(args, out, data)
-    report["train"] = trained.summary
-    print("[4/4] evaluating on held-out fingers", flush=True)
-    report["eval"] = evaluate_module1(args, out, data, trained)
-    report["verify_baseline"] = verify_baseline(args, out, data, trained)
-    report["not_built_yet"] = [
-        "Module 2 trainer (global + ROI branches, L_D + L_E + ArcFace)",
-        "ifvit evaluate: EER / FMR100 / DET on the FVC protocol",
-        "ifvit identify (1:N)",
-    ]
-    report["seconds"] = round(time.time() - t_start, 1)
-    _write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
-    md = _report_md(report)
-    _write_text_atomic(out / "report.md", md)
-    print(md)
+    t0 = time.time()
+    synth_dir, shard_dir = out / "synth", out / "shards"
+    n = args.fingers * args.impressions
+    print(f"[1/4] {n} synthetic prints in {synth_dir}", flush=True)
+    with tqdm(total=n, desc="synth", unit="print") as bar:
+        generate_dataset(synth_dir, args.fingers, args.impressions, args.seed, SynthConfig(),
+                         progress=lambda done, _total: bar.update(done - bar.n))
+    shown = [synth_dir / f"{f}_{i}.png" for f in range(1, min(args.fingers, 4) + 1)
+             for i in range(1, min(args.impressions, 4) + 1)]
+    contact_sheet([np.asarray(Image.open(p).convert("L")) for p in shown],
+                  min(args.impressions, 4), out / "synthetic_prints.png")
+    print(f"[2/4] shards in {shard_dir}", flush=True)
+    ingest(synth_dir, "fvc", shard_dir)
+    tc = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
+                     holdout=args.holdout, seed=args.seed, warmup_steps=min(50, args.steps // 5),
+                     checkpoint_every=100, validate_every=0)
+    print(f"[3/4] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
+          f"{args.match_steps} steps", flush=True)
+    dense = train_dense(shard_dir, out / "model" / "dense", get_preset(args.preset), tc)
+    match = train_match(shard_dir, out / "model" / "match", out / "model" / "dense",
+                        tc.replace(steps=args.match_steps, warmup_steps=min(50, args.match_steps // 5)))
+    report: dict[str, Any] = {
+        "command": "ifvit demo", "args": {k: str(v) for k, v in vars(args).items()},
+        "module1": {"before": dense["initial_validation"], "after": dense["validation"],
+                    "seconds": dense["train_seconds"]},
+        "module2": {"before": match["initial_validation"], "after": match["validation"],
+                    "seconds": match["train_seconds"]},
+        "heldout_fingers": match["data"]["heldout_fingers"], "seconds": round(time.time() - t0, 1),
+    }
+    write_json_atomic(out / "report.json", report)
+    md = _report_md(report, args)
+    (out / ".report.md.tmp").write_text(md)
+    (out / ".report.md.tmp").replace(out / "report.md")
+    print("[4/4] report\n" + md)
     return 0
 
 
-def _report_md(r: dict[str, Any]) -> str:
-    d, t, e, v = r["data"], r["train"], r["eval"], r["verify_baseline"]
-    if "skipped" in v:
-        baseline = f"- Module-1-only verification baselines: skipped, {v['skipped']}"
-    else:
-        baseline = (
-            f"- Module-1-only verification baselines (all pairs of the held-out prints: "
-            f"{v['genuine_pairs']} genuine / {v['impostor_pairs']} impostor; not IFViT's Module 2 "
-            f"score): RANSAC-inlier count EER {100 * v['inliers']['eer']:.1f}% (mean "
-            f"{v['inliers']['genuine_mean']:.1f} genuine vs {v['inliers']['impostor_mean']:.1f} "
-            f"impostor); summed match confidence EER {100 * v['confidence']['eer']:.1f}%; histograms "
-            f"`{v['plot']}`. Module 1 learns correspondences, not identity: trained on corrupted "
-            f"copies only, it also finds geometrically consistent matches between different fingers, "
-            f"which is why IFViT adds Module 2."
-        )
-    lines = [
-        "# IFViT-JAX demo report",
-        "",
-        f"- data: {d['fingers']} synthetic fingers x {d['impressions']} impressions "
-        f"({d['train_fingers']} for training, {d['heldout_fingers']} held out), {d['records']} records "
-        f"in {d['shards']} ArrayRecord shard(s); contact sheet `{d['contact_sheet']}`",
-        f"- Module 1 ({t['preset']}, {t['params']:,} parameters): {t['steps']} steps of {t['batch']} pairs "
-        f"in {t['seconds']:.0f} s ({t['pairs_per_s']:.1f} pairs/s); L_D {t['loss_first']:.3f} -> "
-        f"{t['loss_last']:.3f} (mean of first/last 10 steps); curves `{t['curves']}`",
-        f"- held-out pairs ({e['pairs']}): coarse match precision {e['precision']:.3f}, recall "
-        f"{e['recall']:.3f}, {e['matches_per_pair']:.1f} matches/pair; untrained network: precision "
-        f"{e['untrained_precision']:.3f}, recall {e['untrained_recall']:.3f}",
-        f"- alignment (RANSAC on the matches vs the known transform): median rotation error "
-        f"{e['rotation_error_deg_median']:.2f} deg, median corner error {e['corner_error_px_median']:.2f} px, "
-        f"{100 * e['aligned_fraction']:.0f}% of pairs within 8 px; matches drawn in `{e['viz']}`",
-        baseline,
-        "",
-        "Not built yet (next milestone): " + "; ".join(r["not_built_yet"]) + ".",
-        "",
-        f"Total time {r['seconds']:.0f} s.",
+def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
+    v = lambda d, k: d.get(k, d.get(f"val_{k}", float("nan")))
+    m1b, m1a = r["module1"]["before"], r["module1"]["after"]
+    m2b, m2a = r["module2"]["before"], r["module2"]["after"]
+    rows = [
+        ("Module 1 match precision (all predicted matches)", "precision", m1b, m1a, "{:.3f}"),
+        ("Module 1 match recall", "recall", m1b, m1a, "{:.3f}"),
+        ("Module 1 registration: median rotation error (deg)", "rotation_error_deg", m1b, m1a, "{:.2f}"),
+        ("Module 1 registration: median corner error (px)", "corner_error_px", m1b, m1a, "{:.2f}"),
+        ("Module 2 verification EER (all held-out pairs)", "eer", m2b, m2a, "{:.1%}"),
+        ("Module 2 mean score, genuine pairs", "genuine_mean", m2b, m2a, "{:.3f}"),
+        ("Module 2 mean score, impostor pairs", "impostor_mean", m2b, m2a, "{:.3f}"),
     ]
-    return "\n".join(lines) + "\n"
+    lines = ["# IFViT-JAX demo report", "",
+             f"{args.fingers} synthetic fingers x {args.impressions} impressions; held-out fingers "
+             f"{r['heldout_fingers']} (never trained on). Preset {args.preset}.", "",
+             "| held-out metric | before training | after training |", "|---|---|---|"]
+    lines += [f"| {name} | {fmt.format(v(b, k))} | {fmt.format(v(a, k))} |" for name, k, b, a, fmt in rows]
+    lines += ["", "'Before' for Module 2 is the network right after Module 1's trunk was copied into "
+              "both branches (fresh embedding heads).", "",
+              f"Training: Module 1 {r['module1']['seconds']:.0f} s, Module 2 {r['module2']['seconds']:.0f} s; "
+              f"total {r['seconds']:.0f} s. Bundles: model/dense, model/match (`ifvit inspect`).", ""]
+    return "\n".join(lines)

@@ -1,0 +1,26 @@
+"""`ifvit train` / `ifvit inspect`: bad inputs are one line, exit 2, nothing written."""
+
+import pytest
+
+from ifvit_cli.main import main
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["train", "dense", "--data", "{tmp}/nope", "--workdir", "{tmp}/w"], "not a shard folder"),
+    (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w"], "needs --from-dense"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--steps", "0"], "steps=0"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{shards}"], "holds other files"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--init-loftr", "{tmp}/x"],
+     "no such file"),
+    (["inspect", "{tmp}"], "not a model bundle"),
+])
+def test_bad_arguments(tmp_path, capsys, argv, msg):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "manifest.json").write_text("{}")
+    argv = [a.format(tmp=tmp_path, shards=shards) for a in argv]
+    before = sorted(p for p in tmp_path.rglob("*"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and msg in err[0], err
+    assert sorted(p for p in tmp_path.rglob("*")) == before
