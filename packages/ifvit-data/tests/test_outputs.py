@@ -148,7 +148,9 @@ def test_recognised_by_marker_not_by_file_name(tmp_path: Path) -> None:
     out = claim_output_dir(tmp_path / "s", "synth")
     (out / "manifest.json").write_text("{}")
     (out / "1_1.png").write_bytes(b"png")
+    stamp = (out / MARKER_NAME).stat().st_mtime_ns
     assert claim_output_dir(out, "synth") == out  # same kind: a rerun / resume
+    assert (out / MARKER_NAME).stat().st_mtime_ns == stamp  # a rerun rewrites nothing
     with pytest.raises(OutputError, match="holds an ifvit synth output, not shards"):
         claim_output_dir(out, "shards")
     (out / MARKER_NAME).unlink()  # the same files without our marker are a user's folder
@@ -222,18 +224,27 @@ def test_claim_refuses_a_file_and_a_path_under_a_file(tmp_path: Path) -> None:
 def test_claim_refuses_an_unwritable_location(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
     ro.mkdir()
+    claim_output_dir(ro / "ours", "synth")
+    (ro / "empty").mkdir()
+    for d in ("ours", "empty"):
+        (ro / d).chmod(0o500)
     res = run_in_read_only_dir(ro, """
-        for name, target in (("new", ro / "a" / "b"), ("existing", ro)):
+        for name in ("new/a", "empty", "ours"):
+            target = ro / name
             try:
                 claim_output_dir(target, "synth")
                 results[name] = "accepted"
             except OutputError as e:
                 results[name] = str(e)
     """)
-    assert "cannot write in" in res["new"] and "writable location" in res["new"]
-    assert "cannot be written" in res["existing"]  # empty but unwritable: no marker possible
+    for d in ("ours", "empty"):
+        (ro / d).chmod(0o700)
+    assert "cannot write in" in res["new/a"] and "writable location" in res["new/a"]
+    assert "cannot be written" in res["empty"]  # empty but unwritable: no marker possible
+    assert "cannot write in" in res["ours"]  # our earlier output, now read-only
     assert all("\n" not in m for m in res.values())
-    assert list(ro.iterdir()) == []
+    assert sorted(p.name for p in ro.iterdir()) == ["empty", "ours"]
+    assert list((ro / "empty").iterdir()) == []
 
 
 def test_claim_removes_only_stale_temps_of_our_pattern(tmp_path: Path) -> None:

@@ -425,28 +425,72 @@ def claim_output_dir(
             )
     else:
         _probe_writable(anc, Path(path))
-    created: list[Path] = []
-    try:
-        for d in reversed([out, *out.parents]):
-            if not d.exists():
-                d.mkdir()
-                created.append(d)
-        same = marker is not None and marker["kind"] == kind
-        content = {
-            "kind": kind,
-            "format_version": MARKER_FORMAT_VERSION,
-            "created_by": str(marker.get("created_by")) if same and marker else _created_by(),
-        }
-        atomic_write_text(out / MARKER_NAME, json.dumps(content, indent=1, sort_keys=True) + "\n")
-    except OSError as e:
-        for d in reversed(created):
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        raise OutputError(
-            f"{path}: cannot be written ({e.strerror or e}); choose a writable location"
-        ) from None
+    same = marker is not None and marker["kind"] == kind
+    if same and int(marker.get("format_version", 0)) == MARKER_FORMAT_VERSION:
+        _probe_writable(out, Path(path))  # a rerun leaves the marker (and its mtime) untouched
+    else:
+        created: list[Path] = []
+        try:
+            for d in reversed([out, *out.parents]):
+                if not d.exists():
+                    d.mkdir()
+                    created.append(d)
+            content = {
+                "kind": kind,
+                "format_version": MARKER_FORMAT_VERSION,
+                "created_by": str(marker.get("created_by")) if same and marker else _created_by(),
+            }
+            text = json.dumps(content, indent=1, sort_keys=True) + "\n"
+            atomic_write_text(out / MARKER_NAME, text)
+        except OSError as e:
+            for d in reversed(created):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise OutputError(
+                f"{path}: cannot be written ({e.strerror or e}); choose a writable location"
+            ) from None
     remove_stale_temps(out)
     return out
+
+
+@contextlib.contextmanager
+def claimed_output_dir(
+    path: PathLike,
+    kind: str,
+    *,
+    inputs: Iterable[PathLike] = (),
+    force: bool = False,
+    resume: bool = True,
+) -> Iterator[Path]:
+    """`claim_output_dir` for the duration of a block that fills the folder.
+
+    If the block raises (KeyboardInterrupt included) and the folder did not exist before the claim,
+    the folder is removed again when it holds nothing but the marker and temp files of ours (a
+    failed first run leaves no empty output folder behind). Folders that existed are left as they
+    are (minus this run's temp files, which the writers remove themselves).
+    """
+    existed = Path(path).expanduser().exists()
+    out = claim_output_dir(path, kind, inputs=inputs, force=force, resume=resume)
+    try:
+        yield out
+    except BaseException:
+        if not existed:
+            _release(out)
+        raise
+
+
+def _release(out: Path) -> None:
+    """Removes a folder this run created, if it holds only our marker and temp files."""
+    try:
+        entries = os.listdir(out)
+    except OSError:
+        return
+    if any(e != MARKER_NAME and not is_temp_name(e) for e in entries):
+        return
+    for e in entries:
+        _remove(out / e)
+    with contextlib.suppress(OSError):
+        out.rmdir()
 
 
 def check_output_file(path: PathLike, *, inputs: Iterable[PathLike] = (), force: bool = False) -> Path:
