@@ -152,8 +152,9 @@ _STATE = _InterruptState()
 
 
 def interrupted() -> int | None:
-    """The signal number (SIGINT / SIGTERM) received inside `interrupt_guard`, else None."""
-    return _STATE.signum
+    """The signal number (SIGINT / SIGTERM) received inside the current `interrupt_guard`, else
+    None (also outside any guard)."""
+    return _STATE.signum if _STATE.depth > 0 else None
 
 
 @contextlib.contextmanager
@@ -186,9 +187,12 @@ def interrupt_guard(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) ->
             signal.signal(s, h)
 
 
-def _check_not_interrupted() -> None:
+def raise_if_interrupted() -> None:
+    """Raises KeyboardInterrupt if `interrupt_guard` has seen a signal (call it between stages and
+    in long loops, so that an interrupt swallowed by a library still stops the work soon)."""
     if _STATE.depth > 0 and _STATE.signum is not None:
         raise KeyboardInterrupt(f"{signal.Signals(_STATE.signum).name} received; not committed")
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ def atomic_path(path: PathLike, *, fsync: bool = True) -> Iterator[Path]:
     tmp = temp_sibling(path)
     try:
         yield tmp
-        _check_not_interrupted()
+        raise_if_interrupted()
         if fsync and tmp.is_file():
             _fsync(tmp)
         os.replace(tmp, path)

@@ -37,7 +37,7 @@ from ifvit_data.outputs import (
     OutputError,
     atomic_write_text,
     claimed_output_dir,
-    interrupted,
+    raise_if_interrupted,
     temp_sibling,
 )
 from ifvit_data.schema import (
@@ -221,6 +221,7 @@ def _write_claimed(
             count += 1
             if on_record is not None:
                 on_record(rec)
+            raise_if_interrupted()
         if writer is not None:
             writer.close()
         if count == 0:
@@ -256,8 +257,7 @@ def _write_claimed(
             manifest["counts"].update(extra.pop("counts", {}))
             manifest.update(extra)
         text = _manifest_text(manifest)  # raises on NaN / infinity: never an invalid JSON file
-        if interrupted():
-            raise KeyboardInterrupt("interrupted; the previous output is kept")
+        raise_if_interrupted()  # the previous output is kept
         # Commit: no manifest while the shard files change, then the new manifest last.
         (out / MANIFEST).unlink(missing_ok=True)
         for (part, _), s in zip(parts, shards, strict=True):

@@ -26,7 +26,9 @@ def _on_term(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def exit_with_parent(parent_pid: int, sig: int = signal.SIGTERM, poll: float = 0.5) -> None:
+def exit_with_parent(
+    parent_pid: int, sig: int = signal.SIGTERM, poll: float = 0.5, *, use_prctl: bool = True
+) -> None:
     """Makes this process receive `sig` when the process `parent_pid` (its parent) exits.
 
     Args:
@@ -34,8 +36,9 @@ def exit_with_parent(parent_pid: int, sig: int = signal.SIGTERM, poll: float = 0
         this call, after which `os.getppid()` already names another process).
       sig: the signal to receive.
       poll: watchdog period in seconds where prctl is not available.
+      use_prctl: False forces the portable watchdog thread (tests).
     """
-    if sys.platform.startswith("linux"):
+    if use_prctl and sys.platform.startswith("linux"):
         try:
             import ctypes
 

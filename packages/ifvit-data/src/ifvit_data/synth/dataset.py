@@ -26,6 +26,7 @@ from ifvit_data.outputs import (
     atomic_path,
     atomic_write_text,
     claimed_output_dir,
+    raise_if_interrupted,
     remove_stale_temps,
 )
 from ifvit_data.synth.config import SynthConfig
@@ -227,6 +228,7 @@ def _run_jobs(
             done += impressions
             if progress:
                 progress(done, total)
+            raise_if_interrupted()
         return results
     from ifvit_data.workers import init_worker
 
@@ -239,6 +241,7 @@ def _run_jobs(
             done += impressions
             if progress:
                 progress(done, total)
+            raise_if_interrupted()
         pool.close()
     except BaseException:
         pool.terminate()  # SIGTERM: the workers remove their temp files and exit
