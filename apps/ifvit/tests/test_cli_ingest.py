@@ -133,3 +133,41 @@ def test_ingest_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["ingest", "--help"])
     assert "ifvit ingest --input" in capsys.readouterr().out
+
+
+def test_ingest_of_rgb_pngs_stores_the_prints_not_white(
+    fvc_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported case: ordinary 8-bit RGB PNGs were stored as white images."""
+    src = tmp_path / "rgb"
+    src.mkdir()
+    gray = {}
+    for tif in sorted((fvc_copy / "DB1_B").glob("10[12]_*.tif")):
+        g = np.array(Image.open(tif))
+        gray[tif.stem + ".png"] = g
+        Image.fromarray(np.stack([g] * 3, axis=-1)).save(src / f"{tif.stem}.png")
+    assert main(["ingest", "--input", str(src), "--layout", "fvc", "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 0
+    from ifvit_data.shards import RecordSource
+
+    source = RecordSource(tmp_path / "o")
+    assert len(source) == len(gray) == 16
+    for k in range(len(source)):
+        rec = source[k]
+        np.testing.assert_array_equal(rec["image"], gray[rec["source"]])
+
+
+def test_synth_then_ingest_into_the_same_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported case: `--out d` equal to `--input d` deleted the source images."""
+    d = tmp_path / "d"
+    assert main(["synth", "--out", str(d), "--fingers", "2", "--impressions", "2", "--seed", "0",
+                 "--size", "96x96", "--workers", "1"]) == 0
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    capsys.readouterr()
+    for extra in ([], ["--force"]):
+        rc = main(["ingest", "--input", str(d), "--layout", "fvc", "--out", str(d), *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and "is the input" in err[0]
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before

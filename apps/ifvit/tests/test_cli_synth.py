@@ -20,7 +20,7 @@ def test_synth_writes_dataset(tmp_path, capsys) -> None:
     ])
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["1_1.png", "1_2.png", "2_1.png", "2_2.png", "manifest.json"]
+    assert names == [".ifvit-output.json", "1_1.png", "1_2.png", "2_1.png", "2_2.png", "manifest.json"]
     man = json.loads((out / "manifest.json").read_text())
     assert man["seed"] == 5 and man["config"]["size"] == [128, 112]
     assert len(man["images"]) == 4
@@ -41,7 +41,32 @@ def test_synth_writes_dataset(tmp_path, capsys) -> None:
     ]) == 2
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "different dataset" in err[0]
+    assert len(err) == 1 and "different synthetic dataset" in err[0] and "--force" in err[0]
+    # the contact sheet is not replaced without --force either
+    sheet_bytes = sheet.read_bytes()
+    assert main([
+        "synth", "--out", str(tmp_path / "ds2"), "--fingers", "1", "--impressions", "1",
+        "--seed", "5", "--size", "64x64", "--contact-sheet", str(sheet),
+    ]) == 2
+    assert "already exists" in capsys.readouterr().err and not (tmp_path / "ds2").exists()
+    assert sheet.read_bytes() == sheet_bytes
+
+
+def test_synth_never_overwrites_a_users_files(tmp_path, capsys) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "1_1.png").write_bytes(b"my own print")
+    flags = ["--fingers", "1", "--impressions", "2", "--seed", "0", "--size", "64x64",
+             "--workers", "1"]
+    assert main(["synth", "--out", str(mine), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not empty" in err[0] and "--force" in err[0]
+    assert sorted(p.name for p in mine.iterdir()) == ["1_1.png"]
+    assert (mine / "1_1.png").read_bytes() == b"my own print"
+    (mine / "notes.txt").write_text("keep")
+    assert main(["synth", "--out", str(mine), *flags, "--force"]) == 0
+    assert (mine / "notes.txt").read_text() == "keep"  # --force replaces same names only
+    assert (mine / "1_1.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_synth_imports_neither_jax_nor_torch(tmp_path) -> None:
@@ -81,6 +106,6 @@ def test_synth_out_is_a_file(tmp_path, capsys) -> None:
     code = main(["synth", "--out", str(out), "--fingers", "1", "--impressions", "1", "--seed", "0"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and str(out) in err[0] and "not a folder" in err[0]
+    assert len(err) == 1 and str(out) in err[0] and "is a file; give a folder path" in err[0]
     assert out.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

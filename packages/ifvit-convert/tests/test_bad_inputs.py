@@ -185,3 +185,38 @@ def test_app_with_convert_but_without_torch(monkeypatch, paper_ckpt, out_dir, ca
     )
     assert "uv sync --extra convert" in err and "pip install 'ifvit[convert]'" in err
     assert list(out_dir.iterdir()) == []
+
+
+def test_app_interrupt_swallowed_by_a_library_writes_nothing(
+    monkeypatch, tiny_ckpt, out_dir, capsys
+):
+    """Ctrl-C while JAX builds the model can land in a callback that swallows KeyboardInterrupt
+    (jax's gc callback does: "Exception ignored in ..."); the run must still end with 130 and no
+    output, instead of writing the file and exiting 0."""
+    if not APP_SRC.is_dir():
+        pytest.skip("apps/ifvit sources not present")
+    import os
+    import signal
+    import time
+
+    import ifvit_convert.io as io
+
+    original = io.build_model_from_meta
+
+    def swallowing(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass  # swallowed, as by jax's _xla_gc_callback
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(io, "build_model_from_meta", swallowing)
+    monkeypatch.syspath_prepend(str(APP_SRC))
+    main = importlib.import_module("ifvit_cli.main").main
+    out = out_dir / "w.safetensors"
+    code = main(["convert", "--ckpt", str(tiny_ckpt), "--out", str(out), "--preset", "tiny"])
+    err = capsys.readouterr().err
+    assert code == 130, err
+    assert "ifvit convert: interrupted (SIGINT)" in err
+    assert list(out_dir.iterdir()) == []

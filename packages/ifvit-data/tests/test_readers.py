@@ -49,7 +49,7 @@ def test_fvc_db_folders_get_distinct_fingers(
 
 
 def test_nist_layouts(tmp_path: Path, make_ridges: Callable[..., np.ndarray]) -> None:
-    img = make_ridges(80, 80)
+    img = make_ridges(160, 160)
     for n in ("0001", "0002"):
         for k in "fs":
             _png(tmp_path / "sd4" / f"{k}{n}_03.png", img)
@@ -70,8 +70,8 @@ def test_nist_layouts(tmp_path: Path, make_ridges: Callable[..., np.ndarray]) ->
         ("00002/01", 0, 2),
         ("00002/02", 1, 1),
     ]
-    assert recs[0]["dpi"] == 1000.0 and recs[0]["image"].shape == (40, 40)  # 1000 ppi -> 500
-    assert recs[1]["dpi"] == 500.0 and recs[1]["image"].shape == (80, 80)
+    assert recs[0]["dpi"] == 1000.0 and recs[0]["image"].shape == (80, 80)  # 1000 ppi -> 500
+    assert recs[1]["dpi"] == 500.0 and recs[1]["image"].shape == (160, 160)
     assert reader.dpi_sources == {"name": 3}
 
     for name in ("00007_500_roll_04.png", "00007_500_plain_04.png"):
@@ -83,7 +83,7 @@ def test_nist_layouts(tmp_path: Path, make_ridges: Callable[..., np.ndarray]) ->
 def test_folder_layout_pattern_override_and_dpi(
     tmp_path: Path, make_ridges: Callable[..., np.ndarray]
 ) -> None:
-    img = make_ridges(100, 60)
+    img = make_ridges(200, 140)
     _png(tmp_path / "alice" / "left" / "a.png", img, dpi=1000)
     _png(tmp_path / "alice" / "left" / "b.png", img)
     _png(tmp_path / "bob" / "x.png", img)
@@ -96,17 +96,14 @@ def test_folder_layout_pattern_override_and_dpi(
         ("alice/left", 0, 2),
         ("bob", 1, 1),
     ]
-    assert recs[0]["dpi"] == 1000.0 and recs[0]["image"].shape == (
-        50,
-        30,
-    )  # metadata dpi, INTER_AREA
+    assert recs[0]["dpi"] == 1000.0 and recs[0]["image"].shape == (100, 70)  # metadata, INTER_AREA
     assert reader.skipped.ignored == 1
     assert [(f, r.split(";")[0]) for f, r in reader.skipped.files] == [
         ("bob/y.wsq", "WSQ is not supported")
     ]
     (tmp_path / "bob" / "y.wsq").unlink()
     up = list(DatasetReader(tmp_path, "folder", dpi=250.0))  # the flag wins, upsampling (cubic)
-    assert all(r["dpi"] == 250.0 and r["image"].shape == (200, 120) for r in up)
+    assert all(r["dpi"] == 250.0 and r["image"].shape == (400, 280) for r in up)
 
     custom = scan(tmp_path, "folder", pattern=r"(?P<finger>[a-z])\.png")[0]
     assert [e.subject for e in custom] == ["a", "b", "x"]

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from ifvit_data.ingest import ingest
+from ifvit_data.outputs import MARKER_NAME
 from ifvit_data.schema import RecordError, decode_header, decode_record, encode_record
 from ifvit_data.shards import RecordSource, ShardError, write_shards
 
@@ -58,7 +59,9 @@ def test_write_read_shards(tmp_path: Path, make_ridges: Callable[..., np.ndarray
     recs = [_record(make_ridges(48, 40, seed=k), k // 2, k % 2 + 1) for k in range(7)]
     res = write_shards(recs, tmp_path / "out", records_per_shard=3)
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["manifest.json"] + [f"records-0000{k}-of-00003.array_record" for k in range(3)]
+    assert files == [MARKER_NAME, "manifest.json"] + [
+        f"records-0000{k}-of-00003.array_record" for k in range(3)
+    ]
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert m == res.manifest and m["counts"] == {"records": 7, "subjects": 4, "fingers": 4}
     assert [s["records"] for s in m["shards"]] == [3, 3, 1]
@@ -111,3 +114,71 @@ def test_ingest_real_fvc_idempotent(tmp_path: Path, real_fvc: Path) -> None:
     # Changing an option rebuilds in place.
     res3, _ = ingest(real_fvc, "fvc", tmp_path / "db", records_per_shard=80)
     assert not res3.reused and len(RecordSource(tmp_path / "db").manifest["shards"]) == 1
+    # ... and the three shard files of the previous output are gone (they were ours)
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == [
+        MARKER_NAME, "manifest.json", "records-00000-of-00001.array_record"
+    ]
+
+
+def _fvc_folder(root: Path, make_ridges: Callable[..., np.ndarray], n: int = 4) -> Path:
+    """A small FVC-style folder of PNGs with a manifest.json of its own (like `ifvit synth`'s)."""
+    root.mkdir(parents=True)
+    for k in range(n):
+        Image.fromarray(make_ridges(96, 96, seed=k)).save(root / f"{k // 2 + 1}_{k % 2 + 1}.png")
+    (root / "manifest.json").write_text('{"generator": "someone else"}')
+    return root
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_ingest_never_writes_over_its_input(
+    tmp_path: Path, make_ridges: Callable[..., np.ndarray]
+) -> None:
+    src = _fvc_folder(tmp_path / "d", make_ridges)
+    before = _snapshot(tmp_path)
+    for out in (src, src / "shards", tmp_path):
+        for force in (False, True):
+            with pytest.raises(ShardError, match="input"):
+                ingest(src, "fvc", out, force=force)
+    assert _snapshot(tmp_path) == before and sorted(p.name for p in src.iterdir()) == [
+        "1_1.png", "1_2.png", "2_1.png", "2_2.png", "manifest.json"
+    ]
+
+
+def test_a_users_manifest_is_not_replaced_without_force(
+    tmp_path: Path, make_ridges: Callable[..., np.ndarray]
+) -> None:
+    src = _fvc_folder(tmp_path / "in", make_ridges)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"mine": 1}')
+    (out / "notes.txt").write_text("keep")
+    with pytest.raises(ShardError, match="not empty and is not an ifvit shards output"):
+        ingest(src, "fvc", out)
+    assert _snapshot(out) == {"manifest.json": b'{"mine": 1}', "notes.txt": b"keep"}
+    res, _ = ingest(src, "fvc", out, force=True)  # explicit: write here, keep other files
+    assert res.manifest["counts"]["records"] == 4 and (out / "notes.txt").read_text() == "keep"
+    assert len(RecordSource(out)) == 4
+
+
+def test_interrupted_rebuild_keeps_the_previous_output(
+    tmp_path: Path, make_ridges: Callable[..., np.ndarray]
+) -> None:
+    recs = [_record(make_ridges(48, 40, seed=k), k // 2, k % 2 + 1) for k in range(5)]
+    out = tmp_path / "out"
+    write_shards(recs, out, records_per_shard=2, fingerprint="a")
+    before = _snapshot(out)
+
+    def interrupted_run():
+        yield from recs[:3]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(interrupted_run(), out, records_per_shard=1, fingerprint="b")
+    assert _snapshot(out) == before  # no temp files, the old output intact and readable
+    assert len(RecordSource(out)) == 5
+    with pytest.raises(KeyboardInterrupt):  # a first run into a new folder leaves nothing
+        write_shards(interrupted_run(), tmp_path / "new", fingerprint="c")
+    assert not (tmp_path / "new").exists()

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ifvit_data.outputs import MARKER_NAME, OutputError
 from ifvit_data.synth import (
     CLASS_NAMES,
     SFINGE_CLASS_PROBS,
@@ -229,9 +230,10 @@ def test_dataset_manifest_idempotent_and_worker_independent(tmp_path) -> None:
     calls = []
     m1 = generate_dataset(one, 2, 2, 3, cfg, workers=1, progress=lambda d, t: calls.append((d, t)))
     generate_dataset(two, 2, 2, 3, cfg, workers=2)
-    names = sorted(p.name for p in one.iterdir())
+    names = sorted(p.name for p in one.iterdir() if p.name != MARKER_NAME)
     assert names == ["1_1.png", "1_2.png", "2_1.png", "2_2.png", "manifest.json"]
-    assert sorted(p.name for p in two.iterdir()) == names
+    assert (one / MARKER_NAME).is_file()
+    assert sorted(p.name for p in two.iterdir() if p.name != MARKER_NAME) == names
     for n in names:
         assert (one / n).read_bytes() == (two / n).read_bytes(), n
     assert calls[-1] == (4, 4)
@@ -252,9 +254,26 @@ def test_dataset_manifest_idempotent_and_worker_independent(tmp_path) -> None:
     before = {n: (one / n).stat().st_mtime_ns for n in names}
     generate_dataset(one, 2, 2, 3, cfg, workers=1)
     assert {n: (one / n).stat().st_mtime_ns for n in names} == before
-    assert not [p for p in one.iterdir() if p.name.startswith(".")]
-    with pytest.raises(FileExistsError):
+    assert not [p for p in one.iterdir() if p.name.startswith(".") and p.name != MARKER_NAME]
+    with pytest.raises(OutputError, match="different synthetic dataset"):
         generate_dataset(one, 2, 2, 4, cfg, workers=1)
+    assert {n: (one / n).stat().st_mtime_ns for n in names} == before
+    # --force replaces it; images of the old set that the new one lacks are removed (ours)
+    generate_dataset(one, 1, 1, 4, cfg, workers=1, force=True)
+    assert sorted(p.name for p in one.iterdir() if p.name != MARKER_NAME) == [
+        "1_1.png", "manifest.json"
+    ]
+
+
+def test_dataset_refuses_a_users_folder(tmp_path) -> None:
+    cfg = SynthConfig(size=(64, 64), master_size=(96, 96))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "1_1.png").write_bytes(b"the user's own print")
+    with pytest.raises(OutputError, match="not empty"):
+        generate_dataset(mine, 1, 1, 0, cfg, workers=1)
+    assert sorted(p.name for p in mine.iterdir()) == ["1_1.png"]
+    assert (mine / "1_1.png").read_bytes() == b"the user's own print"
 
 
 def test_minutiae_extraction_on_known_shapes() -> None:

@@ -7,17 +7,23 @@ Each sub-command lives in `ifvit_cli.commands.<name>` and exposes
     def run(args) -> int                        # the exit code
 
 Sub-command modules are imported only when that command runs, so `ifvit synth` never imports JAX
-and `ifvit --help` stays fast. Expected errors raise `ifvit_cli.errors.UserError` and are printed as
-one line on stderr with exit code 2 (no traceback).
+and `ifvit --help` stays fast. Expected errors raise `ifvit_cli.errors.UserError` (or
+`ifvit_data.outputs.OutputError`, the output-safety policy) and are printed as one line on stderr
+with exit code 2 (no traceback); so are argparse's errors. Every command runs inside
+`ifvit_data.outputs.interrupt_guard()`: Ctrl-C (SIGINT) exits 130 and SIGTERM 143, and no output is
+committed after either, even if a library swallowed the KeyboardInterrupt on the way.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import typing
 
 from ifvit_cli.errors import UserError
+from ifvit_data.outputs import OutputError, interrupt_guard, interrupted
 
 # name -> (module, one-line help). Order is the order shown in `ifvit --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,6 +34,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("ifvit_cli.commands.inspect", "show what a model bundle holds and how it was trained"),
     "demo": ("ifvit_cli.commands.demo", "the embedded default run on synthetic prints"),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (`ifvit X: error: ...; see ifvit X --help`), exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}; see {self.prog} --help\n")
 
 
 def _available() -> dict[str, tuple[str, str]]:
@@ -63,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     name = argv[0]
     module = importlib.import_module(available[name][0])
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=f"ifvit {name}",
         description=getattr(module, "DESCRIPTION", available[name][1]),
         epilog=getattr(module, "EPILOG", None),
@@ -71,14 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
-    try:
-        return int(module.run(args) or 0)
-    except UserError as e:
-        print(f"ifvit {name}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"ifvit {name}: interrupted", file=sys.stderr)
-        return 130
+    with interrupt_guard():
+        try:
+            code = int(module.run(args) or 0)
+            if interrupted() is None:
+                return code
+        except (UserError, OutputError) as e:
+            print(f"ifvit {name}: error: {' '.join(str(e).split())}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            pass
+        signum = interrupted() or signal.SIGINT
+        print(f"ifvit {name}: interrupted ({signal.Signals(signum).name}); no partial output "
+              "was committed", file=sys.stderr)
+        return 128 + int(signum)
 
 
 if __name__ == "__main__":

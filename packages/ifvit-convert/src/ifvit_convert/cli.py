@@ -6,11 +6,11 @@ The `ifvit` app owns the flags (apps/ifvit/src/ifvit_cli/commands/convert.py) an
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
 from ifvit_convert.convert import convert_file, format_summary
+from ifvit_convert.errors import VERIFY_HINT, ConversionError
 from ifvit_convert.io import load_loftr, loftr_config_from_meta
 
 VERIFY_TOL = 1e-4  # max |Δ| relative to max(1, max |reference|), per compared tensor
@@ -27,6 +27,7 @@ def convert_command(
     preset: str = "paper",
     verify_size: tuple[int, int] = (128, 128),
     echo: Callable[[str], None] = print,
+    force: bool = False,
 ) -> int:
     """Converts `ckpt` to `out` (+ sidecar), prints a summary and, with `verify`, a parity check.
 
@@ -34,13 +35,15 @@ def convert_command(
       ckpt: LoFTR PyTorch checkpoint.
       out: output weights file (`.safetensors` or `.npz`).
       verify: re-run the PyTorch model (kornia) and the converted JAX model on a random pair and
-        print the max absolute differences; skipped with a message when kornia is missing.
+        print the max absolute differences. If kornia cannot be imported, `ConversionError` (with
+        the install hint) is raised before anything is read or written.
       prefix: key prefix to strip (None: detect).
       kind: 'outdoor' / 'indoor' / 'unknown' (None: from the file name).
       pos_enc: 'buggy' / 'fixed' (None: from the file name).
       preset: target ifvit-core preset.
       verify_size: (H, W) of the verification pair.
       echo: where to print.
+      force: replace an existing output file (see `convert_file`).
 
     Returns:
       0, or 1 when verification finds a difference above tolerance.
@@ -48,14 +51,13 @@ def convert_command(
     Raises:
       ConversionError: bad input (one line); nothing is written in that case.
     """
+    if verify:
+        _require_kornia()
     conv, written = convert_file(
-        ckpt, out, preset=preset, pos_enc=pos_enc, kind=kind, prefix=prefix
+        ckpt, out, preset=preset, pos_enc=pos_enc, kind=kind, prefix=prefix, force=force
     )
     echo(format_summary(conv, written))
     if not verify:
-        return 0
-    if importlib.util.find_spec("kornia") is None:
-        echo("verify: skipped, kornia (the PyTorch reference) is not installed: pip install kornia")
         return 0
     from ifvit_convert.verify import verify_conversion
 
@@ -77,3 +79,15 @@ def convert_command(
         f"match sets {'equal' if report.matches_equal else 'differ'})"
     )
     return 1
+
+
+def _require_kornia() -> None:
+    """Imports kornia (the --verify reference), or raises a one-line ConversionError saying how."""
+    try:
+        import kornia.feature  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - ImportError, or a broken install failing at import
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise ConversionError(
+            f"--verify needs kornia (the PyTorch LoFTR the conversion is checked against), which "
+            f"cannot be imported ({reason}); {VERIFY_HINT}, or drop --verify"
+        ) from None

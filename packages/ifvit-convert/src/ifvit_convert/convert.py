@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from ifvit_core import config as core_config
+from ifvit_data.outputs import OutputError, check_output_file, raise_if_interrupted
 from ifvit_core.config import LoFTRConfig
 
 from ifvit_convert import __version__
@@ -28,7 +29,7 @@ from ifvit_convert.checkpoint import (
 )
 from ifvit_convert.errors import ConversionError
 from ifvit_convert.hooks import HOOKS, target_shape
-from ifvit_convert.io import FORMAT, FORMAT_VERSION, output_path, save_converted
+from ifvit_convert.io import FORMAT, FORMAT_VERSION, output_path, save_converted, sidecar_path
 from ifvit_convert.mapping import GroupCount, build_name_map, group_counts
 
 _SHOW = 6  # keys listed per category in an error line
@@ -243,10 +244,14 @@ def convert_file(
     kind: str | None = None,
     prefix: str | None = None,
     check_model: bool = True,
+    force: bool = False,
 ) -> tuple[Conversion, Path]:
     """Reads a LoFTR checkpoint, converts it and writes weights + JSON sidecar atomically.
 
-    Nothing is written unless every check passes.
+    Nothing is written unless every check passes. The output paths are checked first, before the
+    checkpoint is read (`ifvit_data.outputs.check_output_file`): an existing weights file or
+    sidecar is refused unless `force`, and so are the checkpoint itself, a folder, a path under a
+    file and an unwritable location (even with `force`).
 
     Args:
       ckpt_path: the PyTorch checkpoint.
@@ -257,17 +262,29 @@ def convert_file(
       prefix: key prefix to strip, None to detect.
       check_model: also load the arrays into a freshly built ifvit-core model (strict), so a file is
         only written if the model accepts it.
+      force: replace an existing output (weights and sidecar).
 
     Returns:
       (conversion, path of the weights file written).
     """
-    output_path(out)  # a bad output name fails before any work
+    out = output_path(out)  # a bad output name fails before any work
+    try:
+        for path in (out, sidecar_path(out)):
+            check_output_file(path, inputs=[ckpt_path], force=force)
+    except OutputError as e:
+        raise ConversionError(str(e)) from None
+    if pos_enc not in (None, "buggy", "fixed"):
+        raise ConversionError(f"--pos-enc must be 'buggy' or 'fixed', got {pos_enc!r}")
+    target_config(preset, pos_enc)  # an unknown preset fails before the checkpoint is read
     ckpt = read_checkpoint(ckpt_path, prefix=prefix)
+    raise_if_interrupted()  # stages end here even if a library swallowed a KeyboardInterrupt
     conv = convert_checkpoint(ckpt, preset=preset, pos_enc=pos_enc, kind=kind)
+    raise_if_interrupted()
     if check_model:
         from ifvit_convert.io import build_model_from_meta
 
         build_model_from_meta(conv.meta, conv.flat)
+        raise_if_interrupted()
     written = save_converted(out, conv.flat, conv.meta)
     return conv, written
 

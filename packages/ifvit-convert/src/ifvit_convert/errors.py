@@ -7,6 +7,11 @@ TORCH_HINT = (
     "(or `uv sync --extra convert` in the workspace)"
 )
 
+VERIFY_HINT = (
+    "install it with `pip install 'ifvit-convert[verify]'` "
+    "(or `uv sync --extra convert` in the workspace, `pip install 'ifvit[convert]'` for the app)"
+)
+
 
 class ConversionError(Exception):
     """Bad input or environment. The message names the file, what is wrong and what to do, on one line."""

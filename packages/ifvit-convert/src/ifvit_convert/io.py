@@ -6,8 +6,10 @@ torch (tests/test_isolation.py checks it). A converted file is a flat mapping of
 `<file>.json` with the format version, the model config, the preset, the position-encoding variant,
 the checkpoint kind, the matching type, the source path + sha256 and per-group counts.
 
-Both files are written to temporary names in the target directory and moved into place with
-`os.replace`, weights first and sidecar last, so a reader never sees a half-written pair.
+Both files are written to temporary names in the target directory (`ifvit_data.outputs.atomic_path`,
+the one temp pattern of every ifvit output) and moved into place, weights first and sidecar last,
+so a reader never sees a half-written file, and a mixed pair fails the sha256 check of
+`load_converted`. An interrupt (or any error) before the renames leaves no file behind.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ifvit_data.outputs import atomic_path
 
 from ifvit_convert.errors import ConversionError
 
@@ -65,21 +67,9 @@ def _encode(flat: dict[str, np.ndarray], suffix: str) -> bytes:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
 def save_converted(out: str | Path, flat: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
-    """Writes `flat` and its sidecar atomically.
+    """Writes `flat` and its sidecar atomically (replacing existing files: check them first with
+    `ifvit_data.outputs.check_output_file`, as `convert_file` does).
 
     Args:
       out: weights path (`.safetensors` or `.npz`; no suffix means `.safetensors`).
@@ -102,18 +92,11 @@ def save_converted(out: str | Path, flat: dict[str, np.ndarray], meta: dict[str,
         },
     }
     side = sidecar_path(out)
-    tmp_w = tmp_s = None
-    try:
-        tmp_w = _atomic_write(out, data)
-        tmp_s = _atomic_write(side, (json.dumps(meta, indent=2) + "\n").encode())
-        os.replace(tmp_w, out)
-        tmp_w = None
-        os.replace(tmp_s, side)
-        tmp_s = None
-    finally:
-        for tmp in (tmp_w, tmp_s):
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+    text = json.dumps(meta, indent=2, allow_nan=False) + "\n"
+    # The inner block commits first: weights, then the sidecar.
+    with atomic_path(side) as tmp_s, atomic_path(out) as tmp_w:
+        tmp_w.write_bytes(data)
+        tmp_s.write_text(text)
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ifvit_convert.checkpoint import import_torch
-from ifvit_convert.errors import ConversionError
+from ifvit_convert.errors import VERIFY_HINT, ConversionError
 
 
 @dataclass(slots=True)
@@ -114,7 +114,7 @@ def build_reference(cfg: Any, state_dict: dict[str, np.ndarray] | None = None) -
         from kornia.feature.loftr import LoFTR as KorniaLoFTR
     except ImportError:
         raise ConversionError(
-            "verification needs kornia as the PyTorch reference; install it with `pip install kornia`"
+            f"verification needs kornia as the PyTorch reference; {VERIFY_HINT}"
         ) from None
     model = KorniaLoFTR(pretrained=None, config=kornia_config(cfg))
     if state_dict is not None:

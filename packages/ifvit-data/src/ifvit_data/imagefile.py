@@ -1,7 +1,26 @@
-"""Reading one fingerprint image: decode, 8-bit gray, resolution, resampling to 500 ppi."""
+"""Reading one fingerprint image: decode, 8-bit gray, resolution, resampling to 500 ppi.
+
+Pixel modes and how they become 8-bit gray `[H, W]` (ridges dark, background white):
+
+| Pillow mode | file examples | conversion |
+|---|---|---|
+| `1` | 1-bit PNG / TIFF / BMP | 0 -> 0, 1 -> 255 |
+| `L` | 8-bit gray (FVC TIFF, NIST PNG) | unchanged |
+| `I;16*`, `I` (16-bit) | 16-bit gray PNG / TIFF / PGM | `round(v * 255 / 65535)` |
+| `RGB`, `P`, `CMYK`, `YCbCr`, ... | colour, palette | ITU-R 601 luma `0.299 R + 0.587 G + 0.114 B` |
+| `RGBA`, `LA`, `PA`, `P` + transparency | with alpha | composited over white, then luma |
+| `F` | 32-bit float TIFF | values must lie in [0, 1]: `round(255 v)`; otherwise refused |
+
+Refused (the file is skipped with the reason, or `--strict` stops): 32-bit integer or signed pixels,
+float pixels outside [0, 1] or not finite, a side below `MIN_SIDE` or above `MAX_SIDE` pixels — in
+the file (checked from the header, before any pixel is decoded, so a "decompression bomb" that
+claims 20000 x 20000 pixels costs nothing) or after resampling to 500 ppi — and a resolution
+outside `DPI_RANGE`.
+"""
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -12,7 +31,17 @@ from PIL import Image, UnidentifiedImageError
 from ifvit_data.schema import STORED_DPI
 
 DPI_RANGE: tuple[float, float] = (150.0, 5000.0)
-"""Metadata resolutions outside this range (e.g. TIFF's placeholder 1 or 72 dpi) are ignored."""
+"""Accepted resolutions (pixels per inch), from --dpi, metadata or the file name."""
+PLACEHOLDER_DPI: frozenset[int] = frozenset({0, 1, 72, 96})
+"""Metadata values that software writes when it does not know the resolution (FVC's TIFFs say 1):
+ignored, so the file name or the layout default applies."""
+MIN_SIDE = 64
+"""Smallest accepted image side in pixels, in the file and after resampling to 500 ppi."""
+MAX_SIDE = 8192
+"""Largest accepted image side in pixels, in the file and after resampling to 500 ppi (16 inches at
+500 ppi; a 2000-ppi ten-print card scan is about 3200 px)."""
+
+_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 class ImageReadError(ValueError):
@@ -28,43 +57,130 @@ class ImageReadError(ValueError):
         self.path, self.reason = path, reason
 
 
-def to_gray8(arr: np.ndarray) -> np.ndarray:
-    """Normalises a decoded image to uint8 gray `[H, W]`.
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """float64 `[H, W]` luma of `[H, W, 3]` values in 0..255."""
+    return rgb.astype(np.float64) @ _LUMA
 
-    Args:
-      arr: `[H, W]` or `[H, W, C]` of any integer, bool or float dtype (floats assumed in [0, 1]).
 
-    Returns:
-      uint8 `[H, W]`; 16-bit data is scaled by its type range, colour is averaged (luma weights).
+def _over_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composites `[H, W, C]` colour with uint8 alpha `[H, W]` over white (float64, 0..255)."""
+    a = alpha.astype(np.float64)[..., None] / 255.0
+    return rgb.astype(np.float64) * a + 255.0 * (1.0 - a)
+
+
+def _to_u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def _sixteen_bit(im: Image.Image) -> bool:
+    """Whether a mode-`I` image holds 16-bit samples (PNG / PGM always; TIFF by BitsPerSample)."""
+    if im.format in ("PNG", "PPM"):
+        return True
+    if im.format == "TIFF":
+        bits = getattr(im, "tag_v2", {}).get(258)
+        bits = bits[0] if isinstance(bits, tuple) else bits
+        return bits == 16
+    return False
+
+
+def image_to_gray8(im: Image.Image) -> np.ndarray:
+    """Converts a decoded Pillow image to uint8 gray `[H, W]` (table in the module docstring).
+
+    Raises:
+      ValueError: a pixel format with no unambiguous gray reading (the message says what to do).
     """
-    if arr.ndim == 3:
-        if arr.shape[2] == 4:
-            arr = arr[..., :3]
-        if arr.shape[2] == 3:
-            arr = arr.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-        else:
-            arr = arr[..., 0]
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == bool:
-        return arr.astype(np.uint8) * 255
-    if np.issubdtype(arr.dtype, np.integer):
-        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        return np.clip(np.round(arr.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
-    return np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    mode = im.mode
+    if mode == "1":
+        return np.array(im, dtype=bool).astype(np.uint8) * 255
+    if mode == "L":
+        return np.array(im, dtype=np.uint8)
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N") or (mode == "I" and _sixteen_bit(im)):
+        return _to_u8(np.array(im).astype(np.float64) * (255.0 / 65535.0))
+    if mode == "I":
+        raise ValueError("32-bit integer pixels have no standard gray scale; export 8- or 16-bit gray")
+    if mode == "F":
+        a = np.array(im, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError("float pixels include NaN or infinity; export 8- or 16-bit gray")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"float pixels range over [{lo:.4g}, {hi:.4g}], not [0, 1]; scale them to [0, 1] "
+                "or export 8- or 16-bit gray"
+            )
+        return _to_u8(a * 255.0)
+    if mode == "LA" or mode == "La":
+        a = np.array(im.convert("LA") if mode == "La" else im)
+        return _to_u8(_over_white(a[..., :1], a[..., 1])[..., 0])
+    if mode in ("P", "PA"):
+        im = im.convert("RGBA") if mode == "PA" or "transparency" in im.info else im.convert("RGB")
+        mode = im.mode
+    if mode in ("RGBA", "RGBa"):
+        a = np.array(im.convert("RGBA") if mode == "RGBa" else im)
+        return _to_u8(_luma(_over_white(a[..., :3], a[..., 3])))
+    if mode == "RGB":
+        return _to_u8(_luma(np.array(im)))
+    if mode in ("RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+        return _to_u8(_luma(np.array(im.convert("RGB"))))
+    raise ValueError(f"unsupported pixel mode {mode!r}; export the image as 8-bit gray PNG")
+
+
+def metadata_dpi(im: Image.Image) -> float | None:
+    """The resolution a file's metadata states, or None when absent or a placeholder.
+
+    Raises:
+      ValueError: different horizontal and vertical resolutions (non-square pixels).
+    """
+    raw = im.info.get("dpi")
+    if not raw:
+        return None
+    try:
+        xy = [float(v) for v in raw] if isinstance(raw, (tuple, list)) else [float(raw)]
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in xy) or min(xy) <= 0:
+        return None
+    if all(round(v) in PLACEHOLDER_DPI for v in xy):
+        return None
+    if max(xy) > 1.01 * min(xy):
+        raise ValueError(
+            f"non-square pixels ({xy[0]:g} x {xy[-1]:g} dpi); resample it to square pixels first"
+        )
+    return round(float(np.mean(xy)), 1)  # PNG stores pixels per metre: 1000 dpi reads 999.998
+
+
+def check_dpi(dpi: float, source: str) -> str | None:
+    """None if `dpi` is a usable resolution, else the reason (names the `source` of the value)."""
+    lo, hi = DPI_RANGE
+    if math.isfinite(dpi) and lo <= dpi <= hi:
+        return None
+    fix = "" if source == "--dpi" else "; pass --dpi with the true resolution"
+    return f"{source} {dpi:g} dpi is outside {lo:g}-{hi:g}{fix}"
+
+
+def check_side(shape: tuple[int, ...], what: str) -> str | None:
+    """None if both sides of `shape` lie in [MIN_SIDE, MAX_SIDE], else the reason."""
+    h, w = int(shape[0]), int(shape[1])
+    if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
+        return (
+            f"{what} is {w}x{h} pixels; every side must be {MIN_SIDE}-{MAX_SIDE} pixels "
+            "(crop, resample or remove it)"
+        )
+    return None
 
 
 def read_image(path: Path) -> tuple[np.ndarray, float | None]:
-    """Decodes an image file with Pillow.
+    """Decodes an image file with Pillow (size checked from the header before decoding).
 
     Args:
       path: the file.
 
     Returns:
-      `(uint8 gray [H, W], metadata dpi or None if absent / implausible)`.
+      `(uint8 gray [H, W], metadata dpi or None if absent / a placeholder)`; the dpi is not
+      range-checked here (a `--dpi` flag may override it), see `check_dpi`.
 
     Raises:
-      ImageReadError: empty, truncated, not an image, or zero-sized.
+      ImageReadError: empty, truncated, not an image, a refused pixel format or size.
     """
     try:
         if path.stat().st_size == 0:
@@ -72,37 +188,54 @@ def read_image(path: Path) -> tuple[np.ndarray, float | None]:
         if path.suffix.lower() == ".wsq":
             raise ImageReadError(path, "WSQ is not supported; convert it to PNG (e.g. NBIS dwsq)")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: our cap is lower
             with Image.open(path) as im:
+                w, h = im.size
+                if (reason := check_side((h, w), "the image")) is not None:
+                    raise ImageReadError(path, reason)
                 im.load()
-                info_dpi = im.info.get("dpi")
-                if im.mode in ("P", "PA", "LA", "RGBA", "CMYK", "YCbCr"):
-                    im = im.convert("L")
-                arr = np.array(im)
+                try:
+                    dpi = metadata_dpi(im)
+                    gray = image_to_gray8(im)
+                except ValueError as e:
+                    raise ImageReadError(path, str(e)) from None
     except ImageReadError:
         raise
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(
+            path,
+            f"refused: its header claims a huge image, a possible decompression bomb ({e}); every "
+            f"side must be {MIN_SIDE}-{MAX_SIDE} pixels",
+        ) from None
+    except MemoryError:
+        raise ImageReadError(path, "too large to decode in memory; crop or resample it") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageReadError(
             path, f"not a readable image ({type(e).__name__}: {e}); check the file or remove it"
         ) from None
-    if arr.size == 0:
-        raise ImageReadError(path, "image has zero size; remove it")
-    dpi = None
-    if info_dpi:
-        try:
-            d = float(np.mean([float(v) for v in info_dpi]))
-        except (TypeError, ValueError):
-            d = 0.0
-        if DPI_RANGE[0] <= d <= DPI_RANGE[1]:
-            dpi = round(d, 1)  # PNG stores pixels per metre: 1000 dpi reads back as 999.998
-    return to_gray8(arr), dpi
+    return gray, dpi
+
+
+def resampled_shape(shape: tuple[int, ...], dpi: float, target: float = STORED_DPI) -> tuple[int, int]:
+    """`(H, W)` of an image of `shape` at `dpi` after `resample_to(..., target)`."""
+    f = target / float(dpi)
+    if abs(f - 1.0) < 1e-3:
+        return int(shape[0]), int(shape[1])
+    return max(1, round(shape[0] * f)), max(1, round(shape[1] * f))
 
 
 def resample_to(image: np.ndarray, dpi: float, target: float = STORED_DPI) -> np.ndarray:
-    """Resamples a uint8 `[H, W]` print from `dpi` to `target` ppi (INTER_AREA down, INTER_CUBIC up)."""
-    f = target / float(dpi)
-    if abs(f - 1.0) < 1e-3:
+    """Resamples a uint8 `[H, W]` print from `dpi` to `target` ppi (INTER_AREA down, INTER_CUBIC up).
+
+    Raises:
+      ValueError: `dpi` is not finite and positive, or the result would exceed `MAX_SIDE`.
+    """
+    if not (math.isfinite(dpi) and dpi > 0):
+        raise ValueError(f"dpi must be finite and positive, got {dpi}")
+    h, w = resampled_shape(image.shape, dpi, target)
+    if (h, w) == image.shape[:2]:
         return image
-    size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
-    interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_CUBIC
-    return cv2.resize(image, size, interpolation=interp)
+    if max(h, w) > MAX_SIDE:
+        raise ValueError(f"resampling to {w}x{h} exceeds {MAX_SIDE} pixels")
+    interp = cv2.INTER_AREA if target < dpi else cv2.INTER_CUBIC
+    return cv2.resize(image, (w, h), interpolation=interp)

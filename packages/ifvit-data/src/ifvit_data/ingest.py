@@ -20,8 +20,10 @@ def ingest(
     pattern: str | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     encoding: str = "raw",
+    *,
+    force: bool = False,
 ) -> tuple[WriteResult, DatasetReader]:
-    """Reads a dataset folder and writes its shards (idempotent, atomic).
+    """Reads a dataset folder and writes its shards (idempotent, atomic, never over the input).
 
     Args:
       input_dir: the dataset folder.
@@ -33,6 +35,8 @@ def ingest(
       pattern: file-name regex overriding the layout's.
       on_record: progress callback, called per written record.
       encoding: record pixel encoding, `"raw"` (default) or `"png"` (see `ifvit_data.schema`).
+      force: write into a non-empty `out_dir` that is not a shards output (`ifvit_data.outputs`);
+        the input folder is refused as output even then.
 
     Returns:
       `(write result with the manifest, the reader with skip details)`.
@@ -69,6 +73,7 @@ def ingest(
         }
 
     result = write_shards(
-        reader, out_dir, records_per_shard, meta, fp, on_record, finalize, encoding
+        reader, out_dir, records_per_shard, meta, fp, on_record, finalize, encoding,
+        force=force, inputs=[input_dir],
     )
     return result, reader

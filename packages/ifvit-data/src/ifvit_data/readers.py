@@ -18,9 +18,12 @@ in sorted path order.
 `finger` in a record is a dense 0-based index over the sorted finger identities of the folder; the
 readable identity is in `subject` (e.g. `DB1_B/101`, or `00002` for a NIST subject).
 
-Resolution: an explicit `dpi=` wins; else the file's metadata (Pillow `info['dpi']`, when plausible);
-else a `ppi` field of the file name; else the layout default (500 ppi, the resolution of FVC and SD4).
-Every image is resampled to 500 ppi and normalised to 8-bit gray.
+Resolution: an explicit `dpi=` wins; else the file's metadata (Pillow `info['dpi']`, unless it is a
+placeholder such as FVC's 1 dpi, see `imagefile.PLACEHOLDER_DPI`); else a `ppi` field of the file
+name; else the layout default (500 ppi, the resolution of FVC and SD4). A resolution outside
+`imagefile.DPI_RANGE` skips the file with the reason (`dpi=` outside it is refused up front).
+Every image is resampled to 500 ppi and normalised to 8-bit gray (`imagefile` lists the pixel modes
+and the size limits).
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ifvit_data.imagefile import ImageReadError, read_image, resample_to
+from ifvit_data.imagefile import (
+    ImageReadError,
+    check_dpi,
+    check_side,
+    read_image,
+    resample_to,
+    resampled_shape,
+)
 
 IMAGE_EXTS: frozenset[str] = frozenset(
     {".tif", ".tiff", ".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".wsq"}
@@ -230,8 +240,8 @@ class DatasetReader:
         strict: bool = False,
         pattern: str | None = None,
     ):
-        if dpi is not None and not dpi > 0:
-            raise DatasetError(f"--dpi must be positive, got {dpi}")
+        if dpi is not None and (reason := check_dpi(float(dpi), "--dpi")) is not None:
+            raise DatasetError(f"{reason}; give the scan resolution of the images, e.g. --dpi 500")
         self.root = Path(root)
         self.layout = layout
         self.dpi = dpi
@@ -246,7 +256,8 @@ class DatasetReader:
         """Decodes one entry into a record (uint8 `[H, W]` image at 500 ppi plus metadata).
 
         Raises:
-          ImageReadError: the file is unreadable.
+          ImageReadError: the file is unreadable, its resolution is implausible, or its size at
+            500 ppi is outside the accepted range (see `ifvit_data.imagefile`).
         """
         image, meta_dpi = read_image(entry.path)
         if self.dpi is not None:
@@ -257,6 +268,12 @@ class DatasetReader:
             dpi, src = entry.name_ppi, "name"
         else:
             dpi, src = LAYOUTS[self.layout].default_dpi, "default"
+        what = {"flag": "--dpi", "metadata": "its metadata says", "name": "its file name says"}
+        if (reason := check_dpi(dpi, what.get(src, "the layout default"))) is not None:
+            raise ImageReadError(entry.path, reason)
+        shape = resampled_shape(image.shape, dpi)
+        if (reason := check_side(shape, f"at 500 ppi ({dpi:g} dpi) the image")) is not None:
+            raise ImageReadError(entry.path, reason)
         self.dpi_sources[src] += 1
         return {
             "image": resample_to(image, dpi),

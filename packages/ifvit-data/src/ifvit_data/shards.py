@@ -1,15 +1,22 @@
 """ArrayRecord shards + `manifest.json`: writing (atomic, idempotent) and a Grain data source.
 
-Output folder:
+Output folder (claimed through `ifvit_data.outputs`, kind `"shards"`):
 
+    .ifvit-output.json                    # marker: this folder is an ifvit shards output
     records-00000-of-00003.array_record   # group_size:1 (random access), records in reader order
     ...
     manifest.json                         # written last; its presence marks a complete output
 
-The whole output is built in a sibling temporary folder and renamed into place, so an interrupted
-ingest leaves the previous output (or nothing) behind, never a half-written one. Re-running with the
-same input files and options is detected through `input_fingerprint` and does nothing; the writer is
-deterministic, so a rebuild from the same input gives the same bytes.
+Safety (the policy of `ifvit_data.outputs`): the folder is checked and claimed before any record is
+read; a folder that is an input or inside one, or that holds files but no shards marker, is refused
+(unless `force`, which writes next to the files there and deletes none of them). Shards are written
+under temp names and renamed, then the manifest is written last, so a run interrupted while writing
+leaves the previous output intact; only during the final renames (milliseconds) is there no valid
+manifest, and a reader then refuses the folder rather than mixing shards. Shard files of the
+previous output (listed in its manifest) that the new output does not reuse are deleted after the
+new manifest is in place. Re-running with the same input files and options is detected through
+`input_fingerprint` and does nothing; the writer is deterministic, so a rebuild from the same input
+gives the same bytes.
 """
 
 from __future__ import annotations
@@ -17,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +33,13 @@ import grain
 import numpy as np
 from array_record.python.array_record_module import ArrayRecordWriter
 
+from ifvit_data.outputs import (
+    OutputError,
+    atomic_write_text,
+    claimed_output_dir,
+    raise_if_interrupted,
+    temp_sibling,
+)
 from ifvit_data.schema import (
     ENCODINGS,
     MANIFEST_VERSION,
@@ -39,6 +51,8 @@ from ifvit_data.schema import (
 )
 
 MANIFEST = "manifest.json"
+OUTPUT_KIND = "shards"
+"""Kind recorded in the output marker of a shard folder (`ifvit_data.outputs`)."""
 FORMAT = "ifvit-records"
 WRITER_OPTIONS = "group_size:1"
 
@@ -82,7 +96,12 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise ShardError(f"{path}: unreadable manifest ({e}); re-run `ifvit ingest`") from None
-    if manifest.get("format") != FORMAT or manifest.get("manifest_version") != MANIFEST_VERSION:
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or manifest.get("manifest_version") != MANIFEST_VERSION
+        or not isinstance(manifest.get("shards"), list)
+    ):
         raise ShardError(
             f"{path}: not an ifvit manifest of version {MANIFEST_VERSION}; re-run `ifvit ingest`"
         )
@@ -120,12 +139,15 @@ def write_shards(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     finalize_meta: Callable[[], dict[str, Any]] | None = None,
     encoding: str = "raw",
+    *,
+    force: bool = False,
+    inputs: Iterable[Path] = (),
 ) -> WriteResult:
     """Writes records to sharded ArrayRecord files and a manifest, atomically.
 
     Args:
       records: the records (see `ifvit_data.schema.RECORD_FIELDS`), in the order to store.
-      out_dir: the output folder; replaced as a whole if it holds an older ifvit output.
+      out_dir: the output folder (claimed as kind `"shards"`, see the module docstring).
       records_per_shard: records per shard file (>= 1).
       meta: extra manifest fields known in advance (layout, source dir, ...).
       fingerprint: input fingerprint; if `out_dir` already holds a complete output with the same
@@ -134,29 +156,55 @@ def write_shards(
       finalize_meta: called after the last record; its fields join the manifest (skip counts, ...).
       encoding: pixel encoding of the records, `"raw"` (default; ArrayRecord's chunk compression
         makes it about as small as PNG and ~7x faster to read) or `"png"`.
+      force: write into a non-empty folder that is not a shards output (files there are kept,
+        except ones named like our outputs, which are replaced).
+      inputs: files / folders the records come from; `out_dir` must not be or overlap them.
 
     Returns:
       The manifest and whether an existing output was reused.
 
     Raises:
-      ShardError: `out_dir` exists and is not an ifvit output (refuses to clobber it), no records,
-        or `records_per_shard < 1`.
+      ShardError: bad options, an output folder that must not be written (see
+        `ifvit_data.outputs.OutputError`, re-raised as ShardError), or no records.
     """
-    out_dir = Path(out_dir)
     if encoding not in ENCODINGS:
         raise ShardError(f"unknown --encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     if records_per_shard < 1:
         raise ShardError(f"--records-per-shard must be >= 1, got {records_per_shard}")
-    if fingerprint is not None and is_complete(out_dir, fingerprint):
-        return WriteResult(read_manifest(out_dir), reused=True)
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
-        raise ShardError(
-            f"{out_dir}: exists, is not empty and holds no {MANIFEST}; choose another --out"
-        )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        parts: list[tuple[Path, int]] = []
+        with claimed_output_dir(out_dir, OUTPUT_KIND, inputs=inputs, force=force) as out:
+            return _write_claimed(
+                records, out, records_per_shard, meta, fingerprint, on_record, finalize_meta,
+                encoding,
+            )
+    except OutputError as e:
+        raise ShardError(str(e)) from None
+
+
+def _own_manifest(out: Path) -> dict[str, Any] | None:
+    """The manifest of the output already in `out`, if it is one of ours (else None)."""
+    try:
+        m = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return m if isinstance(m, dict) and m.get("format") == FORMAT else None
+
+
+def _write_claimed(
+    records: Iterable[dict[str, Any]],
+    out: Path,
+    records_per_shard: int,
+    meta: dict[str, Any] | None,
+    fingerprint: str | None,
+    on_record: Callable[[dict[str, Any]], None] | None,
+    finalize_meta: Callable[[], dict[str, Any]] | None,
+    encoding: str,
+) -> WriteResult:
+    if fingerprint is not None and is_complete(out, fingerprint):
+        return WriteResult(read_manifest(out), reused=True)
+    old = _own_manifest(out)
+    parts: list[tuple[Path, int]] = []  # temp files of this run, renamed only at the end
+    try:
         index: dict[str, list[Any]] = {"finger": [], "impression": [], "subject": []}
         writer: ArrayRecordWriter | None = None
         count = 0
@@ -164,7 +212,7 @@ def write_shards(
             if writer is None or count % records_per_shard == 0:
                 if writer is not None:
                     writer.close()
-                parts.append((tmp / f"part-{len(parts):05d}", 0))
+                parts.append((temp_sibling(out / f"records-part-{len(parts):05d}"), 0))
                 writer = ArrayRecordWriter(str(parts[-1][0]), WRITER_OPTIONS)
             writer.write(encode_record(rec, encoding))
             parts[-1] = (parts[-1][0], parts[-1][1] + 1)
@@ -173,24 +221,20 @@ def write_shards(
             count += 1
             if on_record is not None:
                 on_record(rec)
+            raise_if_interrupted()
         if writer is not None:
             writer.close()
         if count == 0:
-            raise ShardError(
-                f"no readable images to write into {out_dir}; check --input and --layout"
-            )
-        shards = []
-        for k, (part, n) in enumerate(parts):
-            final = tmp / shard_name(k, len(parts))
-            os.replace(part, final)
-            shards.append(
-                {
-                    "file": final.name,
-                    "records": n,
-                    "bytes": final.stat().st_size,
-                    "sha256": _sha256(final),
-                }
-            )
+            raise ShardError(f"no readable images to write into {out}; check --input and --layout")
+        shards = [
+            {
+                "file": shard_name(k, len(parts)),
+                "records": n,
+                "bytes": part.stat().st_size,
+                "sha256": _sha256(part),
+            }
+            for k, (part, n) in enumerate(parts)
+        ]
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "manifest_version": MANIFEST_VERSION,
@@ -212,33 +256,36 @@ def write_shards(
             extra = finalize_meta()
             manifest["counts"].update(extra.pop("counts", {}))
             manifest.update(extra)
-        (tmp / MANIFEST).write_text(_manifest_text(manifest))
-        _swap_into_place(tmp, out_dir)
+        text = _manifest_text(manifest)  # raises on NaN / infinity: never an invalid JSON file
+        raise_if_interrupted()  # the previous output is kept
+        # Commit: no manifest while the shard files change, then the new manifest last.
+        (out / MANIFEST).unlink(missing_ok=True)
+        for (part, _), s in zip(parts, shards, strict=True):
+            os.replace(part, out / s["file"])
+        atomic_write_text(out / MANIFEST, text)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for part, _ in parts:
+            part.unlink(missing_ok=True)
         raise
+    if old is not None:
+        keep = {s["file"] for s in shards}
+        for s in old.get("shards", []):
+            name = str(s.get("file", ""))
+            if name not in keep and name == Path(name).name and name.endswith(".array_record"):
+                (out / name).unlink(missing_ok=True)
     return WriteResult(manifest, reused=False)
 
 
 def _manifest_text(manifest: dict[str, Any]) -> str:
     """Indented JSON, except the per-record `index` lists which stay on one line each."""
-    head = json.dumps({k: v for k, v in manifest.items() if k != "index"}, indent=1, sort_keys=True)
+    head = json.dumps(
+        {k: v for k, v in manifest.items() if k != "index"}, indent=1, sort_keys=True, allow_nan=False
+    )
     index = ",\n".join(
-        f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
+        f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'), allow_nan=False)}"
         for k, v in sorted(manifest["index"].items())
     )
     return head[:-2] + ',\n "index": {\n' + index + "\n }\n}\n"
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Renames the finished temp folder to `out_dir`, moving an older output aside first."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 class RecordSource(grain.sources.RandomAccessDataSource):

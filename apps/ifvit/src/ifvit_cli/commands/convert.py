@@ -17,8 +17,9 @@ DESCRIPTION = (
     "bare state dict such as kornia's) into IFViT-JAX parameters: a torch-free .safetensors (or .npz) "
     "file plus a JSON sidecar (<out>.json) recording the model config, position-encoding variant, "
     "checkpoint kind, matching type and the source sha256. Every checkpoint key must be used exactly "
-    "once and every model parameter filled, otherwise nothing is written. Needs the `convert` extra "
-    "(torch)."
+    "once and every model parameter filled, otherwise nothing is written. The output paths are "
+    "checked before the checkpoint is read: an existing file is never replaced without --force, "
+    "and the checkpoint itself never. Needs the `convert` extra (torch, and kornia for --verify)."
 )
 EPILOG = """example:
   ifvit convert --ckpt weights/outdoor_ds.ckpt --out weights/loftr_outdoor.safetensors --verify
@@ -46,7 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--verify",
         action="store_true",
         help="also run kornia's PyTorch LoFTR and the converted JAX model on a random pair and print "
-        "max abs differences (needs kornia; skipped with a message otherwise)",
+        "max abs differences; exit 1 if they differ (kornia comes with the `convert` extra; without "
+        "it, exit 2 before converting)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing output file and its sidecar",
     )
     parser.add_argument(
         "--prefix",
@@ -91,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"`ifvit convert` needs the ifvit-convert package and torch ({e}); install with {_INSTALL}"
         ) from None
-    if any(v % 8 for v in args.verify_size):
+    if any(v % 8 or not 32 <= v <= 2048 for v in args.verify_size):
         raise UserError(
-            f"--verify-size {args.verify_size[0]} {args.verify_size[1]}: use multiples of 8"
+            f"--verify-size {args.verify_size[0]} {args.verify_size[1]}: use multiples of 8 "
+            "between 32 and 2048"
         )
     try:
         return convert_command(
@@ -105,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             pos_enc=args.pos_enc,
             preset=args.preset,
             verify_size=tuple(args.verify_size),
+            force=args.force,
         )
     except TorchMissingError:  # ifvit-convert installed without its torch extra
         raise UserError(

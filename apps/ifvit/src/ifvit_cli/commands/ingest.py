@@ -12,12 +12,20 @@ DESCRIPTION = """\
 Read a fingerprint dataset folder (FVC, NIST SD4/SD300/SD301/SD302, or subject/... folders),
 resample every print to 500 ppi 8-bit gray and write sharded ArrayRecord files plus manifest.json
 (schema version, counts, fields, shards, per-record finger/impression index).
-Unreadable files are reported and skipped (or abort with --strict). Re-running with the same input
-is a no-op; the output folder is replaced atomically, never left half-written."""
+Unreadable files, implausible resolutions and sizes are reported and skipped with the reason (or
+abort with --strict); the counts are printed. Re-running with the same input is a no-op.
+
+Never overwrites: --out may not be the input, inside it or contain it; it must be a new or empty
+folder, or an earlier `ifvit ingest` output (recognised by its .ifvit-output.json marker, not by
+a manifest.json). --force writes into another non-empty folder, replacing only files named like
+the ones ingest writes (manifest.json, records-*.array_record) and deleting none of the others.
+Shards are renamed into place when complete and the manifest is written last; Ctrl-C exits 130 and
+leaves the previous output intact."""
 EPILOG = """examples:
   ifvit ingest --input data/FVC2002 --layout fvc --out shards/fvc2002
   ifvit ingest --input sd302 --layout nist-sd302 --out shards/sd302 --records-per-shard 2048
   ifvit ingest --input scans --layout folder --dpi 1000 --out shards/scans --strict
+  ifvit ingest --input data/FVC2002 --layout fvc --out existing_folder --force
 """
 
 LAYOUT_CHOICES = ("fvc", "nist-sd4", "nist-sd300", "nist-sd301", "nist-sd302", "folder")
@@ -62,17 +70,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "~7x faster to read) or png",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out that is not an ifvit ingest output (other files are kept)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs the ingest; returns 0 on success (skipped files are reported, not fatal)."""
     from tqdm import tqdm
 
+    from ifvit_data.imagefile import check_dpi
     from ifvit_data.ingest import ingest
     from ifvit_data.readers import DatasetError
     from ifvit_data.shards import ShardError
 
-    bar = tqdm(unit="img", desc="ingest", disable=args.quiet, leave=False)
+    if args.dpi is not None and (reason := check_dpi(args.dpi, "--dpi")) is not None:
+        raise UserError(f"{reason}; give the scan resolution of the images, e.g. --dpi 500")
+    if not 1 <= args.records_per_shard <= 1_000_000:
+        raise UserError(f"--records-per-shard {args.records_per_shard}: must be 1 to 1,000,000")
+    bars: list[tqdm] = []  # created at the first record, after the input and output checks
+
+    def on_record(_rec: dict) -> None:
+        if not bars:
+            bars.append(tqdm(unit="img", desc="ingest", disable=args.quiet, leave=False))
+        bars[0].update(1)
+
     try:
         result, reader = ingest(
             args.input,
@@ -83,12 +107,14 @@ def run(args: argparse.Namespace) -> int:
             records_per_shard=args.records_per_shard,
             pattern=args.pattern,
             encoding=args.encoding,
-            on_record=lambda _rec: bar.update(1),
+            on_record=on_record,
+            force=args.force,
         )
     except (DatasetError, ShardError) as e:
         raise UserError(str(e)) from None
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     m = result.manifest
     c = m["counts"]
     for rel, reason in reader.skipped.files:

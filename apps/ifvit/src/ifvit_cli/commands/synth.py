@@ -16,11 +16,19 @@ with plastic distortion, noise, rotation and translation). Writes {finger}_{impr
 (8-bit gray, 500 dpi, fingers and impressions numbered from 1) and manifest.json (seed, config,
 class, singular points and the master-to-image affine of every image). Output depends only on
 the seed and the flags, not on --workers. Re-running with the same flags over a complete output
-does nothing."""
+does nothing.
+
+Never overwrites: --out must be a new or empty folder, or an earlier `ifvit synth` output (it
+carries a .ifvit-output.json marker); a folder with other files, or with a synthetic set of other
+flags, is refused unless --force (which replaces files of the names synth writes and deletes no
+others, except the images of the earlier synthetic set that the new one does not have). The
+--contact-sheet file is never replaced without --force. Ctrl-C stops the workers and exits 130;
+images are renamed into place only when complete."""
 EPILOG = """examples:
   ifvit synth --out data/synth --fingers 100 --impressions 8 --seed 0
   ifvit synth --out /tmp/s --fingers 4 --impressions 4 --seed 1 --size 388x374 \\
       --contact-sheet /tmp/s.png
+  ifvit synth --out data/synth --fingers 100 --impressions 8 --seed 1 --force   # replace a set
 """
 
 
@@ -45,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="also save a PNG grid of up to 16 images (4 fingers x 4 impressions)",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out that is not this synthetic set, and replace an existing "
+        "--contact-sheet (files of other names are never deleted)",
+    )
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -57,26 +71,37 @@ def _parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+MAX_FINGERS = 1_000_000
+MAX_IMPRESSIONS = 1_000
+MAX_SEED = 2**63 - 1
+MAX_IMAGES = 10_000_000
+
+
 def _validate(args: argparse.Namespace) -> tuple[int, int]:
-    """Checks every flag before anything is written; returns the size."""
-    if args.fingers < 1:
-        raise UserError(f"--fingers {args.fingers}: must be at least 1")
-    if args.impressions < 1:
-        raise UserError(f"--impressions {args.impressions}: must be at least 1")
-    if args.seed < 0:
-        raise UserError(f"--seed {args.seed}: must be a non-negative integer")
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers {args.workers}: must be at least 1")
+    """Checks every flag and the output paths before anything is written; returns the size."""
+    if not 1 <= args.fingers <= MAX_FINGERS:
+        raise UserError(f"--fingers {args.fingers}: must be between 1 and {MAX_FINGERS:,}")
+    if not 1 <= args.impressions <= MAX_IMPRESSIONS:
+        raise UserError(f"--impressions {args.impressions}: must be between 1 and {MAX_IMPRESSIONS}")
+    if args.fingers * args.impressions > MAX_IMAGES:
+        raise UserError(
+            f"--fingers {args.fingers} x --impressions {args.impressions}: more than "
+            f"{MAX_IMAGES:,} images; generate the set in parts (different --out and --seed)"
+        )
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed {args.seed}: must be an integer between 0 and 2**63 - 1")
+    if args.workers is not None and not 1 <= args.workers <= 256:
+        raise UserError(f"--workers {args.workers}: must be between 1 and 256")
     size = _parse_size(args.size)
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder; choose a folder path")
+    from ifvit_data.outputs import check_output_file
+
     if args.contact_sheet is not None:
         sheet: Path = args.contact_sheet
-        if sheet.is_dir():
-            raise UserError(f"--contact-sheet {sheet}: is a folder; give a .png file path")
-        if not sheet.parent.is_dir():
-            raise UserError(f"--contact-sheet {sheet}: folder {sheet.parent} does not exist")
+        if sheet.suffix.lower() != ".png":
+            raise UserError(f"--contact-sheet {sheet}: give a file name ending in .png")
+        if args.out.resolve() in sheet.resolve().parents:
+            raise UserError(f"--contact-sheet {sheet}: is inside --out {args.out}; put it elsewhere")
+        check_output_file(sheet, inputs=[args.out], force=args.force)
     return size
 
 
@@ -101,29 +126,28 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ifvit_data.synth import SynthConfig, generate_dataset
-    from ifvit_data.synth.dataset import MANIFEST_NAME, check_output
+    from ifvit_data.synth.dataset import MANIFEST_NAME
 
     cfg = SynthConfig(size=size)
     out: Path = args.out
     manifest_path = out / MANIFEST_NAME
-    try:
-        check_output(out, args.fingers, args.impressions, args.seed, cfg)
-    except FileExistsError as e:
-        raise UserError(f"--out {out}: {e}; choose an empty folder or the same flags") from e
     total = args.fingers * args.impressions
     t0 = time.perf_counter()
-    with tqdm(total=total, unit="img", desc="synth", leave=False) as bar:
+    bars: list[tqdm] = []  # created at the first progress report, after the output checks
 
-        def progress(done: int, _total: int) -> None:
-            bar.update(done - bar.n)
+    def progress(done: int, _total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="img", desc="synth", leave=False))
+        bars[0].update(done - bars[0].n)
 
-        try:
-            generate_dataset(
-                out, args.fingers, args.impressions, args.seed, cfg,
-                workers=args.workers, progress=progress,
-            )
-        except (FileExistsError, NotADirectoryError, PermissionError) as e:
-            raise UserError(f"--out {out}: {e}; choose another folder") from e
+    try:
+        generate_dataset(
+            out, args.fingers, args.impressions, args.seed, cfg,
+            workers=args.workers, progress=progress, force=args.force,
+        )
+    finally:
+        for bar in bars:
+            bar.close()
     dt = time.perf_counter() - t0
     if args.contact_sheet is not None:
         _contact_sheet(out, args.fingers, args.impressions, args.contact_sheet)

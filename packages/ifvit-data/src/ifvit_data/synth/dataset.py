@@ -1,4 +1,12 @@
-"""FVC-style dataset folders: `{finger}_{impression}.png` + `manifest.json`, written atomically."""
+"""FVC-style dataset folders: `{finger}_{impression}.png` + `manifest.json`, written atomically.
+
+The folder follows `ifvit_data.outputs` (kind `"synth"`): checked and claimed before any print is
+generated, refused when it holds files but no synth marker, when it holds another synth dataset
+(other seed, counts or config), or when it lies under a file or cannot be written, unless `force`.
+Images are written under temp names and renamed; `manifest.json` is written last. Worker processes
+ignore Ctrl-C (the parent terminates them), exit when the parent dies, and remove their temp files
+when terminated.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,6 @@ import json
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +21,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ifvit_data.outputs import (
+    OutputError,
+    atomic_path,
+    atomic_write_text,
+    claimed_output_dir,
+    raise_if_interrupted,
+    remove_stale_temps,
+)
 from ifvit_data.synth.config import SynthConfig
 from ifvit_data.synth.impression import render_impression
 from ifvit_data.synth.master import generate_master
@@ -23,21 +38,14 @@ MANIFEST_FORMAT = 1
 #: Version of the generator algorithm; bump when outputs for the same seed change.
 GENERATOR_VERSION = "1.0"
 MANIFEST_NAME = "manifest.json"
+OUTPUT_KIND = "synth"
+"""Kind recorded in the output marker of a synthetic dataset folder (`ifvit_data.outputs`)."""
+GENERATOR = "ifvit_data.synth"
 
 
 def image_name(finger: int, impression: int) -> str:
     """FVC file name of an impression (both numbered from 1)."""
     return f"{finger}_{impression}.png"
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _finger_job(args: tuple[str, int, int, int, SynthConfig]) -> list[dict[str, Any]]:
@@ -51,7 +59,8 @@ def _finger_job(args: tuple[str, int, int, int, SynthConfig]) -> list[dict[str, 
         name = image_name(finger, k)
         img = Image.fromarray(imp.image)
         dpi = (cfg.dpi, cfg.dpi)
-        _write_atomic(Path(out_dir) / name, lambda p: img.save(p, format="PNG", dpi=dpi))
+        with atomic_path(Path(out_dir) / name) as tmp:
+            img.save(tmp, format="PNG", dpi=dpi)
         entries.append(
             {
                 "file": name,
@@ -72,7 +81,7 @@ def _finger_job(args: tuple[str, int, int, int, SynthConfig]) -> list[dict[str, 
 def _header(fingers: int, impressions: int, seed: int, cfg: SynthConfig) -> dict[str, Any]:
     return {
         "format_version": MANIFEST_FORMAT,
-        "generator": "ifvit_data.synth",
+        "generator": GENERATOR,
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
         "fingers": int(fingers),
@@ -93,29 +102,43 @@ def _complete(out: Path, header: dict[str, Any]) -> bool:
     return all((out / e["file"]).is_file() for e in old.get("images", []))
 
 
+def _old_manifest(out: Path) -> dict[str, Any] | None:
+    """The manifest of a synthetic dataset already in `out`, or None."""
+    try:
+        old = json.loads((out / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return old if isinstance(old, dict) and old.get("generator") == GENERATOR else None
+
+
 def check_output(
-    out_dir: str | os.PathLike[str], fingers: int, impressions: int, seed: int, cfg: SynthConfig
+    out_dir: str | os.PathLike[str],
+    fingers: int,
+    impressions: int,
+    seed: int,
+    cfg: SynthConfig,
+    *,
+    force: bool = False,
 ) -> bool:
-    """Whether `out_dir` can take this dataset; True if it already holds it complete.
+    """True if the synth output `out_dir` already holds exactly this dataset (nothing is written).
 
     Raises:
-        FileExistsError: `out_dir` is a file, or holds a manifest of a different dataset (the
-            message names the old seed and counts).
+        OutputError: `out_dir` holds a different synthetic dataset (the message names its seed and
+            counts), unless `force`.
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
+    if not out.is_dir():
+        return False
     header = _header(fingers, impressions, seed, cfg)
     if _complete(out, header):
         return True
-    path = out / MANIFEST_NAME
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-            what = f"seed {old.get('seed')}, {old.get('fingers')}x{old.get('impressions')}"
-        except (OSError, ValueError):
-            what = "unreadable manifest"
-        raise FileExistsError(f"{path} describes a different dataset ({what})")
+    old = _old_manifest(out)
+    if old is not None and not force:
+        what = f"seed {old.get('seed')}, {old.get('fingers')}x{old.get('impressions')}"
+        raise OutputError(
+            f"{out}: holds a different synthetic dataset ({what}); choose another folder, the same "
+            "flags, or pass --force to replace it"
+        )
     return False
 
 
@@ -127,13 +150,18 @@ def generate_dataset(
     cfg: SynthConfig | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write an FVC-style synthetic dataset; outputs do not depend on `workers`.
 
     Files: `{finger}_{impression}.png` (fingers 1..fingers, impressions 1..impressions; 8-bit grey,
-    dpi metadata) and `manifest.json` (written last). Every file is written to a temporary name in
-    `out_dir` and renamed. If `out_dir` already holds the complete dataset for the same arguments,
-    nothing is rewritten.
+    dpi metadata) and `manifest.json` (written last), plus the output marker. The folder is claimed
+    (`ifvit_data.outputs.claim_output_dir`, kind `"synth"`) before any work; every file is written
+    to a temporary name and renamed. If `out_dir` already holds the complete dataset for the same
+    arguments, nothing is rewritten. With `force`, images of an earlier synthetic dataset in the
+    folder (listed in its manifest) that are not part of the new one are deleted once the new
+    manifest is written; no other file is deleted.
 
     Args:
         out_dir: Output folder (created if missing).
@@ -144,29 +172,54 @@ def generate_dataset(
         workers: Worker processes (default `os.cpu_count()`); 1 runs in this process. Workers are
             started with "spawn", so a calling script needs the `if __name__ == "__main__":` guard.
         progress: Called as `progress(images_done, images_total)` as fingers complete.
+        force: Write into a non-empty folder that is not a synth output, or over another dataset.
 
     Returns:
         The manifest dict.
 
     Raises:
         ValueError: Bad counts or seed.
-        FileExistsError: `out_dir` holds a manifest of a different dataset, or is a file.
+        OutputError: The folder must not be written (one line saying why and what to do).
     """
     cfg = cfg or SynthConfig()
     if fingers < 1 or impressions < 1:
         raise ValueError(f"fingers and impressions must be >= 1, got {fingers} and {impressions}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    out = Path(out_dir)
-    header = _header(fingers, impressions, seed, cfg)
     total = fingers * impressions
-    if check_output(out, fingers, impressions, seed, cfg):
-        if progress:
-            progress(total, total)
-        return json.loads((out / MANIFEST_NAME).read_text())
-    out.mkdir(parents=True, exist_ok=True)
+    with claimed_output_dir(out_dir, OUTPUT_KIND, force=force) as out:
+        if check_output(out, fingers, impressions, seed, cfg, force=force):
+            if progress:
+                progress(total, total)
+            return json.loads((out / MANIFEST_NAME).read_text())
+        old = _old_manifest(out)
+        results = _run_jobs(out, fingers, impressions, seed, cfg, workers, progress)
+        manifest = _header(fingers, impressions, seed, cfg)
+        manifest["images"] = [e for f in sorted(results) for e in results[f]]
+        text = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n"
+        atomic_write_text(out / MANIFEST_NAME, text)
+    if old is not None:
+        keep = {e["file"] for e in manifest["images"]}
+        for e in old.get("images", []):
+            name = str(e.get("file", "")) if isinstance(e, dict) else ""
+            if name and name not in keep and name == Path(name).name and name.endswith(".png"):
+                (out / name).unlink(missing_ok=True)
+    return manifest
+
+
+def _run_jobs(
+    out: Path,
+    fingers: int,
+    impressions: int,
+    seed: int,
+    cfg: SynthConfig,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> dict[int, list[dict[str, Any]]]:
+    """Renders every finger (in worker processes when `workers` > 1); finger -> manifest entries."""
     jobs = [(str(out), f, impressions, seed, cfg) for f in range(1, fingers + 1)]
     workers = max(1, min(workers or os.cpu_count() or 1, fingers))
+    total = fingers * impressions
     results: dict[int, list[dict[str, Any]]] = {}
     done = 0
     if workers == 1:
@@ -175,17 +228,25 @@ def generate_dataset(
             done += impressions
             if progress:
                 progress(done, total)
-    else:
-        # "spawn": forking a parent whose OpenCV/FFT thread pools are live can deadlock the child
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for job, entries in zip(jobs, pool.map(_finger_job, jobs, chunksize=1), strict=True):
-                results[job[1]] = entries
-                done += impressions
-                if progress:
-                    progress(done, total)
-    manifest = dict(header)
-    manifest["images"] = [e for f in sorted(results) for e in results[f]]
-    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    _write_atomic(out / MANIFEST_NAME, lambda p: p.write_text(text))
-    return manifest
+            raise_if_interrupted()
+        return results
+    from ifvit_data.workers import init_worker
+
+    # "spawn": forking a parent whose OpenCV/FFT thread pools are live can deadlock the child
+    ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(workers, initializer=init_worker, initargs=(os.getpid(),))
+    try:
+        for job, entries in zip(jobs, pool.imap(_finger_job, jobs, chunksize=1), strict=True):
+            results[job[1]] = entries
+            done += impressions
+            if progress:
+                progress(done, total)
+            raise_if_interrupted()
+        pool.close()
+    except BaseException:
+        pool.terminate()  # SIGTERM: the workers remove their temp files and exit
+        raise
+    finally:
+        pool.join()
+        remove_stale_temps(out, recursive=False)  # temp files of workers that could not clean up
+    return results

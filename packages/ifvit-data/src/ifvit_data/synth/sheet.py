@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from ifvit_data.outputs import atomic_path
 
 
 def contact_sheet(
@@ -18,7 +19,8 @@ def contact_sheet(
     Args:
         images: Grey images; smaller ones are centred in cells of the largest size.
         cols: Number of columns (>= 1).
-        out_png: Output path (written atomically).
+        out_png: Output path (written atomically; check it first with
+            `ifvit_data.outputs.check_output_file`, this function replaces an existing file).
         pad: White gap between cells (px).
 
     Returns:
@@ -37,8 +39,6 @@ def contact_sheet(
         y = pad + r * (hc + pad) + (hc - im.shape[0]) // 2
         x = pad + c * (wc + pad) + (wc - im.shape[1]) // 2
         sheet[y : y + im.shape[0], x : x + im.shape[1]] = np.asarray(im, np.uint8)
-    out = Path(out_png)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    Image.fromarray(sheet).save(tmp, format="PNG")
-    os.replace(tmp, out)
+    with atomic_path(out_png) as tmp:
+        Image.fromarray(sheet).save(tmp, format="PNG")
     return sheet

@@ -1,0 +1,232 @@
+"""Every command with bad arguments: exit 2, exactly one line on stderr, no traceback, no new file.
+
+A table of (command line, expected words of the error). Paths in the table are relative to a
+scratch folder that also is the working directory; the whole folder is compared before and after.
+Most rows run in-process (`ifvit_cli.main.main`); `test_real_entry_point` runs one row per command
+through the installed `ifvit` script to show that the same holds for the real process.
+
+For `demo`, only the validation that fails before any work is tested (its stages are being rebuilt).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ifvit_cli.main import main
+
+SYNTH = ["synth", "--fingers", "2", "--impressions", "2", "--seed", "0", "--size", "64x64"]
+
+CASES: list[tuple[str, list[str], str]] = [
+    # ---- synth ------------------------------------------------------------------------------
+    ("synth no --out", ["synth", "--fingers", "2", "--impressions", "2", "--seed", "0"],
+     "the following arguments are required: --out"),
+    ("synth --fingers abc", ["synth", "--out", "s", "--fingers", "abc", "--impressions", "2",
+                             "--seed", "0"], "invalid int value: 'abc'"),
+    ("synth --fingers 0", [*SYNTH[:1], "--out", "s", "--fingers", "0", "--impressions", "2",
+                           "--seed", "0"], "--fingers 0: must be between 1"),
+    ("synth --fingers huge", ["synth", "--out", "s", "--fingers", "99999999", "--impressions", "2",
+                              "--seed", "0"], "--fingers 99999999: must be between 1"),
+    ("synth too many images", ["synth", "--out", "s", "--fingers", "100000", "--impressions",
+                               "1000", "--seed", "0"], "more than 10,000,000 images"),
+    ("synth --impressions -3", ["synth", "--out", "s", "--fingers", "2", "--impressions", "-3",
+                                "--seed", "0"], "--impressions -3: must be between 1"),
+    ("synth --seed -1", ["synth", "--out", "s", "--fingers", "2", "--impressions", "2",
+                         "--seed", "-1"], "--seed -1: must be an integer between 0"),
+    ("synth --seed 2**64", ["synth", "--out", "s", "--fingers", "2", "--impressions", "2",
+                            "--seed", str(2**64)], "must be an integer between 0"),
+    ("synth --size 300", [*SYNTH[:-2], "--out", "s", "--size", "300"], "expected HxW"),
+    ("synth --size 10x10", [*SYNTH[:-2], "--out", "s", "--size", "10x10"], "between 32 and 4096"),
+    ("synth --size 9000x300", [*SYNTH[:-2], "--out", "s", "--size", "9000x300"], "between 32 and"),
+    ("synth --workers 0", [*SYNTH, "--out", "s", "--workers", "0"], "--workers 0: must be"),
+    ("synth --out is a file", [*SYNTH, "--out", "a_file.txt"], "is a file; give a folder path"),
+    ("synth --out under a file", [*SYNTH, "--out", "a_file.txt/s"], "is a file, so nothing can"),
+    ("synth --out a user's folder", [*SYNTH, "--out", "user_folder"], "not empty"),
+    ("synth --out is an ingest output", [*SYNTH, "--out", "shards_out"],
+     "holds an ifvit shards output, not synth"),
+    ("synth --contact-sheet exists", [*SYNTH, "--out", "s", "--contact-sheet", "sheet.png"],
+     "sheet.png: already exists"),
+    ("synth --contact-sheet folder", [*SYNTH, "--out", "s", "--contact-sheet", "user_folder"],
+     "give a file name ending in .png"),
+    ("synth --contact-sheet is a folder", [*SYNTH, "--out", "s", "--contact-sheet", "dir.png"],
+     "is a folder"),
+    ("synth --contact-sheet inside --out", [*SYNTH, "--out", "s", "--contact-sheet", "s/c.png"],
+     "is inside --out"),
+    ("synth --contact-sheet under a file", [*SYNTH, "--out", "s", "--contact-sheet",
+                                            "a_file.txt/c.png"], "is a file, so nothing can"),
+    # ---- ingest -----------------------------------------------------------------------------
+    ("ingest no --layout", ["ingest", "--input", "prints", "--out", "o"],
+     "the following arguments are required: --layout"),
+    ("ingest --layout bogus", ["ingest", "--input", "prints", "--layout", "bogus", "--out", "o"],
+     "invalid choice: 'bogus'"),
+    ("ingest --input missing", ["ingest", "--input", "nope", "--layout", "fvc", "--out", "o"],
+     "not a directory"),
+    ("ingest --input a file", ["ingest", "--input", "a_file.txt", "--layout", "fvc", "--out", "o"],
+     "not a directory"),
+    ("ingest --input no images", ["ingest", "--input", "empty", "--layout", "fvc", "--out", "o"],
+     "no readable images"),
+    ("ingest --dpi inf", ["ingest", "--input", "prints", "--layout", "fvc", "--out", "o",
+                          "--dpi", "inf"], "--dpi inf dpi is outside 150-5000"),
+    ("ingest --dpi 0.001", ["ingest", "--input", "prints", "--layout", "fvc", "--out", "o",
+                            "--dpi", "0.001"], "--dpi 0.001 dpi is outside 150-5000"),
+    ("ingest --dpi nan", ["ingest", "--input", "prints", "--layout", "fvc", "--out", "o",
+                          "--dpi", "nan"], "--dpi nan dpi is outside"),
+    ("ingest --dpi -500", ["ingest", "--input", "prints", "--layout", "fvc", "--out", "o",
+                           "--dpi=-500"], "--dpi -500 dpi is outside"),
+    ("ingest --dpi abc", ["ingest", "--input", "prints", "--layout", "fvc", "--out", "o",
+                          "--dpi", "abc"], "invalid float value: 'abc'"),
+    ("ingest --records-per-shard 0", ["ingest", "--input", "prints", "--layout", "fvc", "--out",
+                                      "o", "--records-per-shard", "0"], "--records-per-shard 0"),
+    ("ingest --pattern (", ["ingest", "--input", "prints", "--layout", "folder", "--out", "o",
+                            "--pattern", "("], "bad --pattern"),
+    ("ingest --pattern no identity", ["ingest", "--input", "prints", "--layout", "folder",
+                                      "--out", "o", "--pattern", r".*\.png"],
+     "no subject/finger/frgp group"),
+    ("ingest --encoding jpeg", ["ingest", "--input", "prints", "--layout", "fvc", "--out", "o",
+                                "--encoding", "jpeg"], "invalid choice: 'jpeg'"),
+    ("ingest --out is the input", ["ingest", "--input", "prints", "--layout", "fvc",
+                                   "--out", "prints"], "is the input"),
+    ("ingest --out is the input, --force", ["ingest", "--input", "prints", "--layout", "fvc",
+                                            "--out", "prints", "--force"], "is the input"),
+    ("ingest --out inside the input", ["ingest", "--input", "prints", "--layout", "fvc",
+                                       "--out", "prints/shards"], "is inside the input"),
+    ("ingest --out contains the input", ["ingest", "--input", "prints", "--layout", "fvc",
+                                         "--out", "."], "contains the input"),
+    ("ingest --out is a file", ["ingest", "--input", "prints", "--layout", "fvc",
+                                "--out", "a_file.txt"], "is a file; give a folder path"),
+    ("ingest --out under a file", ["ingest", "--input", "prints", "--layout", "fvc",
+                                   "--out", "a_file.txt/o"], "is a file, so nothing can"),
+    ("ingest --out holds a user's manifest.json", ["ingest", "--input", "prints", "--layout",
+                                                   "fvc", "--out", "user_folder"], "not empty"),
+    ("ingest --out is a synth output", ["ingest", "--input", "prints", "--layout", "fvc",
+                                        "--out", "synth_out"],
+     "holds an ifvit synth output, not shards"),
+    # ---- convert (the app env has no torch: everything here fails before reading) -----------
+    ("convert no --ckpt", ["convert", "--out", "w.safetensors"],
+     "the following arguments are required: --ckpt"),
+    ("convert --out .pt", ["convert", "--ckpt", "model.ckpt", "--out", "w.pt"],
+     "output must end in .safetensors or .npz"),
+    ("convert --out is the ckpt", ["convert", "--ckpt", "model.npz", "--out", "model.npz",
+                                   "--force"], "is the input"),
+    ("convert --out exists", ["convert", "--ckpt", "model.ckpt", "--out", "old.safetensors"],
+     "old.safetensors: already exists"),
+    ("convert --out sidecar exists", ["convert", "--ckpt", "model.ckpt", "--out", "orphan"],
+     "orphan.safetensors.json: already exists"),
+    ("convert --out is a folder", ["convert", "--ckpt", "model.ckpt", "--out", "dir.npz"],
+     "is a folder"),
+    ("convert --out under a file", ["convert", "--ckpt", "model.ckpt", "--out",
+                                    "a_file.txt/w.safetensors"], "is a file, so nothing can"),
+    ("convert --ckpt missing", ["convert", "--ckpt", "nope.ckpt", "--out", "w.safetensors"],
+     "nope.ckpt: no such file"),
+    ("convert --verify-size 7 7", ["convert", "--ckpt", "model.ckpt", "--out", "w.safetensors",
+                                   "--verify-size", "7", "7"], "use multiples of 8"),
+    ("convert --verify-size 4096 64", ["convert", "--ckpt", "model.ckpt", "--out",
+                                       "w.safetensors", "--verify-size", "4096", "64"],
+     "between 32 and 2048"),
+    ("convert --kind bogus", ["convert", "--ckpt", "model.ckpt", "--out", "w.safetensors",
+                              "--kind", "bogus"], "invalid choice: 'bogus'"),
+    ("convert --preset huge", ["convert", "--ckpt", "model.ckpt", "--out", "w.safetensors",
+                               "--preset", "huge"], "unknown preset 'huge'"),
+    ("convert --verify without kornia", ["convert", "--ckpt", "model.ckpt", "--out",
+                                         "w.safetensors", "--verify"],
+     "--verify needs kornia"),
+    # ---- demo: validation before any work ---------------------------------------------------
+    ("demo --fingers 1", ["demo", "--out", "d", "--fingers", "1"], "at least 2"),
+    ("demo --impressions 1", ["demo", "--out", "d", "--impressions", "1"], "at least 2"),
+    ("demo --holdout 0", ["demo", "--out", "d", "--holdout", "0"], "--holdout must be in (0, 1)"),
+    ("demo --holdout 1.5", ["demo", "--out", "d", "--holdout", "1.5"], "--holdout must be in"),
+    ("demo --steps 0", ["demo", "--out", "d", "--steps", "0"], "must be positive"),
+    ("demo --batch -1", ["demo", "--out", "d", "--batch", "-1"], "must be positive"),
+    ("demo --preset huge", ["demo", "--out", "d", "--preset", "huge"], "invalid choice: 'huge'"),
+    ("demo --fingers abc", ["demo", "--out", "d", "--fingers", "abc"], "invalid int value"),
+    ("demo --out is a file", ["demo", "--out", "a_file.txt"], "is not a folder"),
+]
+
+
+def _scratch(root: Path) -> None:
+    """The files the table refers to."""
+    (root / "a_file.txt").write_text("a user's file")
+    (root / "user_folder").mkdir()
+    (root / "user_folder" / "manifest.json").write_text('{"mine": true}')
+    (root / "user_folder" / "1_1.png").write_bytes(b"a user's print")
+    (root / "dir.png").mkdir()
+    (root / "dir.npz").mkdir()
+    (root / "sheet.png").write_bytes(b"an existing picture")
+    (root / "empty").mkdir()
+    prints = root / "prints"
+    prints.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("1_1.png", "1_2.png"):
+        Image.fromarray(rng.integers(0, 255, (80, 80), dtype=np.uint8)).save(prints / name)
+    (root / "model.ckpt").write_bytes(b"stands in for a checkpoint")
+    (root / "model.npz").write_bytes(b"a checkpoint with an output suffix")
+    (root / "old.safetensors").write_bytes(b"earlier weights")
+    (root / "orphan.safetensors.json").write_text("{}")
+    for name, kind in (("synth_out", "synth"), ("shards_out", "shards")):
+        (root / name).mkdir()
+        (root / name / ".ifvit-output.json").write_text(
+            f'{{"kind": "{kind}", "format_version": 1, "created_by": "test"}}'
+        )
+        (root / name / "manifest.json").write_text("{}")
+
+
+def _tree(root: Path) -> dict[str, tuple[str, bytes | None, int]]:
+    return {
+        p.relative_to(root).as_posix(): (
+            "dir" if p.is_dir() else "file",
+            None if p.is_dir() else p.read_bytes(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "work"
+    root.mkdir()
+    _scratch(root)
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.mark.parametrize(("case", "argv", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_arguments(
+    case: str, argv: list[str], expected: str, scratch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _tree(scratch)
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse
+        code = e.code
+    out, err = capsys.readouterr()
+    lines = err.splitlines()  # also splits on the carriage returns of a progress bar
+    assert code == 2, (case, err)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"ifvit {argv[0]}: error: "), lines[0]
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in err + out
+    assert _tree(scratch) == before  # no new, changed or removed file
+
+
+@pytest.mark.parametrize(
+    "case", ["synth --out a user's folder", "ingest --out is the input", "ingest --dpi inf",
+             "convert --out exists", "demo --holdout 0"],
+)
+def test_real_entry_point(case: str, scratch: Path) -> None:
+    argv, expected = next((a, e) for c, a, e in CASES if c == case)
+    exe = Path(sys.executable).with_name("ifvit")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ifvit_cli.main"]
+    before = _tree(scratch)
+    proc = subprocess.run([*cmd, *argv], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert _tree(scratch) == before
