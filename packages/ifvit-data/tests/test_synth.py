@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -32,6 +33,18 @@ def _cfg_for(cls: str) -> SynthConfig:
 @pytest.fixture(scope="module")
 def loop_finger():
     cfg = _cfg_for("left_loop")
+    master = generate_master(7, 3, cfg)
+    imps = [render_impression(master, 7, 3, k, cfg) for k in (1, 2)]
+    return cfg, master, imps
+
+
+@pytest.fixture(scope="module")
+def clean_loop_finger():
+    """Renderings that differ only in geometry, contrast and mild noise (no moisture, creases)."""
+    cfg = dataclasses.replace(
+        _cfg_for("left_loop"), thickness_levels=(0.0, 0.0), noise=0.1, scratch_prob=0.0,
+        creases=(0, 0),
+    )
     master = generate_master(7, 3, cfg)
     imps = [render_impression(master, 7, 3, k, cfg) for k in (1, 2)]
     return cfg, master, imps
@@ -72,11 +85,12 @@ def test_determinism_and_variation(loop_finger) -> None:
 
 
 def test_ridge_period_in_range(loop_finger) -> None:
+    """Ridge period like FVC2002 at 500 dpi (8.5-8.8 px measured on DB2 rescaled and DB3)."""
     _, master, (a, _) = loop_finger
     p_master = _dominant_period(((master.ridges + 1) * 127).astype(np.uint8), master.silhouette)
     p_imp = _dominant_period(a.image, a.mask)
-    assert 8.0 <= p_master <= 11.0, p_master
-    assert 8.0 <= p_imp <= 11.0, p_imp
+    assert 7.5 <= p_master <= 9.8, p_master
+    assert 7.5 <= p_imp <= 9.8, p_imp
 
 
 def test_ridges_dark_on_light(loop_finger) -> None:
@@ -165,23 +179,12 @@ def _warp_a_into_b(a, b, shift=(0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
     return warped, common
 
 
-def test_correspondence_reproduces_ridges(loop_finger) -> None:
-    """Warping a into b via the correspondence lines up the ridges (NCC), unrelated prints do not.
+def _centre_window_nccs(master, a, b, warped, common) -> tuple[float, float]:
+    """NCC in a 60x60 window at the centre of the overlap: exact map, and map off by half a period.
 
-    Two renderings of one ridge pattern differ only by thickness, noise and contrast, so their NCC
-    over the common foreground is high (> 0.5). For independent fingers the ridges have random
-    relative phase: the expected NCC is 0 with a standard deviation of about
-    1/sqrt(#independent samples) ~ 1/sqrt(overlap / period^2) ~ 0.05, so 0.2 is a > 4 sigma bound.
-    A half-period shift of the exact map turns ridges onto valleys and must make the NCC negative,
-    which shows the map is exact to well under a ridge period.
+    The half-period shift is along the ridge normal (the master normal rotated by a's rotation), so
+    it puts a's ridges on b's valleys: the NCC must turn negative if the map is exact.
     """
-    cfg, master, (a, b) = loop_finger
-    warped, common = _warp_a_into_b(a, b)
-    assert common.mean() > 0.2
-    ncc = _ncc(warped[common], b.image[common].astype(np.float32))
-    assert ncc > 0.5, ncc
-    assert np.array_equal(common, common & b.mask)
-    # misregistration by half a ridge period along the ridge normal at the centre
     ys, xs = np.nonzero(common)
     cy, cx = int(np.median(ys)), int(np.median(xs))
     mx, my = a.imp_to_master[cy, cx]
@@ -190,12 +193,31 @@ def test_correspondence_reproduces_ridges(loop_finger) -> None:
     win = np.zeros_like(common)
     win[cy - 30 : cy + 30, cx - 30 : cx + 30] = True
     win &= common
-    # the normal in a's frame: rotate the master normal by a's rotation
     rot = np.arctan2(a.affine[1, 0], a.affine[0, 0])
     n = np.array([-np.sin(th + rot), np.cos(th + rot)]) * per / 2
     shifted, _ = _warp_a_into_b(a, b, shift=(float(n[0]), float(n[1])))
-    assert _ncc(warped[win], b.image[win].astype(np.float32)) > 0.5
-    assert _ncc(shifted[win], b.image[win].astype(np.float32)) < 0.0
+    target = b.image[win].astype(np.float32)
+    return _ncc(warped[win], target), _ncc(shifted[win], target)
+
+
+def test_correspondence_reproduces_ridges(clean_loop_finger) -> None:
+    """Warping a into b via the correspondence lines up the ridges (NCC), unrelated prints do not.
+
+    Two clean renderings of one ridge pattern differ only by contrast and mild noise, so their NCC
+    over the common foreground is high (> 0.5). For independent fingers the ridges have random
+    relative phase: the expected NCC is 0 with a standard deviation of about
+    1/sqrt(#independent samples) ~ 1/sqrt(overlap / period^2) ~ 0.05, so 0.2 is a > 4 sigma bound.
+    A half-period shift of the exact map turns ridges onto valleys and must make the NCC negative,
+    which shows the map is exact to well under a ridge period.
+    """
+    cfg, master, (a, b) = clean_loop_finger
+    warped, common = _warp_a_into_b(a, b)
+    assert common.mean() > 0.2
+    ncc = _ncc(warped[common], b.image[common].astype(np.float32))
+    assert ncc > 0.5, ncc
+    assert np.array_equal(common, common & b.mask)
+    exact, half = _centre_window_nccs(master, a, b, warped, common)
+    assert exact > 0.5 and half < 0.0, (exact, half)
     # an unrelated finger, same frame
     other = render_impression(generate_master(7, 9, cfg), 7, 9, 1, cfg)
     both = b.mask & other.mask
@@ -204,6 +226,33 @@ def test_correspondence_reproduces_ridges(loop_finger) -> None:
     # points outside b's contact region map to NaN
     out = correspondence(a, b)(np.array([[-5.0, -5.0], [1e4, 3.0]]))
     assert np.isnan(out).all()
+
+
+def test_correspondence_maps_ridges_onto_ridges_with_default_rendering(loop_finger) -> None:
+    """With dry/wet fragmentation, creases and noise the ridges still line up under the map.
+
+    The default renderings of one finger differ in moisture (ridge width, fragments), so the NCC is
+    lower than for clean renderings but stays well above the unrelated-finger bound (0.2, see
+    above); half a period off turns it negative.
+    """
+    _, master, (a, b) = loop_finger
+    warped, common = _warp_a_into_b(a, b)
+    assert _ncc(warped[common], b.image[common].astype(np.float32)) > 0.3
+    exact, half = _centre_window_nccs(master, a, b, warped, common)
+    assert exact > 0.3 and half < 0.0, (exact, half)
+    # a's pixels on master ridges land on the same master points in b, where b's image is dark
+    from ifvit_data.synth import sample_field
+
+    ys, xs = np.nonzero(a.mask)
+    prof = sample_field(master.profile[..., None], a.imp_to_master[ys, xs])[:, 0]
+    q = correspondence(a, b)(np.stack([xs, ys], axis=1).astype(np.float64))
+    ok = np.isfinite(q[:, 0])
+    m_b = sample_field(b.imp_to_master, q[ok])
+    assert np.nanmax(np.abs(m_b - a.imp_to_master[ys[ok], xs[ok]])) < 0.05
+    grey = sample_field(b.image[..., None].astype(np.float32), q[ok])[:, 0]
+    on_ridge, on_valley = grey[prof[ok] > 0.5], grey[prof[ok] < -0.5]
+    r, v = np.nanmean(on_ridge), np.nanmean(on_valley)
+    assert r < v - 30, (r, v)
 
 
 def test_singular_points_in_image_coords(loop_finger) -> None:
@@ -251,6 +300,13 @@ def test_dataset_manifest_idempotent_and_worker_independent(tmp_path) -> None:
     with Image.open(one / "1_1.png") as im:
         assert im.mode == "L" and im.size == (144, 160)
         assert tuple(round(v) for v in im.info["dpi"]) == (500, 500)
+    import hashlib
+
+    for e in man["images"]:  # the manifest's pixel hash is the PNG's pixels (shape + raw bytes)
+        with Image.open(one / e["file"]) as im:
+            px = np.asarray(im)
+        want = hashlib.sha256(f"{px.shape[0]}x{px.shape[1]}\n".encode() + px.tobytes()).hexdigest()
+        assert e["pixels_sha256"] == want
     before = {n: (one / n).stat().st_mtime_ns for n in names}
     generate_dataset(one, 2, 2, 3, cfg, workers=1)
     assert {n: (one / n).stat().st_mtime_ns for n in names} == before
@@ -300,3 +356,131 @@ def test_masters_have_minutiae(loop_finger) -> None:
     # real full prints at 500 dpi carry roughly 30-100 minutiae; noise would give hundreds
     assert n_end >= 8 and n_bif >= 5, (n_end, n_bif)
     assert n_end + n_bif < 150
+
+
+def test_geometry_without_rendering_matches_impression(loop_finger) -> None:
+    """`impression_geometry` (no ridge growth) reproduces the rendered impression's maps exactly."""
+    from ifvit_data.synth import impression_geometry, master_silhouette
+
+    cfg, master, (a, _) = loop_finger
+    assert master_silhouette(7, 3, cfg) == master.shape
+    g = impression_geometry(7, 3, 1, cfg)
+    assert np.array_equal(g.contact, a.geometry.contact)
+    assert g.distortion == a.geometry.distortion and g.placement == a.geometry.placement
+    # the mask is the geometry's visibility at pixel centres, point by point or on the grid
+    rng = np.random.default_rng(0)
+    ys, xs = rng.integers(0, cfg.size[0], 3000), rng.integers(0, cfg.size[1], 3000)
+    m, seen = g.seen(np.stack([xs, ys], axis=1).astype(np.float64))
+    assert np.array_equal(seen, a.mask[ys, xs])
+    assert np.array_equal(m.astype(np.float32), a.imp_to_master[ys, xs])
+
+
+def test_distortion_is_invertible_pointwise() -> None:
+    """Strongest distortion drawn: forward then inverse is the identity; one point = a batch."""
+    from ifvit_data.synth.distortion import PlasticDistortion
+
+    d = PlasticDistortion(170.0, 240.0, 40.0, 60.0, 45.0, np.deg2rad(6.0), 12.0, -12.0)
+    yy, xx = np.mgrid[0:480:3, 0:336:3].astype(np.float64)
+    fx, fy = d.forward(xx, yy)
+    jac = np.gradient(fx, axis=1) * np.gradient(fy, axis=0) - np.gradient(fx, axis=0) * np.gradient(
+        fy, axis=1
+    )
+    assert jac.min() > 0.1  # no folds
+    bx, by = d.inverse(fx, fy)
+    assert max(np.abs(bx - xx).max(), np.abs(by - yy).max()) < 1e-4
+    one = d.inverse(fx[40:41, 50], fy[40:41, 50])
+    assert one[0][0] == bx[40, 50] and one[1][0] == by[40, 50]
+    nan = d.inverse(np.array([np.nan, 3.0]), np.array([1.0, 2.0]))
+    assert np.isnan(nan[0][0]) and np.isfinite(nan[0][1])
+
+
+def test_partial_contact_and_varying_overlap(loop_finger) -> None:
+    """Impressions of one finger are cut by the frame and overlap each other by varying amounts."""
+    cfg, master, _ = loop_finger
+    imps = [render_impression(master, 7, 3, k, cfg) for k in range(1, 9)]
+    h, w = cfg.size
+    yy, xx = np.mgrid[0:h, 0:w]
+    grid = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float64)
+    overlaps = []
+    for i in range(8):
+        for j in range(i + 1, 8):
+            q = correspondence(imps[i], imps[j])(grid)
+            overlaps.append(np.isfinite(q[:, 0]).sum() / imps[i].mask.sum())
+    assert min(overlaps) < 0.6 and max(overlaps) > 0.85, (min(overlaps), max(overlaps))
+    cut = [a.mask[0].any() or a.mask[-1].any() or a.mask[:, 0].any() or a.mask[:, -1].any()
+           for a in imps]
+    assert sum(cut) >= 4
+    fg = [a.mask.mean() for a in imps]
+    assert max(fg) - min(fg) > 0.15, fg
+
+
+def test_dry_and_wet_rendering() -> None:
+    """Dry skin: thin ridges broken into fragments; wet: thick, merged ridges; same ridge lines."""
+    import cv2 as _cv2
+
+    out = {}
+    for level in (-1.0, 1.0):
+        cfg = dataclasses.replace(_cfg_for("left_loop"), thickness_levels=(level, level))
+        master = generate_master(7, 3, cfg)
+        a = render_impression(master, 7, 3, 1, cfg)
+        bg = float(np.median(a.image[~a.mask]))
+        dark = (a.image < bg - 60) & a.mask
+        n, _ = _cv2.connectedComponents(dark.astype(np.uint8))
+        ys, xs = np.nonzero(a.mask)
+        from ifvit_data.synth import sample_field
+
+        prof = sample_field(master.profile[..., None], a.imp_to_master[ys, xs])[:, 0]
+        on_ridge = dark[ys, xs][prof > 0.5].mean()
+        on_valley = dark[ys, xs][prof < -0.5].mean()
+        out[level] = (dark.sum() / a.mask.sum(), n / a.mask.sum() * 1000, on_ridge, on_valley)
+    dry, wet = out[-1.0], out[1.0]
+    assert dry[0] < wet[0] - 0.2, (dry, wet)  # less ink
+    assert dry[1] > 10 * wet[1], (dry, wet)  # many more fragments per area
+    for _, _, on_ridge, on_valley in (dry, wet):
+        assert on_ridge > on_valley + 0.3  # ink stays on the master's ridges
+
+
+@pytest.mark.parametrize("style,lo,hi", [(0, 220, 256), (1, 170, 215), (2, 110, 170)])
+def test_sensor_styles(style: int, lo: float, hi: float) -> None:
+    """Style 0 is a white background; every style keeps dark ridges on a lighter background."""
+    cfg = dataclasses.replace(_cfg_for("whorl"), sensor_style=style)
+    a = render_impression(generate_master(2, 1, cfg), 2, 1, 1, cfg)
+    far = cv2.erode((~a.mask).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    assert far.mean() > 0.02
+    bg = float(np.median(a.image[far]))
+    assert lo <= bg <= hi, bg
+    assert np.percentile(a.image[a.mask], 20) < bg - 50
+
+
+def test_creases_are_shared_by_impressions() -> None:
+    """Creases belong to the finger: on them ridges render light in every impression."""
+    from ifvit_data.synth import sample_field
+
+    cfg = dataclasses.replace(_cfg_for("left_loop"), creases=(4, 4), thickness_levels=(0.3, 0.3))
+    master = generate_master(4, 2, cfg)
+    assert (master.creases > 0.8).sum() > 100
+    for k in (1, 2):
+        a = render_impression(master, 4, 2, k, cfg)
+        ys, xs = np.nonzero(a.mask)
+        m = a.imp_to_master[ys, xs]
+        crease = sample_field(master.creases[..., None], m)[:, 0]
+        ridge = sample_field(master.profile[..., None], m)[:, 0] > 0.5
+        on = a.image[ys, xs][ridge & (crease > 0.5)]
+        off = a.image[ys, xs][ridge & (crease < 0.01)]
+        assert len(on) > 20
+        assert on.mean() > off.mean() + 40, (on.mean(), off.mean())
+
+
+def test_same_class_fingers_vary() -> None:
+    """Loops differ in where the delta sits and in their flow (smooth per-finger perturbation)."""
+    from ifvit_data.synth.orientation import perturbation, sample_orientation_model
+    from ifvit_data.synth.silhouette import Silhouette
+
+    sil = Silhouette(168.0, 240.0, 130.0, 130.0, 140.0, 100.0, 110.0)
+    rng = np.random.default_rng(0)
+    models = [sample_orientation_model(rng, "left_loop", sil) for _ in range(12)]
+    offs = np.array([[d.x - c.x, d.y - c.y] for c, d in (m.points for m in models)])
+    assert offs[:, 0].std() > 15 and offs[:, 1].std() > 15, offs.std(axis=0)
+    fields = [perturbation(m, (480, 336)) for m in models]
+    diffs = [np.abs(fields[i] - fields[i + 1]).mean() for i in range(11)]
+    assert min(diffs) > 0.03, diffs

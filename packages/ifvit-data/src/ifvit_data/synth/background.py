@@ -1,4 +1,4 @@
-"""Sensor backgrounds: low-frequency Gaussian texture plus per-sensor grey-level style."""
+"""Sensor styles: background, illumination, sensor noise and the grey levels of ridges."""
 
 from __future__ import annotations
 
@@ -13,25 +13,33 @@ class SensorStyle:
     """Grey-level style of a simulated sensor.
 
     Attributes:
+        name: Short description.
         level: Mean background grey level.
-        texture_amp: Amplitude (grey levels) of the low-frequency texture.
-        texture_scale: Correlation length (px) of the texture.
-        noise_sigma: Standard deviation of per-pixel sensor noise (grey levels).
-        contrast: Range of the ridge contrast (grey levels between valley and ridge).
+        texture_amp: Amplitude (grey levels) of a faint low-frequency background texture.
+        texture_scale: Correlation length (px) of that texture.
+        noise_sigma: Standard deviation of per-pixel sensor noise (grey levels) at noise level 0.5.
+        contrast: Range of the ridge contrast (grey levels between background and full ink).
+        vignette: Darkening (grey levels) of the frame corners relative to the centre.
+        stripes: Standard deviation (grey levels) of fixed column offsets (capacitive read-out).
     """
 
+    name: str
     level: float
     texture_amp: float
     texture_scale: float
     noise_sigma: float
     contrast: tuple[float, float]
+    vignette: float = 0.0
+    stripes: float = 0.0
 
 
-#: Three styles: bright optical, mid-grey capacitive-like, textured dark-ish background.
+#: 0: optical on a white background (like most FVC optical sets, the default); 1: optical on a
+#: light-grey background with stronger vignetting (FVC2002 DB2 / SFinGe-like); 2: capacitive,
+#: mid-grey with column stripes (FVC2002 DB3-like).
 SENSOR_STYLES: tuple[SensorStyle, ...] = (
-    SensorStyle(232.0, 8.0, 48.0, 3.0, (150.0, 200.0)),
-    SensorStyle(205.0, 14.0, 20.0, 6.0, (120.0, 165.0)),
-    SensorStyle(185.0, 22.0, 70.0, 5.0, (110.0, 150.0)),
+    SensorStyle("optical-white", 238.0, 2.5, 90.0, 2.5, (175.0, 215.0), vignette=10.0),
+    SensorStyle("optical-grey", 200.0, 4.0, 80.0, 3.5, (150.0, 185.0), vignette=22.0),
+    SensorStyle("capacitive", 140.0, 4.0, 60.0, 4.0, (90.0, 115.0), stripes=4.0),
 )
 
 
@@ -57,7 +65,24 @@ def low_frequency_field(
     return ((f - f.mean()) / (sd if sd > 1e-6 else 1.0)).astype(np.float32)
 
 
+def fine_grain(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Zero-mean, unit-std noise correlated over about `sigma` px (skin grain, pores), float32."""
+    f = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), sigma)
+    sd = float(f.std())
+    return f / (sd if sd > 1e-6 else 1.0)
+
+
 def background(rng: np.random.Generator, shape: tuple[int, int], style: SensorStyle) -> np.ndarray:
-    """Background grey levels (float32 [H, W]) before sensor noise."""
+    """Background grey levels (float32 [H, W]) before sensor noise (texture, vignette, stripes)."""
+    h, w = shape
     tex = low_frequency_field(rng, shape, style.texture_scale)
-    return (style.level + style.texture_amp * tex).astype(np.float32)
+    out = style.level + style.texture_amp * tex
+    if style.vignette:
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        cy, cx = (h - 1) / 2 + rng.normal(0, h / 10), (w - 1) / 2 + rng.normal(0, w / 10)
+        r2 = ((yy - cy) / (h / 2)) ** 2 + ((xx - cx) / (w / 2)) ** 2
+        out = out - style.vignette * 0.5 * r2
+    if style.stripes:
+        cols = rng.normal(0.0, style.stripes, size=w).astype(np.float32)
+        out = out + cv2.GaussianBlur(cols[None, :], (0, 0), 0.8)
+    return out.astype(np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ifvit_data.synth.geometry import ImpressionGeometry
 from ifvit_data.synth.impression import Impression
 
 
@@ -40,37 +41,28 @@ def sample_field(field: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _in_mask(mask: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    h, w = mask.shape
-    ok = np.all(np.isfinite(pts), axis=1)
-    xi = np.clip(np.rint(np.where(ok, pts[:, 0], 0)).astype(np.int64), 0, w - 1)
-    yi = np.clip(np.rint(np.where(ok, pts[:, 1], 0)).astype(np.int64), 0, h - 1)
-    x, y = pts[:, 0], pts[:, 1]
-    inside = ok & (x > -0.5) & (x < w - 0.5) & (y > -0.5) & (y < h - 0.5)
-    return inside & mask[yi, xi]
-
-
 class Correspondence:
-    """Callable map of (N, 2) points (x, y) of impression `a` to impression `b`.
+    """Callable map of (N, 2) points (x, y) of impression `a` to impression `b` (same finger).
 
-    The map is the composition of `a.imp_to_master` and `b.master_to_imp` (bilinear sampling of the
-    stored fields). Points outside a's frame or contact region, or landing outside b's frame or
-    contact region, map to NaN. `reverse` is the map from b to a.
+    Analytic composition of a's sensor->master map and b's master->sensor map
+    (`ImpressionGeometry`). A point maps to NaN unless it lies in a's frame and contact region and
+    its master position lies in b's contact region and lands in b's frame. `reverse` is the map from
+    b to a.
+
+    Args:
+        a: Geometry of the source impression.
+        b: Geometry of the target impression.
     """
 
-    def __init__(self, a: Impression, b: Impression) -> None:
-        if a.finger != b.finger:
-            raise ValueError(f"impressions of different fingers ({a.finger} vs {b.finger})")
+    def __init__(self, a: ImpressionGeometry, b: ImpressionGeometry) -> None:
         self.a = a
         self.b = b
 
     def __call__(self, pts: np.ndarray) -> np.ndarray:
         """Map points; returns float64 (N, 2) with NaN rows where undefined."""
-        pts = np.asarray(pts, np.float64).reshape(-1, 2)
-        valid_a = _in_mask(self.a.mask, pts)
-        m = sample_field(self.a.imp_to_master, pts)
-        q = sample_field(self.b.master_to_imp, m)
-        ok = valid_a & _in_mask(self.b.mask, q)
+        m, ok = self.a.seen(pts)
+        q = self.b.from_master(m)
+        ok &= self.b.in_contact(m) & self.b.in_frame(q)
         q[~ok] = np.nan
         return q
 
@@ -81,5 +73,11 @@ class Correspondence:
 
 
 def correspondence(imp_a: Impression, imp_b: Impression) -> Correspondence:
-    """Exact map of pixel points of `imp_a` to `imp_b` (see `Correspondence`)."""
-    return Correspondence(imp_a, imp_b)
+    """Exact map of pixel points of `imp_a` to `imp_b` (see `Correspondence`).
+
+    Raises:
+        ValueError: The impressions belong to different fingers.
+    """
+    if imp_a.finger != imp_b.finger:
+        raise ValueError(f"impressions of different fingers ({imp_a.finger} vs {imp_b.finger})")
+    return Correspondence(imp_a.geometry, imp_b.geometry)

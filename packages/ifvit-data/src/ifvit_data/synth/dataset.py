@@ -10,6 +10,7 @@ when terminated.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -36,11 +37,19 @@ from ifvit_data.synth.master import generate_master
 #: Version of the manifest layout.
 MANIFEST_FORMAT = 1
 #: Version of the generator algorithm; bump when outputs for the same seed change.
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
 MANIFEST_NAME = "manifest.json"
 OUTPUT_KIND = "synth"
 """Kind recorded in the output marker of a synthetic dataset folder (`ifvit_data.outputs`)."""
 GENERATOR = "ifvit_data.synth"
+
+
+def pixels_sha256(image: np.ndarray) -> str:
+    """SHA-256 (hex) of a uint8 [H, W] image's shape and row-major pixels (stored per image)."""
+    img = np.ascontiguousarray(image, dtype=np.uint8)
+    h = hashlib.sha256(f"{img.shape[0]}x{img.shape[1]}\n".encode())
+    h.update(img.tobytes())
+    return h.hexdigest()
 
 
 def image_name(finger: int, impression: int) -> str:
@@ -73,6 +82,7 @@ def _finger_job(args: tuple[str, int, int, int, SynthConfig]) -> list[dict[str, 
                 ],
                 "affine": np.round(imp.affine.astype(np.float64), 6).tolist(),
                 "foreground_fraction": round(float(imp.mask.mean()), 6),
+                "pixels_sha256": pixels_sha256(imp.image),
             }
         )
     return entries

@@ -48,7 +48,7 @@ def period_map(
     per = base + up * ramp_up + down * ramp_down
     # low-frequency noise: coarse random grid, cubic upsampling, Gaussian smoothing
     gh, gw = max(2, h // 40), max(2, w // 40)
-    coarse = rng.normal(0.0, 0.35, size=(gh, gw)).astype(np.float32)
+    coarse = rng.normal(0.0, 0.45, size=(gh, gw)).astype(np.float32)
     noise = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
     noise = cv2.GaussianBlur(noise, (0, 0), 12.0)
     per = per + noise

@@ -46,18 +46,28 @@ class PlasticDistortion:
         return x + du, y + dv
 
     def inverse(
-        self, x: np.ndarray, y: np.ndarray, iters: int = 30, tol: float = 1e-4
+        self, x: np.ndarray, y: np.ndarray, iters: int = 60, tol: float = 1e-6
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Master position whose distorted position is (x, y) (fixed-point iteration)."""
-        px, py = x.copy(), y.copy()
+        """Master position whose distorted position is (x, y) (fixed-point iteration).
+
+        Each point iterates until its own step is below `tol`, so a point's result does not depend
+        on which other points are mapped with it (a dense grid and a single point agree exactly).
+        NaN points stay NaN.
+        """
+        xs = np.asarray(x, np.float64)
+        ys = np.asarray(y, np.float64)
+        px, py = xs.reshape(-1).copy(), ys.reshape(-1).copy()
+        fx, fy = px.copy(), py.copy()
+        idx = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
         for _ in range(iters):
-            du, dv = self.displacement(px, py)
-            nx, ny = x - du, y - dv
-            err = float(np.maximum(np.abs(nx - px), np.abs(ny - py)).max(initial=0.0))
-            px, py = nx, ny
-            if err < tol:
+            if idx.size == 0:
                 break
-        return px, py
+            du, dv = self.displacement(px[idx], py[idx])
+            nx, ny = fx[idx] - du, fy[idx] - dv
+            err = np.maximum(np.abs(nx - px[idx]), np.abs(ny - py[idx]))
+            px[idx], py[idx] = nx, ny
+            idx = idx[err >= tol]
+        return px.reshape(xs.shape), py.reshape(ys.shape)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ifvit_data.synth.background import SENSOR_STYLES, background, low_frequency_field
+from ifvit_data.synth.background import (
+    SENSOR_STYLES,
+    background,
+    fine_grain,
+    low_frequency_field,
+)
 from ifvit_data.synth.config import SynthConfig
-from ifvit_data.synth.distortion import PlasticDistortion, Placement
+from ifvit_data.synth.geometry import ImpressionGeometry, sample_geometry
 from ifvit_data.synth.master import MasterPrint
 from ifvit_data.synth.rng import STAGE_IMPRESSION, make_rng
 
@@ -29,13 +34,15 @@ class Impression:
         impression: Impression identifier.
         class_name: Class of the finger.
         image: uint8 [H, W], ridges dark on a light background.
-        mask: bool [H, W] foreground (contact region seen by the sensor).
+        mask: bool [H, W] foreground (contact region seen by the sensor):
+            `geometry.seen(pixel centres)`.
         imp_to_master: float32 [H, W, 2]: for each impression pixel its master-frame (x, y).
         master_to_imp: float32 [Hm, Wm, 2]: for each master pixel its impression-frame (x, y).
         affine: float32 [2, 3] least-squares affine from master to impression over the contact
             region (OpenCV convention: `p_imp = A @ [x_master, y_master, 1]`).
         singular_points: ((x, y, kind), ...) in impression pixels (may fall outside the frame).
         params: Scalar parameters drawn for this impression (for the manifest).
+        geometry: The analytic maps behind the fields (`ifvit_data.synth.geometry`).
     """
 
     finger: int
@@ -48,44 +55,7 @@ class Impression:
     affine: np.ndarray
     singular_points: tuple[tuple[float, float, str], ...]
     params: dict[str, float]
-
-
-def _sample_geometry(
-    rng: np.random.Generator, master: MasterPrint, cfg: SynthConfig
-) -> tuple[np.ndarray, PlasticDistortion, Placement]:
-    """Contact region (master mask), plastic distortion and placement."""
-    sil = master.shape
-    hm, wm = cfg.master_size
-    s = cfg.contact_shift_px
-    ccx = sil.cx + rng.uniform(-s, s)
-    ccy = sil.cy + rng.uniform(-s, s)
-    ea = rng.uniform(0.8, 1.05) * 0.5 * (sil.a1 + sil.a2)
-    eb = rng.uniform(0.8, 1.05) * 0.5 * (sil.b1 + sil.b2 + sil.c)
-    yy, xx = np.mgrid[0:hm, 0:wm].astype(np.float64)
-    contact = master.silhouette & (((xx - ccx) / ea) ** 2 + ((yy - ccy) / eb) ** 2 <= 1.0)
-
-    st = cfg.distortion
-    dist = PlasticDistortion(
-        c0x=float(ccx + rng.normal(0, 8)),
-        c0y=float(ccy + rng.normal(0, 8)),
-        ea=float(rng.uniform(0.3, 0.5) * ea),
-        eb=float(rng.uniform(0.3, 0.5) * eb),
-        k=float(rng.uniform(35, 70)),
-        phi=float(np.deg2rad(rng.uniform(-4, 4) * st)),
-        dx=float(rng.uniform(-7, 7) * st),
-        dy=float(rng.uniform(-7, 7) * st),
-    )
-    h, w = cfg.size
-    alpha = float(np.deg2rad(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg)))
-    t = cfg.max_translation_px
-    place = Placement(
-        alpha=alpha,
-        cx=float(ccx),
-        cy=float(ccy),
-        tx=float((w - 1) / 2 + rng.uniform(-t, t)),
-        ty=float((h - 1) / 2 + rng.uniform(-t, t)),
-    )
-    return contact, dist, place
+    geometry: ImpressionGeometry
 
 
 def _fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -95,17 +65,37 @@ def _fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return sol.T.astype(np.float32)
 
 
-def _ridge_ink(
-    rng: np.random.Generator, master: MasterPrint, cfg: SynthConfig
-) -> tuple[np.ndarray, float]:
-    """Ridge 'ink' in [0, 1] on the master canvas after the thickness change (dry/wet)."""
-    level = float(rng.uniform(*cfg.thickness_levels))
-    ink = np.clip(0.5 + 0.6 * master.ridges + 0.3 * level, 0.0, 1.0).astype(np.float32)
-    if level > 0.55:
-        ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
-    elif level < -0.55:
-        ink = cv2.erode(ink, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
-    return ink, level
+def _ink(
+    rng: np.random.Generator,
+    profile: np.ndarray,
+    edge: np.ndarray,
+    level: float,
+    noise: float,
+) -> np.ndarray:
+    """Ridge ink in [0, 1] on the sensor grid: the ridge profile thresholded by skin moisture.
+
+    The threshold is `-0.45 * level` (dry > 0: thin ridges; wet < 0: thick ones) plus dry and wet
+    patches and a rise towards the contact edge, where the pressure drops. A fine skin grain added
+    to the profile breaks thin ridges into fragments and opens pores in thick ones. The threshold
+    never moves a ridge's centre line, so the geometry stays exact.
+
+    Args:
+        rng: Random stream.
+        profile: float32 [H, W] smoothed ridge field in [-1, 1] remapped to the sensor.
+        edge: float32 [H, W] in [0, 1]: 1 well inside the contact, falling to 0 at its edge.
+        level: Moisture level in [-1, 1].
+        noise: Noise level in [0, 1].
+
+    Returns:
+        float32 [H, W].
+    """
+    shape = profile.shape
+    patches = low_frequency_field(rng, shape, 45.0)
+    tau = -0.45 * level + 0.22 * patches + 0.5 * (1.0 - edge)
+    dryness = float(np.clip(-level, 0.0, 1.0))
+    grain = fine_grain(rng, shape, 1.1)
+    amp = (0.15 + 0.25 * dryness + 0.08 * abs(level)) * (0.5 + noise)
+    return 1.0 / (1.0 + np.exp(-(profile + amp * grain - tau) / 0.08))
 
 
 def _add_blobs(
@@ -142,42 +132,50 @@ def render_impression(
     rng = make_rng(seed, finger, impression, STAGE_IMPRESSION)
     h, w = cfg.size
     hm, wm = cfg.master_size
-    contact, dist, place = _sample_geometry(rng, master, cfg)
+    geom = sample_geometry(rng, master.shape, cfg)
+    contact, dist, place = geom.contact, geom.distortion, geom.placement
 
     # exact maps: impression -> master (inverse) on the sensor grid, master -> impression (forward)
     qy, qx = np.mgrid[0:h, 0:w].astype(np.float64)
-    ux, uy = place.inverse(qx, qy)
-    mx, my = dist.inverse(ux, uy)
-    imp_to_master = np.stack([mx, my], axis=-1).astype(np.float32)
+    grid = np.stack([qx.ravel(), qy.ravel()], axis=1)
+    m64, seen = geom.seen(grid)
+    imp_to_master = m64.reshape(h, w, 2).astype(np.float32)
+    mask = seen.reshape(h, w)
     py, px = np.mgrid[0:hm, 0:wm].astype(np.float64)
     fx, fy = place.forward(*dist.forward(px, py))
     master_to_imp = np.stack([fx, fy], axis=-1).astype(np.float32)
 
-    ink, level = _ridge_ink(rng, master, cfg)
-    soft = cv2.GaussianBlur(contact.astype(np.float32), (0, 0), 2.5)
     mapx, mapy = imp_to_master[..., 0], imp_to_master[..., 1]
     border = {"borderMode": cv2.BORDER_CONSTANT, "borderValue": 0}
-    ink_i = cv2.remap(ink, mapx, mapy, cv2.INTER_LINEAR, **border)
+    soft = cv2.GaussianBlur(contact.astype(np.float32), (0, 0), 2.5)
     soft_i = cv2.remap(soft, mapx, mapy, cv2.INTER_LINEAR, **border)
-    hard_i = cv2.remap(contact.astype(np.uint8), mapx, mapy, cv2.INTER_NEAREST, **border)
-    mask = hard_i > 0
+    edge_m = cv2.GaussianBlur(contact.astype(np.float32), (0, 0), 14.0)
+    edge_i = np.clip(2.0 * cv2.remap(edge_m, mapx, mapy, cv2.INTER_LINEAR, **border) - 0.6, 0, 1)
+    prof_i = cv2.remap(
+        master.profile, mapx, mapy, cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0,
+    )
+    crease_i = cv2.remap(master.creases, mapx, mapy, cv2.INTER_LINEAR, **border)
 
-    # noise: pores / dryness (white on ridges), dirt (dark in valleys), scratches
-    area = float(mask.sum())
     nz = cfg.noise
-    _add_blobs(rng, ink_i, int(rng.poisson(nz * area / 350.0)), 0.0, on_ridge=True)
-    _add_blobs(rng, ink_i, int(rng.poisson(nz * area / 2500.0)), 1.0, on_ridge=False)
+    level = float(rng.uniform(*cfg.thickness_levels))
+    ink_i = _ink(rng, prof_i, edge_i, level, nz) * (1.0 - crease_i)
+
+    # pores (white on ridges), dirt (dark in valleys), scratches
+    area = float(mask.sum())
+    _add_blobs(rng, ink_i, int(rng.poisson(nz * area / 900.0)), 0.0, on_ridge=True)
+    _add_blobs(rng, ink_i, int(rng.poisson(nz * area / 4000.0)), 1.0, on_ridge=False)
     if rng.random() < cfg.scratch_prob:
         for _ in range(int(rng.integers(1, 4))):
             p0 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
             ang, ln = rng.uniform(0, np.pi), rng.uniform(30, 150)
             p1 = (int(p0[0] + ln * np.cos(ang)), int(p0[1] + ln * np.sin(ang)))
             cv2.line(ink_i, p0, p1, 0.0, int(rng.integers(1, 3)))
-    ink_i = cv2.blur(ink_i, (3, 3))
+    ink_i = cv2.GaussianBlur(ink_i, (0, 0), 0.7)
 
     style = SENSOR_STYLES[cfg.sensor_style]
     contrast = rng.uniform(*style.contrast)
-    pressure = np.clip(0.85 + 0.15 * low_frequency_field(rng, (h, w), 60.0), 0.55, 1.0)
+    pressure = np.clip(0.9 + 0.1 * low_frequency_field(rng, (h, w), 60.0), 0.7, 1.0)
     bg = background(rng, (h, w), style)
     img = bg - contrast * ink_i * soft_i * pressure
     img += rng.normal(0.0, style.noise_sigma * (0.5 + nz), size=(h, w)).astype(np.float32)
@@ -213,4 +211,5 @@ def render_impression(
         affine=affine,
         singular_points=tuple(sps),
         params=params,
+        geometry=geom,
     )

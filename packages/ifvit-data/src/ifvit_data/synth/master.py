@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ifvit_data.synth.config import SynthConfig
@@ -31,6 +32,12 @@ class MasterPrint:
         ridges: float32 [Hm, Wm] continuous ridge field in [-1, 1] (ridges > 0), -1 outside the
             silhouette.
         binary: bool [Hm, Wm] ridge pixels (`ridges > 0`).
+        profile: float32 [Hm, Wm] `ridges` smoothed across the ridges (Gaussian, about a fifth of
+            the period): thresholding it at a level t in (-1, 1) gives ridges centred on the same
+            lines, thinner for t > 0 and thicker for t < 0 (how impressions render dry and wet
+            skin).
+        creases: float32 [Hm, Wm] in [0, 1]: white creases of the skin (1 on a crease), shared by
+            every impression of the finger.
         orientation: float32 [Hm, Wm] ridge directions in [0, pi) (see `orientation` module).
         period: float32 [Hm, Wm] local ridge period (px).
         singular_points: Cores and deltas (master-canvas pixels).
@@ -44,6 +51,8 @@ class MasterPrint:
     class_name: str
     ridges: np.ndarray
     binary: np.ndarray
+    profile: np.ndarray
+    creases: np.ndarray
     orientation: np.ndarray
     period: np.ndarray
     singular_points: tuple[SingularPoint, ...]
@@ -75,12 +84,16 @@ def generate_master(seed: int, finger: int, cfg: SynthConfig | None = None) -> M
     n_seeds = int(rng.integers(cfg.n_seeds[0], cfg.n_seeds[1] + 1))
     x = grow_ridges(rng, theta, period, mask, n_seeds)
     x = np.where(mask, x, -1.0).astype(np.float32)
+    profile = cv2.GaussianBlur(x, (0, 0), 0.2 * float(np.median(period[mask])))
+    creases = draw_creases(rng, sil, model.rotation, shape, cfg.creases)
     return MasterPrint(
         seed=int(seed),
         finger=int(finger),
         class_name=cls,
         ridges=x,
         binary=x > 0,
+        profile=profile,
+        creases=creases,
         orientation=theta,
         period=period,
         singular_points=model.points,
@@ -88,3 +101,43 @@ def generate_master(seed: int, finger: int, cfg: SynthConfig | None = None) -> M
         shape=sil,
         model=model,
     )
+
+
+def draw_creases(
+    rng: np.random.Generator,
+    sil: Silhouette,
+    rotation: float,
+    shape: tuple[int, int],
+    count: tuple[int, int],
+) -> np.ndarray:
+    """Skin creases: thin, slightly curved white lines, mostly across the finger, more of them low.
+
+    Args:
+        rng: Random stream.
+        sil: Silhouette (creases start inside it).
+        rotation: Pattern rotation (rad); creases run within about 35 degrees of its horizontal.
+        shape: Canvas (H, W).
+        count: Range (lo, hi) of the number of creases.
+
+    Returns:
+        float32 [H, W] in [0, 1], 1 on a crease.
+    """
+    canvas = np.zeros(shape, np.float32)
+    n = int(rng.integers(count[0], count[1] + 1))
+    for _ in range(n):
+        # start point: uniform across, biased towards the lower half along the finger
+        x0 = sil.cx + rng.uniform(-0.8, 0.8) * 0.5 * (sil.a1 + sil.a2)
+        y0 = sil.top + (sil.bottom - sil.top) * float(rng.beta(2.5, 1.5))
+        ang = rotation + rng.normal(0.0, 0.35) + (np.pi if rng.random() < 0.5 else 0.0)
+        length = rng.uniform(30, 150)
+        bend = rng.normal(0.0, 0.004)  # curvature (1/px)
+        t = np.linspace(0.0, length, 24)
+        a = ang + bend * t
+        xs = x0 + np.cumsum(np.cos(a)) * (length / 23)
+        ys = y0 + np.cumsum(np.sin(a)) * (length / 23)
+        pts = np.round(np.stack([xs, ys], axis=1) * 4).astype(np.int32)[None]
+        width = int(rng.integers(1, 4))
+        cv2.polylines(canvas, pts, False, 1.0, width, cv2.LINE_AA, shift=2)
+    if n:
+        canvas = cv2.GaussianBlur(canvas, (0, 0), 0.6)
+    return np.clip(canvas * 1.5, 0.0, 1.0)

@@ -68,8 +68,8 @@ class Silhouette:
 def sample_silhouette(rng: np.random.Generator, master_size: tuple[int, int]) -> Silhouette:
     """Draw a silhouette that fits the master canvas with a margin of about 12 px.
 
-    Sizes follow real prints at 500 dpi (about 220-290 px wide, 270-370 px tall), shrunk if the
-    canvas is smaller.
+    Sizes follow real fingertips at 500 dpi (about 230-300 px wide, 290-440 px tall: a 300x300
+    sensor sees only part of the finger), shrunk if the canvas is smaller.
 
     Args:
         rng: Random stream.
@@ -80,13 +80,13 @@ def sample_silhouette(rng: np.random.Generator, master_size: tuple[int, int]) ->
     """
     h, w = master_size
     margin = 12.0
-    sw = min(1.0, (w - 2 * margin) / 290.0)
-    sh = min(1.0, (h - 2 * margin) / 370.0)
-    a1 = rng.uniform(110, 145) * sw
-    a2 = rng.uniform(110, 145) * sw
-    b1 = rng.uniform(105, 140) * sh
-    b2 = rng.uniform(75, 105) * sh
-    c = rng.uniform(70, 125) * sh
+    sw = min(1.0, (w - 2 * margin) / 300.0)
+    sh = min(1.0, (h - 2 * margin) / 435.0)
+    a1 = rng.uniform(115, 150) * sw
+    a2 = rng.uniform(115, 150) * sw
+    b1 = rng.uniform(120, 165) * sh
+    b2 = rng.uniform(80, 120) * sh
+    c = rng.uniform(80, 150) * sh
     cx = (w - 1) / 2 + (a1 - a2) / 2
     height = b1 + b2 + c
     cy = (h - 1) / 2 - height / 2 + b1 + c / 2
