@@ -89,16 +89,11 @@ class FinePreprocess(nnx.Module):
         win1 = gather_windows(feat_f1, j_ids, hw1_c[1], self.window)
         if not self.concat:
             return win0, win1
-        # merge_feat([win || down_proj(c)]) split into win @ K_a + (down_proj(c) @ K_b + bias): the
-        # coarse half is the same for all W*W window entries, so it is computed once per row.
-        d_f = win0.shape[-1]
-        kernel = self.merge_feat.kernel[...]
-        bias = self.merge_feat.bias[...]
         out = []
         for win, c, ids in ((win0, feat_c0, i_ids), (win1, feat_c1, j_ids)):
             c = jnp.take_along_axis(c, ids[..., None], axis=1)  # [B, K, C]
-            c_part = self.down_proj(c) @ kernel[d_f:] + bias  # [B, K, Cf]
-            out.append(win @ kernel[:d_f] + c_part[:, :, None, :])
+            c_win = jnp.broadcast_to(self.down_proj(c)[:, :, None, :], win.shape)
+            out.append(self.merge_feat(jnp.concatenate([win, c_win], axis=-1)))
         return out[0], out[1]
 
 
