@@ -74,6 +74,14 @@ class FineConfig:
     layer_names: tuple[str, ...] = ("self", "cross")
     attention: AttentionKind = "linear"
     concat_coarse_feat: bool = True
+    # Rows refined per pair: the k most confident coarse rows (valid first). None = every row that
+    # can be a match (the cells left after border removal), which refines every match exactly;
+    # an int caps it (a fixed budget; matches beyond it keep their coarse position, `fine_valid`).
+    max_matches: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_matches is not None and self.max_matches < 1:
+            raise ValueError(f"FineConfig.max_matches must be >= 1 or None, got {self.max_matches}")
 
 
 @dataclass(frozen=True, slots=True)

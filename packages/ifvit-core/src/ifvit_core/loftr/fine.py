@@ -1,8 +1,10 @@
 """LoFTR fine stage: 5x5 window features around each coarse match, fine transformer, expectation.
 
 Port of LoFTR `src/loftr/loftr_module/fine_preprocess.py` and `src/loftr/utils/fine_matching.py`
-(inference path). Runs on every one of the L fixed-size coarse candidates (padded rows included;
-callers use the coarse `valid` mask), so shapes stay static under jit.
+(inference path). Under jit the coarse matcher returns one candidate per image-0 cell (L rows); the
+fine stage runs on a fixed number K of them (`num_fine_rows`: the valid rows first, by confidence,
+see `FineConfig.max_matches`) and its results are scattered back into the L rows, so shapes stay
+static and the work follows the matches, not the grid.
 """
 
 from __future__ import annotations
@@ -35,6 +37,25 @@ def unfold_windows(feat_f: jax.Array, hw_c: tuple[int, int], window: int) -> jax
     return jnp.stack(taps, axis=3).reshape(b, h * w, window * window, c)
 
 
+def gather_windows(feat_f: jax.Array, cells: jax.Array, w_c: int, window: int) -> jax.Array:
+    """The WxW windows of `unfold_windows` for the given coarse cells only (a gather, no full unfold).
+
+    feat_f: [B, Hf, Wf, C]; cells: [B, K] int coarse cell indices on a grid `w_c` cells wide.
+    Returns [B, K, W*W, C], equal to `unfold_windows(feat_f, ...)[b, cells[b]]`.
+    """
+    b, hf, wf, c = feat_f.shape
+    stride = wf // w_c
+    pad = window // 2
+    padded = jnp.pad(feat_f, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    wp = wf + 2 * pad
+    r, col = cells // w_c, cells % w_c  # [B, K]
+    dy, dx = jnp.divmod(jnp.arange(window * window, dtype=cells.dtype), window)  # row-major (dy, dx)
+    flat = (stride * r[..., None] + dy) * wp + stride * col[..., None] + dx  # [B, K, WW]
+    k = cells.shape[1]
+    out = jnp.take_along_axis(padded.reshape(b, -1, c), flat.reshape(b, k * window * window, 1), axis=1)
+    return out.reshape(b, k, window * window, c)
+
+
 class FinePreprocess(nnx.Module):
     """Projects coarse tokens to the fine width and merges them into every window position."""
 
@@ -51,29 +72,53 @@ class FinePreprocess(nnx.Module):
         feat_f1: jax.Array,
         feat_c0: jax.Array,
         feat_c1: jax.Array,
+        i_ids: jax.Array,
         j_ids: jax.Array,
         hw0_c: tuple[int, int],
         hw1_c: tuple[int, int],
     ) -> tuple[jax.Array, jax.Array]:
-        """Window features for the candidates (i, j_ids[i]), i = 0..L-1.
+        """Window features for the candidate pairs (i_ids[b, k], j_ids[b, k]).
 
         Args:
           feat_f0, feat_f1: [B, Hf, Wf, Cf] fine maps; feat_c0: [B, L, C], feat_c1: [B, S, C]
-            coarse tokens after the coarse transformer; j_ids: [B, L].
+            coarse tokens after the coarse transformer; i_ids, j_ids: [B, K] cells of image 0 / 1.
         Returns:
-          (win0, win1): [B, L, W*W, Cf] each.
+          (win0, win1): [B, K, W*W, Cf] each.
         """
-        win0 = unfold_windows(feat_f0, hw0_c, self.window)  # [B, L, WW, Cf]
-        win1 = unfold_windows(feat_f1, hw1_c, self.window)  # [B, S, WW, Cf]
-        win1 = jnp.take_along_axis(win1, j_ids[:, :, None, None], axis=1)  # [B, L, WW, Cf]
+        win0 = gather_windows(feat_f0, i_ids, hw0_c[1], self.window)  # [B, K, WW, Cf]
+        win1 = gather_windows(feat_f1, j_ids, hw1_c[1], self.window)
         if not self.concat:
             return win0, win1
-        c1 = jnp.take_along_axis(feat_c1, j_ids[..., None], axis=1)  # [B, L, C]
         out = []
-        for win, c in ((win0, feat_c0), (win1, c1)):
+        for win, c, ids in ((win0, feat_c0, i_ids), (win1, feat_c1, j_ids)):
+            c = jnp.take_along_axis(c, ids[..., None], axis=1)  # [B, K, C]
             c_win = jnp.broadcast_to(self.down_proj(c)[:, :, None, :], win.shape)
             out.append(self.merge_feat(jnp.concatenate([win, c_win], axis=-1)))
         return out[0], out[1]
+
+
+def num_fine_rows(l_len: int, hw0_c: tuple[int, int], border_rm: int, max_matches: int | None) -> int:
+    """K, the rows the fine stage refines: the cells that can be valid after border removal, capped
+    by `max_matches` (static)."""
+    h, w = hw0_c
+    can_match = max(h - 2 * border_rm, 0) * max(w - 2 * border_rm, 0) if border_rm > 0 else l_len
+    k = can_match if max_matches is None else min(max_matches, can_match)
+    return max(k, 1)
+
+
+def select_fine_rows(valid: jax.Array, mconf: jax.Array, k: int) -> jax.Array:
+    """[B, K] row indices: valid rows first, by decreasing confidence (ties: lower index first)."""
+    if k == valid.shape[1]:
+        return jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32), valid.shape)
+    _, rows = jax.lax.top_k(jnp.where(valid, mconf, -1.0), k)
+    return rows.astype(jnp.int32)
+
+
+def scatter_rows(base: jax.Array, rows: jax.Array, values: jax.Array) -> jax.Array:
+    """base [B, L, ...] with base[b, rows[b, k]] = values[b, k] ([B, K, ...])."""
+    if rows.shape[1] == base.shape[1]:  # all rows, in order (select_fine_rows' identity case)
+        return values.astype(base.dtype)
+    return base.at[jnp.arange(base.shape[0])[:, None], rows].set(values)
 
 
 def fine_expectation(win0: jax.Array, win1: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -21,7 +21,14 @@ from flax import nnx
 from ifvit_core.config import LoFTRConfig
 from ifvit_core.loftr.backbone import ResNetFPN_8_2
 from ifvit_core.loftr.coarse_matching import CoarseMatches, dual_softmax, match_coarse
-from ifvit_core.loftr.fine import FinePreprocess, fine_expectation, run_fine_transformer
+from ifvit_core.loftr.fine import (
+    FinePreprocess,
+    fine_expectation,
+    num_fine_rows,
+    run_fine_transformer,
+    scatter_rows,
+    select_fine_rows,
+)
 from ifvit_core.loftr.position_encoding import sine_position_encoding
 from ifvit_core.loftr.transformer import LocalFeatureTransformer
 
@@ -147,7 +154,9 @@ class LoFTR(LoFTRCoarse):
           feat_c0 [B,L,C], feat_c1 [B,S,C]: coarse tokens after the transformer;
           conf_matrix [B,L,S]; i_ids, j_ids, valid, mconf [B,L]; mkpts0_c, mkpts1_c [B,L,2];
           hw0_c, hw1_c: coarse grid sizes (static ints);
-          with fine: mkpts0_f, mkpts1_f [B,L,2] and expec_f [B,L,3] (normalised offset x, y, std).
+          with fine: mkpts0_f, mkpts1_f [B,L,2], expec_f [B,L,3] (normalised offset x, y, std) and
+            fine_valid [B,L] (valid and refined). The fine stage refines K rows (`refine`); the
+            other rows keep their coarse keypoints and a zero expec_f.
         """
         fine = self.cfg.fine.enabled if fine is None else fine
         feat_c0, feat_c1, feat_f0, feat_f1 = self.extract(image0, image1, fine=fine)
@@ -162,13 +171,48 @@ class LoFTR(LoFTRCoarse):
             out["coarse_tokens"] = enc[2]["tokens"]
             out["coarse_layers"] = enc[2]["layers"]
         if fine:
-            win0, win1 = self.fine_preprocess(feat_f0, feat_f1, f0, f1, matches.j_ids, hw0, hw1)
-            win0, win1 = run_fine_transformer(self.loftr_fine, win0, win1)
-            coords, std = fine_expectation(win0, win1)  # [B, L, 2], [B, L]
-            w = self.cfg.fine.window
-            out["expec_f"] = jnp.concatenate([coords, std[..., None]], axis=-1)
-            out["mkpts0_f"] = matches.mkpts0_c
-            out["mkpts1_f"] = matches.mkpts1_c + coords * (w // 2) * FINE_STRIDE
-            if return_intermediates:
-                out["fine_windows"] = (win0, win1)
+            out.update(self.refine(feat_f0, feat_f1, f0, f1, matches, hw0, hw1, return_intermediates))
+        return out
+
+    def refine(
+        self,
+        feat_f0: jax.Array,
+        feat_f1: jax.Array,
+        f0: jax.Array,
+        f1: jax.Array,
+        matches: CoarseMatches,
+        hw0: tuple[int, int],
+        hw1: tuple[int, int],
+        return_windows: bool = False,
+    ) -> dict[str, jax.Array]:
+        """The fine stage on K = `num_fine_rows` coarse rows (valid first, by confidence).
+
+        feat_f0, feat_f1: [B, Hf, Wf, Cf] fine maps; f0 [B, L, C], f1 [B, S, C] coarse tokens.
+        Returns [B, L, ...] outputs (rows not refined keep the coarse position): expec_f [B, L, 3],
+        mkpts0_f, mkpts1_f [B, L, 2], fine_valid [B, L] and, with `return_windows`,
+        fine_windows ([B, L, WW, Cf] x 2, zero on rows not refined).
+        """
+        fc = self.cfg.fine
+        b, l_len = matches.valid.shape
+        k = num_fine_rows(l_len, hw0, self.cfg.matching.border_rm, fc.max_matches)
+        rows = select_fine_rows(matches.valid, matches.mconf, k)  # [B, K]
+        j_sel = jnp.take_along_axis(matches.j_ids, rows, axis=1)
+        win0, win1 = self.fine_preprocess(feat_f0, feat_f1, f0, f1, rows, j_sel, hw0, hw1)
+        win0, win1 = run_fine_transformer(self.loftr_fine, win0, win1)
+        coords, std = fine_expectation(win0, win1)  # [B, K, 2], [B, K]
+        zeros = jnp.zeros((b, l_len), jnp.float32)
+        expec = scatter_rows(jnp.zeros((b, l_len, 3), jnp.float32), rows,
+                             jnp.concatenate([coords, std[..., None]], axis=-1))
+        refined = scatter_rows(zeros.astype(bool), rows, jnp.ones(rows.shape, bool))
+        out = {
+            "expec_f": expec,
+            "mkpts0_f": matches.mkpts0_c,
+            "mkpts1_f": matches.mkpts1_c + expec[..., :2] * (fc.window // 2) * FINE_STRIDE,
+            "fine_valid": matches.valid & refined,
+        }
+        if return_windows:
+            out["fine_windows"] = tuple(
+                scatter_rows(jnp.zeros((b, l_len) + w.shape[2:], w.dtype), rows, w)
+                for w in (win0, win1)
+            )
         return out

@@ -1,0 +1,457 @@
+"""Module 1 on this machine, JAX vs PyTorch side by side: train step and inference, same batch, same weights.
+
+Run (torch and kornia are benchmark-only: they come from `--with`, never from a runtime member):
+
+  UV_PROJECT_ENVIRONMENT=.venvs/ifvit-train uv run --locked --package ifvit-train \
+      --with torch==2.15.0 --with kornia==0.9.0 python benchmarks/bench_vs_torch.py [--compile]
+
+One process measures, interleaved round by round so that a shared machine's load hits both sides alike:
+  * peak     - this machine's JAX fp32 matmul rate (jitted 1024^2 / 2048^2 matmuls, best of many);
+  * train    - one Module 1 training step as a user runs it: `ifvit_train.dense.make_dense_step`
+               (forward, L_D, backward, global-norm clip and the AdamW update; BatchNorm in train mode)
+               vs kornia's LoFTR modules doing the same computation (coarse backbone, position encoding,
+               coarse transformer, dual-softmax, the same NLL loss, clip, `torch.optim.AdamW`);
+  * infer-c  - coarse-only inference (backbone without the 1/2 FPN branch, transformer, matching);
+  * infer-f  - full inference with the fine stage: ours `LoFTR.__call__(fine=True)` vs kornia's
+               `LoFTR.forward` (which refines only its kept matches; ours a fixed top-k, see
+               `FineConfig.max_matches`).
+Both models hold the same (random, seeded) weights: kornia's are converted with ifvit-convert's name
+map, so both find the same matches; the pair is an image and a shifted noisy copy of it.
+
+Per row: pairs/s (median over rounds of the best call of each round), GFLOP/pair (ours: XLA cost
+analysis of the compiled program; kornia: torch's FLOP counter, matmuls and convolutions only),
+GFLOP/s, % of the JAX peak, and ours / the faster PyTorch variant (eager or torch.compile), computed
+per round and reported as the median. `--scaling` adds time and compiled memory per pair of our
+inference at 128^2, 256^2, 320^2 and a native FVC size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ifvit_convert.convert import map_state_dict
+from ifvit_convert.verify import build_reference, random_pair
+from ifvit_core import config
+from ifvit_core.loftr import LoFTR
+from ifvit_train.dense import DenseTrainConfig, init_dense_state, make_dense_step
+from ifvit_train.mesh import make_mesh, shard_batch
+
+STRIDE = 8
+
+
+# ------------------------------------------------------------------------------------------------
+# measurement helpers
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One timed callable: `run()` does one batch and blocks until its results exist."""
+
+    name: str
+    run: Callable[[], Any]
+    pairs: int
+    gflop: float = float("nan")  # per call
+    times: list[float] = field(default_factory=list)  # best call of each round (s)
+
+    def round(self, calls: int) -> None:
+        best = float("inf")
+        for _ in range(calls):
+            t = time.perf_counter()
+            self.run()
+            best = min(best, time.perf_counter() - t)
+        self.times.append(best)
+
+    @property
+    def sec(self) -> float:
+        return statistics.median(self.times)
+
+
+def _xla_flops(compiled: Any) -> float:
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0]
+    return float(cost.get("flops", float("nan"))) if cost else float("nan")
+
+
+def jax_peak(reps: int) -> float:
+    """Best fp32 GFLOP/s of jitted square matmuls (1024 and 2048) over `reps` calls each."""
+    best = 0.0
+    rng = np.random.default_rng(0)
+    for n in (1024, 2048):
+        a = jnp.asarray(rng.random((n, n)), jnp.float32)
+        f = jax.jit(lambda x, y: x @ y)
+        jax.block_until_ready(f(a, a))
+        for _ in range(reps if n == 1024 else max(reps // 4, 3)):
+            t = time.perf_counter()
+            jax.block_until_ready(f(a, a))
+            best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def torch_peak(torch: Any, reps: int) -> float:
+    best = 0.0
+    for n in (1024, 2048):
+        a = torch.rand(n, n)
+        torch.mm(a, a)
+        for _ in range(reps if n == 1024 else max(reps // 4, 3)):
+            t = time.perf_counter()
+            torch.mm(a, a)
+            best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+# ------------------------------------------------------------------------------------------------
+# the batch: a pair with a known one-cell shift, and its exact coarse ground truth
+# ------------------------------------------------------------------------------------------------
+
+
+def make_batch(batch: int, h: int, w: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Images [B, H, W, 1] (image 1 = image 0 moved by (8, 16) px plus noise) and GT [B, L]."""
+    dy, dx = STRIDE, 2 * STRIDE
+    img0, img1 = random_pair(batch, h, w, seed, shift=(dy, dx), noise=0.05)
+    hc, wc = h // STRIDE, w // STRIDE
+    r, c = np.divmod(np.arange(hc * wc), wc)
+    r1, c1 = r - dy // STRIDE, c - dx // STRIDE  # image-1 pixel p shows image-0 pixel p + shift
+    ok = (r1 >= 0) & (c1 >= 0)
+    gt_j = np.where(ok, r1 * wc + c1, 0).astype(np.int32)
+    rep = lambda a: np.repeat(a[None], batch, axis=0)  # noqa: E731
+    return {"image0": img0, "image1": img1, "gt_i": rep(np.arange(hc * wc, dtype=np.int32)),
+            "gt_j": rep(gt_j), "gt_valid": rep(ok)}
+
+
+# ------------------------------------------------------------------------------------------------
+# ours
+# ------------------------------------------------------------------------------------------------
+
+
+def ours_train(cfg: config.IFViTConfig, flat: dict, batch: dict) -> Case:
+    mesh = make_mesh(devices=jax.devices()[:1])
+    tc = DenseTrainConfig()
+    graphdef, state = init_dense_state(cfg, tc, mesh, init_flat=flat)
+    step = make_dense_step(graphdef, cfg, tc, mesh)
+    b = shard_batch(batch, mesh)
+    gflop = _xla_flops(step.lower(state, b).compile()) / 1e9
+    box = {"state": state}
+
+    def run() -> None:
+        box["state"], metrics = step(box["state"], b)
+        jax.block_until_ready(metrics)
+
+    run()
+    return Case("train", run, len(batch["image0"]), gflop)
+
+
+def ours_infer(cfg: config.IFViTConfig, flat: dict, batch: dict, fine: bool) -> tuple[Case, Any]:
+    """Jitted `LoFTR.__call__` in eval mode; returns the case and one output (numpy)."""
+    from ifvit_core.params import load_flat_state
+
+    model = nnx.eval_shape(lambda: LoFTR(cfg.loftr, rngs=nnx.Rngs(0)))
+    load_flat_state(model, flat)
+    model.eval()
+    graphdef, state = nnx.split(model)
+
+    def fwd(state, a, b):
+        out = nnx.merge(graphdef, state)(a, b, fine=fine)
+        return {k: v for k, v in out.items() if k not in ("hw0_c", "hw1_c")}
+
+    a, b = jnp.asarray(batch["image0"]), jnp.asarray(batch["image1"])
+    compiled = jax.jit(fwd).lower(state, a, b).compile()
+    out = jax.tree.map(np.asarray, compiled(state, a, b))
+    case = Case("infer-f" if fine else "infer-c", lambda: jax.block_until_ready(compiled(state, a, b)),
+                len(a), _xla_flops(compiled) / 1e9)
+    return case, out
+
+
+def ours_memory(cfg: config.IFViTConfig, size: tuple[int, int], batch: int, fine: bool) -> tuple[float, float]:
+    """(seconds per call, peak compiled bytes) of our inference at `size` (random weights)."""
+    model = LoFTR(cfg.loftr, rngs=nnx.Rngs(0))
+    model.eval()
+    graphdef, state = nnx.split(model)
+
+    def fwd(state, a, b):
+        out = nnx.merge(graphdef, state)(a, b, fine=fine)
+        return {k: v for k, v in out.items() if k not in ("hw0_c", "hw1_c")}
+
+    d = make_batch(batch, *size)
+    a, b = jnp.asarray(d["image0"]), jnp.asarray(d["image1"])
+    compiled = jax.jit(fwd).lower(state, a, b).compile()
+    mem = compiled.memory_analysis()
+    total = (mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes
+             - mem.alias_size_in_bytes)
+    jax.block_until_ready(compiled(state, a, b))
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(state, a, b))
+        best = min(best, time.perf_counter() - t)
+    return best, float(total)
+
+
+# ------------------------------------------------------------------------------------------------
+# kornia (PyTorch)
+# ------------------------------------------------------------------------------------------------
+
+
+class KorniaSide:
+    """kornia's LoFTR with the same dimensions; the coarse train step and inference built from its modules."""
+
+    def __init__(self, torch: Any, cfg: config.IFViTConfig, batch: dict, seed: int = 0):
+        self.torch = torch
+        torch.manual_seed(seed)
+        self.model = build_reference(cfg.loftr)  # kornia LoFTR(pretrained=None), eval mode
+        self.cfg = cfg
+        nchw = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # noqa: E731
+        self.img0, self.img1 = nchw(batch["image0"]), nchw(batch["image1"])
+        self.gt = {k: torch.from_numpy(np.asarray(batch[k])) for k in ("gt_i", "gt_j", "gt_valid")}
+        self.gt["gt_i"], self.gt["gt_j"] = self.gt["gt_i"].long(), self.gt["gt_j"].long()
+
+    def state_dict_numpy(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().numpy() for k, v in self.model.state_dict().items()}
+
+    # -- building blocks -------------------------------------------------------------------------
+
+    def coarse_tokens(self, images: Any) -> Any:
+        """Backbone up to the 1/8 output conv (no 1/2 FPN branch) + PE: [2B, L, C] tokens."""
+        bb = self.model.backbone
+        x = bb.relu(bb.bn1(bb.conv1(images)))
+        x = bb.layer3_outconv(bb.layer3(bb.layer2(bb.layer1(x))))
+        x = self.model.pos_encoding(x)
+        n, c = x.shape[:2]
+        return x.permute(0, 2, 3, 1).reshape(n, -1, c)
+
+    def coarse_conf(self) -> Any:
+        """Dual-softmax confidence [B, L, S] of the coarse transformer outputs."""
+        torch = self.torch
+        n = self.img0.shape[0]
+        t = self.coarse_tokens(torch.cat([self.img0, self.img1]))
+        f0, f1 = self.model.loftr_coarse(t[:n], t[n:], None, None)
+        c = f0.shape[-1]
+        sim = torch.einsum("nlc,nsc->nls", f0 / c**0.5, f1 / c**0.5) / self.cfg.loftr.matching.temperature
+        return torch.softmax(sim, 1) * torch.softmax(sim, 2)
+
+    def loss(self) -> Any:
+        """The same L_D as `ifvit_core.losses.dense_loss` (NLL form)."""
+        torch = self.torch
+        conf = self.coarse_conf()
+        b, l_len, s_len = conf.shape
+        idx = (self.gt["gt_i"] * s_len + self.gt["gt_j"]).clamp(0, l_len * s_len - 1)
+        p = conf.reshape(b, -1).gather(1, idx).clamp(1e-6, 1 - 1e-6)
+        valid = self.gt["gt_valid"].float()
+        return -(torch.log(p) * valid).sum() / valid.sum().clamp(min=1.0)
+
+    # -- cases -----------------------------------------------------------------------------------
+
+    def train_case(self, compiled: bool) -> Case:
+        torch = self.torch
+        m = self.model
+        m.train()
+        trunk = [m.backbone.conv1, m.backbone.bn1, m.backbone.layer1, m.backbone.layer2,
+                 m.backbone.layer3, m.backbone.layer3_outconv, m.loftr_coarse]
+        params = [p for mod in trunk for p in mod.parameters()]
+        tc = DenseTrainConfig()
+        opt = torch.optim.AdamW(params, lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=True)
+        loss_fn = torch.compile(self.loss) if compiled else self.loss
+
+        def run() -> None:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+            opt.step()
+
+        t0 = time.perf_counter()
+        run()  # warm-up (and compilation)
+        print(f"  kornia train{' compile' if compiled else ''}: first call {time.perf_counter() - t0:.1f} s",
+              file=sys.stderr, flush=True)
+        m.eval()
+        name = "train"
+        case = Case(name, self._in_mode(run, train=True), self.img0.shape[0])
+        case.gflop = self._count(run)
+        return case
+
+    def _in_mode(self, fn: Callable[[], Any], train: bool) -> Callable[[], Any]:
+        def run() -> Any:
+            self.model.train(train)
+            if train:
+                return fn()
+            with self.torch.inference_mode():
+                return fn()
+
+        return run
+
+    def infer_case(self, fine: bool, compiled: bool) -> tuple[Case, dict]:
+        torch = self.torch
+        m = self.model
+        m.eval()
+        if fine:
+            fwd = lambda a, b: m({"image0": a, "image1": b})  # noqa: E731
+        else:
+            def fwd(a, b):
+                n = a.shape[0]
+                t = self.coarse_tokens(torch.cat([a, b]))
+                f0, f1 = m.loftr_coarse(t[:n], t[n:], None, None)
+                h, w = a.shape[2] // STRIDE, a.shape[3] // STRIDE
+                data = {"bs": n, "stride_c": STRIDE, "stride_f": 2, "hw0_c": (h, w), "hw1_c": (h, w),
+                        "hw0_f": (4 * h, 4 * w), "hw1_f": (4 * h, 4 * w)}
+                m.coarse_matching(f0, f1, data)
+                return data
+        fn = torch.compile(fwd) if compiled else fwd
+        run = self._in_mode(lambda: fn(self.img0, self.img1), train=False)
+        t0 = time.perf_counter()
+        out = run()
+        print(f"  kornia infer-{'f' if fine else 'c'}{' compile' if compiled else ''}: first call "
+              f"{time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+        case = Case("infer-f" if fine else "infer-c", run, self.img0.shape[0])
+        case.gflop = self._count(run)
+        return case, out
+
+    def _count(self, run: Callable[[], Any]) -> float:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as fc:
+            run()
+        return fc.get_total_flops() / 1e9
+
+
+# ------------------------------------------------------------------------------------------------
+# main
+# ------------------------------------------------------------------------------------------------
+
+
+def bench_preset(args: argparse.Namespace, torch: Any, preset: str, peak_box: list) -> list[dict]:
+    cfg = config.get_preset(preset)
+    m = cfg.loftr.matching
+    cfg = cfg.replace(loftr=_replace(cfg.loftr, matching=_replace(m, threshold=args.threshold)))
+    batch = make_batch(args.batch, args.size, args.size)
+    ks = KorniaSide(torch, cfg, batch)
+    flat = map_state_dict(ks.state_dict_numpy(), cfg.loftr, source="kornia")
+
+    print(f"[{preset}] compiling ours ...", file=sys.stderr, flush=True)
+    ours = {"train": ours_train(cfg, flat, batch)}
+    ours["infer-c"], _ = ours_infer(cfg, flat, batch, fine=False)
+    ours["infer-f"], out_f = ours_infer(cfg, flat, batch, fine=True)
+    variants = [False, True] if args.compile else [False]
+    theirs: dict[tuple[str, bool], Case] = {}
+    n_torch_matches = 0
+    for compiled in variants:
+        theirs[("train", compiled)] = ks.train_case(compiled)
+        theirs[("infer-c", compiled)], _ = ks.infer_case(False, compiled)
+        theirs[("infer-f", compiled)], data = ks.infer_case(True, compiled)
+        n_torch_matches = int(data["keypoints0"].shape[0])
+    n_ours = int(out_f["valid"].sum())
+    n_fine = int(out_f["fine_valid"].sum()) if "fine_valid" in out_f else n_ours
+    print(f"[{preset}] matches per batch: ours {n_ours} (refined {n_fine}), kornia {n_torch_matches}",
+          file=sys.stderr, flush=True)
+
+    ratios: dict[str, list[float]] = {k: [] for k in ours}
+    for r in range(args.rounds):
+        peak_box.append(jax_peak(args.peak_reps) if r % 2 == 0 else float("nan"))
+        for name, case in ours.items():
+            case.round(args.calls)
+            best_torch = float("inf")
+            for compiled in variants:
+                c = theirs[(name, compiled)]
+                c.round(args.calls)
+                best_torch = min(best_torch, c.times[-1])
+            ratios[name].append(best_torch / case.times[-1])
+        print(f"[{preset}] round {r + 1}/{args.rounds}: "
+              + ", ".join(f"{k} {v[-1]:.2f}x" for k, v in ratios.items()), file=sys.stderr, flush=True)
+
+    rows = []
+    for name, case in ours.items():
+        rows.append({"preset": preset, "pass": name, "who": "ours (JAX)", "case": case,
+                     "ratio": statistics.median(ratios[name]),
+                     "ratio_range": (min(ratios[name]), max(ratios[name]))})
+        for compiled in variants:
+            c = theirs[(name, compiled)]
+            rows.append({"preset": preset, "pass": name,
+                         "who": "kornia " + ("compile" if compiled else "eager"), "case": c})
+    rows[-1]["matches"] = (n_ours, n_fine, n_torch_matches)
+    return rows
+
+
+def _replace(obj: Any, **kw: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
+def scaling(args: argparse.Namespace) -> None:
+    cfg = config.get_preset("paper")
+    sizes = [(128, 128), (256, 256), (320, 320), (376, 392)]  # FVC2002 388x374 padded to x8 (HxW)
+    print(f"\nScaling ({cfg.name}, inference with the fine stage, batch {args.scaling_batch}, random weights)")
+    print("| H x W | coarse cells | ms/pair | ms/pair per 1k cells | compiled MB/pair |")
+    print("|---|---|---|---|---|")
+    for h, w in sizes:
+        sec, mem = ours_memory(cfg, (h, w), args.scaling_batch, fine=True)
+        cells = (h // 8) * (w // 8)
+        per = 1e3 * sec / args.scaling_batch
+        print(f"| {h} x {w} | {cells} | {per:.0f} | {1e3 * per / cells:.1f} | "
+              f"{mem / 2**20 / args.scaling_batch:.0f} |", flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--presets", default="small,paper")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median reported)")
+    ap.add_argument("--calls", type=int, default=2, help="calls per case per round (best kept)")
+    ap.add_argument("--peak-reps", type=int, default=40)
+    ap.add_argument("--threshold", type=float, default=0.2, help="coarse match threshold (both sides)")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
+    ap.add_argument("--scaling", action="store_true", help="add the image-size scaling table (ours)")
+    ap.add_argument("--scaling-batch", type=int, default=2)
+    args = ap.parse_args()
+    if args.size % 8:
+        print(f"--size {args.size}: must be a multiple of 8", file=sys.stderr)
+        return 2
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"{time.strftime('%Y-%m-%d')}; {platform.processor() or platform.machine()}, "
+          f"{jax.local_device_count()} JAX device(s) ({jax.devices()[0].platform}); jax {jax.__version__}, "
+          f"torch {torch.__version__} ({args.threads} threads); {args.size}x{args.size}, batch {args.batch}, "
+          f"{args.rounds} interleaved rounds, threshold {args.threshold}")
+    peaks: list[float] = []
+    rows = []
+    for p in args.presets.split(","):
+        rows += bench_preset(args, torch, p.strip(), peaks)
+    peak = max(x for x in peaks if x == x)
+    print(f"\nJAX fp32 matmul peak (best of the run): {peak:.0f} GFLOP/s; "
+          f"torch matmul peak: {torch_peak(torch, args.peak_reps):.0f} GFLOP/s")
+    print("| preset | pass | who | pairs/s | GFLOP/pair | GFLOP/s | % JAX peak | ours / faster PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        c: Case = r["case"]
+        pps = c.pairs / c.sec
+        gfs = c.gflop / c.sec
+        ratio = (f"**{r['ratio']:.2f}x** ({r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})"
+                 if "ratio" in r else "")
+        print(f"| {r['preset']} | {r['pass']} | {r['who']} | {pps:.2f} | {c.gflop / c.pairs:.1f} | "
+              f"{gfs:.0f} | {100 * gfs / peak:.0f}% | {ratio} |")
+    for r in rows:
+        if "matches" in r:
+            o, f, t = r["matches"]
+            print(f"{r['preset']}: matches per batch of {args.batch}: ours {o} (fine-refined {f}), kornia {t}")
+    if args.scaling:
+        scaling(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
