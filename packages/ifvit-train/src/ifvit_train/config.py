@@ -33,6 +33,7 @@ class TrainConfig:
     max_translation: float = 0.0  # pixels, corrupted-copy training pairs
     genuine_ratio: float = 0.5  # Module 2: probability that a training pair is genuine
     synthetic_fraction: float = 0.5  # Module 2: genuine pairs that are corrupted copies (exact GT)
+    margin_warmup_steps: int = 0  # Module 2: ArcFace margin ramps linearly from 0 (SPEC §8.10)
     data_threads: int = 2
     data_workers: int = 0  # Grain worker processes (0: threads only; use >0 on many-core hosts)
     mesh_data: int = -1  # devices on the 'data' axis (-1: all the rest)
@@ -42,7 +43,7 @@ class TrainConfig:
         checks = {
             "steps": self.steps >= 1, "batch_size": self.batch_size >= 1,
             "accum_steps": self.accum_steps >= 1, "learning_rate": self.learning_rate > 0,
-            "warmup_steps": self.warmup_steps >= 0, "grad_clip": self.grad_clip > 0,
+            "warmup_steps": self.warmup_steps >= 0, "margin_warmup_steps": self.margin_warmup_steps >= 0, "grad_clip": self.grad_clip > 0,
             "checkpoint_every": self.checkpoint_every >= 1,
             "keep_checkpoints": self.keep_checkpoints >= 1,
             "validate_every": self.validate_every >= 0, "val_pairs": self.val_pairs >= 1,

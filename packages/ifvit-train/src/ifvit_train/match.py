@@ -66,12 +66,13 @@ def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFVi
     m2 = cfg.module2
     seed_key = jax.random.key(tc.seed)
 
-    def loss_fn(p: Any, stats: Any, inputs: Any, targets: dict, batch: dict):
+    def loss_fn(p: Any, stats: Any, inputs: Any, targets: dict, batch: dict, margin: jax.Array):
         model = merge_model(graphdef, cast_floating(p, dtype), stats, train=True)
         out = run_matcher(model, cast_floating(inputs, dtype))
         labels = {k: batch[k] for k in ("label0", "label1", "is_genuine")}
         total, comps = losses.module2_loss({"global": out["global"], "local": out["local"]},
-                                           {**targets, **labels}, **loss_kw)
+                                           {**targets, **labels},
+                                           **{**loss_kw, "arcface_margin": margin})
         new_stats = cast_floating(nnx.state(model, nnx.BatchStat), jnp.float32)
         return total, (out, comps, new_stats)
 
@@ -83,8 +84,10 @@ def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFVi
         raw_hw = batch["image0"].shape[1:3]
         targets = module2_targets(batch["gt_i"], batch["gt_valid"], batch["gt_pts1"], raw_hw,
                                   ali.A01, inputs, global_size=m2.global_size, roi_size=m2.roi_size)
+        ramp = jnp.minimum(1.0, state.step / max(tc.margin_warmup_steps * tc.accum_steps, 1))
+        margin = cfg.loss.arcface_margin * (ramp if tc.margin_warmup_steps else 1.0)
         (loss, (out, comps, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, state.batch_stats, inputs, targets, batch)
+            state.params, state.batch_stats, inputs, targets, batch, margin)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
         gen = batch["is_genuine"] > 0

@@ -25,7 +25,7 @@ GROUPS = ("trunk", "fpn_half", "fine", "heads")
 _PREFIXES = {
     "fpn_half": ("backbone/layer2_outconv", "backbone/layer1_outconv"),
     "fine": ("fine_preprocess/", "loftr_fine/"),
-    "heads": ("embed/", "arcface_weight"),
+    "heads": ("embed/", "embed_norm/", "arcface_weight"),
 }
 BRANCHES = ("global_branch/", "local_branch/")
 

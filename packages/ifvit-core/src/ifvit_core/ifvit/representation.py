@@ -34,12 +34,17 @@ def masked_mean_tokens(feat: jax.Array, mask: jax.Array | None) -> jax.Array:
 
 
 class Branch(LoFTRCoarse):
-    """Coarse LoFTR trunk + embedding head `z = L2norm(FC(mean_tokens(f)))` + ArcFace weights."""
+    """Coarse LoFTR trunk + embedding head `z = L2norm(BN(FC(mean_tokens(f))))` + ArcFace weights."""
 
     def __init__(self, cfg: IFViTConfig, *, rngs: nnx.Rngs):
         super().__init__(cfg.loftr, rngs=rngs)
         d, e, n_cls = cfg.loftr.coarse.d_model, cfg.module2.embed_dim, cfg.module2.num_classes
         self.embed = nnx.Linear(d, e, kernel_init=nnx.initializers.xavier_uniform(), rngs=rngs)
+        # BatchNorm "neck" on the projected embedding (as in face-recognition heads): the pooled
+        # trunk tokens of any two prints share a large common component (position encoding, ridge
+        # texture statistics), which made every cosine ~0.997 and starved ArcFace of gradient;
+        # centring and scaling each dimension over the batch removes it.
+        self.embed_norm = nnx.BatchNorm(e, momentum=0.9, epsilon=1e-5, rngs=rngs)
         # ArcFace class centres [d, C]: normalised inside the loss, so the scale of the init is moot.
         self.arcface_weight = nnx.Param(nnx.initializers.xavier_uniform()(rngs.params(), (e, n_cls)))
 
@@ -72,10 +77,21 @@ class Branch(LoFTRCoarse):
             "mconf": matches.mconf,
             "mkpts0_c": matches.mkpts0_c,
             "mkpts1_c": matches.mkpts1_c,
-            "z0": l2_normalize(self.embed(masked_mean_tokens(f0, mask0))),
-            "z1": l2_normalize(self.embed(masked_mean_tokens(f1, mask1))),
+            **self.embed_pair(f0, f1, mask0, mask1),
             "arcface_weight": self.arcface_weight[...],
         }
+
+
+    def embed_pair(self, f0: jax.Array, f1: jax.Array, mask0: jax.Array | None,
+                   mask1: jax.Array | None) -> dict[str, jax.Array]:
+        """Unit-norm embeddings {'z0', 'z1'} [B, e] of transformed tokens f0 [B,L,C], f1 [B,S,C].
+
+        Both images go through the BatchNorm neck as one batch, so its statistics cover both.
+        """
+        p = jnp.concatenate([masked_mean_tokens(f0, mask0), masked_mean_tokens(f1, mask1)], axis=0)
+        z = l2_normalize(self.embed_norm(self.embed(p)))
+        b = f0.shape[0]
+        return {"z0": z[:b], "z1": z[b:]}
 
 
 class Matcher(nnx.Module):
