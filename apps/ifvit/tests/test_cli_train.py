@@ -9,7 +9,9 @@ from ifvit_cli.main import main
     (["train", "dense", "--data", "{tmp}/nope", "--workdir", "{tmp}/w"], "not a shard folder"),
     (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w"], "needs --from-dense"),
     (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--steps", "0"], "steps=0"),
-    (["train", "dense", "--data", "{shards}", "--workdir", "{shards}"], "holds other files"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{shards}"], "input"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/user"], "--force"),
+    (["train", "all", "--data", "{shards}", "--workdir", "{shards}/sub"], "input"),
     (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--init-loftr", "{tmp}/x"],
      "no such file"),
     (["inspect", "{tmp}"], "not a model bundle"),
@@ -18,6 +20,8 @@ def test_bad_arguments(tmp_path, capsys, argv, msg):
     shards = tmp_path / "shards"
     shards.mkdir()
     (shards / "manifest.json").write_text("{}")
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "notes.txt").write_text("a user's file")
     argv = [a.format(tmp=tmp_path, shards=shards) for a in argv]
     before = sorted(p for p in tmp_path.rglob("*"))
     assert main(argv) == 2

@@ -17,6 +17,7 @@ import numpy as np
 from flax import nnx
 
 from ifvit_core.config import IFViTConfig, config_to_dict
+from ifvit_data.outputs import claim_output_dir
 from ifvit_data.pipeline import make_iterator
 from ifvit_train import bundle as bundles
 from ifvit_train.config import TrainConfig
@@ -71,11 +72,15 @@ def _finish(workdir: Path, meta: dict[str, Any], result: LoopResult, **extra: An
 
 
 def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc: TrainConfig, *,
-                init_loftr: str | Path | None = None, log: Log = print,
+                init_loftr: str | Path | None = None, force: bool = False, log: Log = print,
                 progress: bool = True) -> dict[str, Any]:
-    """Trains Module 1 on corrupted-copy pairs of the training fingers; returns bundle.json."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    """Trains Module 1 on corrupted-copy pairs of the training fingers; returns bundle.json.
+
+    The workdir is claimed with the output-safety policy (`ifvit_data.outputs`) before any work:
+    never the data folder, never a folder of the user's files unless `force`.
+    """
+    inputs = [data_dir] + ([init_loftr] if init_loftr else [])
+    workdir = claim_output_dir(workdir, "bundle-dense", inputs=inputs, force=force)
     data = open_data(data_dir, tc)
     mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
     graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr)
@@ -113,14 +118,13 @@ def _batches(make_ds: Callable, *args: Any, **kw: Any) -> Callable[[dict | None]
 
 
 def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Path, tc: TrainConfig,
-                *, log: Log = print, progress: bool = True) -> dict[str, Any]:
+                *, force: bool = False, log: Log = print, progress: bool = True) -> dict[str, Any]:
     """Trains Module 2 from a Module 1 bundle; returns the Module 2 bundle.json."""
-    workdir = Path(workdir)
     dense = bundles.load_bundle(from_dense, require=None)
     if dense.kind != "dense":
         raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs the Module 1 "
                                   "bundle (`ifvit train dense` output)")
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = claim_output_dir(workdir, "bundle-match", inputs=[data_dir, from_dense], force=force)
     data = open_data(data_dir, tc)
     if data.num_classes < 2:
         raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")

@@ -50,6 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--validate-every", type=int, default=100, help="steps; 0 = at the end (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, data and RANSAC (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    p.add_argument("--force", action="store_true",
+                   help="use a --workdir that holds other files (none of them is deleted)")
 
 
 def _train_config(args: argparse.Namespace):
@@ -76,25 +78,21 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError("--from-dense is only for `train match`")
     if args.init_loftr is not None and not args.init_loftr.is_file():
         raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with `ifvit convert`")
-    if args.workdir.exists() and not args.workdir.is_dir():
-        raise UserError(f"--workdir {args.workdir}: exists and is not a folder")
-    if args.workdir.is_dir() and any(args.workdir.iterdir()) and not _is_ours(args.workdir, args.stage):
-        raise UserError(f"--workdir {args.workdir}: folder holds other files; give a new or empty "
-                        "folder (or the workdir of the run to resume)")
-    if args.workdir.resolve() == args.data.resolve() or args.data.resolve() in args.workdir.resolve().parents:
-        raise UserError(f"--workdir {args.workdir}: is the data folder or inside it; choose another")
+    from ifvit_data.outputs import OutputError, claim_output_dir
 
-
-def _is_ours(workdir: Path, stage: str) -> bool:
-    sub = ("dense", "match") if stage == "all" else ()
-    names = {"bundle.json", "checkpoints", "metrics.jsonl", "train_curves.png", "module1", *sub}
-    return all(p.name in names or p.name.startswith(".") for p in workdir.iterdir())
+    if args.stage == "all":  # the parent of the two bundles; each bundle claims its own folder
+        inputs = [args.data] + ([args.init_loftr] if args.init_loftr else [])
+        try:
+            claim_output_dir(args.workdir, "train-all", inputs=inputs, force=args.force)
+        except OutputError as e:
+            raise UserError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
     tc = _train_config(args)
     from ifvit_core.config import get_preset
+    from ifvit_data.outputs import OutputError
     from ifvit_data.shards import ShardError
     from ifvit_train.bundle import BundleError
     from ifvit_train.loop import TrainingDiverged
@@ -105,14 +103,14 @@ def run(args: argparse.Namespace) -> int:
         if args.stage in ("dense", "all"):
             dense_dir = args.workdir / "dense" if args.stage == "all" else args.workdir
             meta = train_dense(args.data, dense_dir, get_preset(args.preset), tc,
-                               init_loftr=args.init_loftr, progress=progress)
+                               init_loftr=args.init_loftr, force=args.force, progress=progress)
             _report("Module 1", dense_dir, meta)
         if args.stage in ("match", "all"):
             src = args.from_dense if args.stage == "match" else args.workdir / "dense"
             match_dir = args.workdir / "match" if args.stage == "all" else args.workdir
-            meta = train_match(args.data, match_dir, src, tc, progress=progress)
+            meta = train_match(args.data, match_dir, src, tc, force=args.force, progress=progress)
             _report("Module 2", match_dir, meta)
-    except (BundleError, ShardError, TrainingDiverged) as e:
+    except (BundleError, OutputError, ShardError, TrainingDiverged) as e:
         raise UserError(str(e)) from None
     return 0
 
