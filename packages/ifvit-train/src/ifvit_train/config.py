@@ -28,7 +28,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     validate_every: int = 100  # steps between validations (and one at the end); 0 = only at the end
     holdout: float = 0.2  # fraction of fingers held out for validation (never trained on)
-    val_pairs: int = 64  # Module 1 validation pairs (Module 2 uses all pairs of the held-out prints)
+    val_pairs: int = 64  # Module 1 validation pairs
+    val_prints: int = 40  # Module 2 validation: all pairs of up to this many held-out prints
     max_rotation: float = 30.0  # degrees, corrupted-copy training pairs (IFViT: 60)
     max_translation: float = 0.0  # pixels, corrupted-copy training pairs
     genuine_ratio: float = 0.5  # Module 2: probability that a training pair is genuine
@@ -46,7 +47,7 @@ class TrainConfig:
             "warmup_steps": self.warmup_steps >= 0, "margin_warmup_steps": self.margin_warmup_steps >= 0, "grad_clip": self.grad_clip > 0,
             "checkpoint_every": self.checkpoint_every >= 1,
             "keep_checkpoints": self.keep_checkpoints >= 1,
-            "validate_every": self.validate_every >= 0, "val_pairs": self.val_pairs >= 1,
+            "validate_every": self.validate_every >= 0, "val_pairs": self.val_pairs >= 1, "val_prints": self.val_prints >= 4,
             "genuine_ratio": 0.0 < self.genuine_ratio < 1.0,
             "synthetic_fraction": 0.0 <= self.synthetic_fraction <= 1.0,
             "compute_dtype": self.compute_dtype in ("float32", "bfloat16"),

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from ifvit_core.config import IFViTConfig, config_to_dict
+from ifvit_core.config import IFViTConfig, LossConfig
 from ifvit_data.outputs import claim_output_dir
 from ifvit_data.pipeline import make_iterator
 from ifvit_train import bundle as bundles
@@ -118,8 +118,12 @@ def _batches(make_ds: Callable, *args: Any, **kw: Any) -> Callable[[dict | None]
 
 
 def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Path, tc: TrainConfig,
-                *, force: bool = False, log: Log = print, progress: bool = True) -> dict[str, Any]:
-    """Trains Module 2 from a Module 1 bundle; returns the Module 2 bundle.json."""
+                *, loss: LossConfig | None = None, force: bool = False, log: Log = print,
+                progress: bool = True) -> dict[str, Any]:
+    """Trains Module 2 from a Module 1 bundle; returns the Module 2 bundle.json.
+
+    `loss` replaces the Module 1 bundle's loss settings (λ weights, ArcFace s/m, L_E margin).
+    """
     dense = bundles.load_bundle(from_dense, require=None)
     if dense.kind != "dense":
         raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs the Module 1 "
@@ -129,7 +133,8 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     if data.num_classes < 2:
         raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
     cfg = dense.cfg.replace(module2=dataclasses.replace(dense.cfg.module2,
-                                                        num_classes=data.num_classes))
+                                                        num_classes=data.num_classes),
+                            loss=loss or dense.cfg.loss)
     mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
     graphdef, state, transfer = init_match_state(cfg, tc, mesh, dense.module1, log=log)
     _log_model(log, "Module 2", state.params, state)
@@ -142,7 +147,7 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
                             from_dense={"path": str(Path(from_dense).resolve()), "step": dense.step,
                                         "state_sha256": dense_hash, **transfer})
     meta = _check_resume(workdir, meta, log)
-    ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size)
+    ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints)
     validate = lambda s: ver(merge_model(graphdef, s.params, s.batch_stats, train=False))
     if "initial_validation" not in meta:
         meta["initial_validation"] = validate(state)
