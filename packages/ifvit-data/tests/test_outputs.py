@@ -26,6 +26,7 @@ from ifvit_data.outputs import (
     atomic_write_text,
     check_output_file,
     claim_output_dir,
+    claimed_output_dir,
     interrupt_guard,
     interrupted,
     is_temp_name,
@@ -473,3 +474,23 @@ def test_interrupt_guard_keeps_an_ignored_sigint_ignored(foreground_signals: Non
         time.sleep(0.2)
         assert interrupted() is None
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # SIGTERM is handled
+
+
+def test_claimed_output_dir_removes_only_a_folder_it_created(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with claimed_output_dir(tmp_path / "new" / "out", "train") as out:
+            assert read_marker(out)["kind"] == "train"
+            with atomic_path(out / "ckpt.bin") as tmp:
+                tmp.write_bytes(b"half")
+                raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []  # the parent made on the way is removed too
+    kept = claim_output_dir(tmp_path / "kept", "train")
+    with pytest.raises(RuntimeError):
+        with claimed_output_dir(kept, "train"):
+            raise RuntimeError("an existing output folder is left as it was")
+    assert (kept / MARKER_NAME).is_file()
+    with pytest.raises(RuntimeError):
+        with claimed_output_dir(tmp_path / "partial", "train") as out:
+            (out / "log.txt").write_text("something this run wrote")
+            raise RuntimeError("a folder with files in it is kept")
+    assert (tmp_path / "partial" / "log.txt").is_file()

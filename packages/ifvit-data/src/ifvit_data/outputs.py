@@ -476,17 +476,24 @@ def claimed_output_dir(
     """`claim_output_dir` for the duration of a block that fills the folder.
 
     If the block raises (KeyboardInterrupt included) and the folder did not exist before the claim,
-    the folder is removed again when it holds nothing but the marker and temp files of ours (a
-    failed first run leaves no empty output folder behind). Folders that existed are left as they
-    are (minus this run's temp files, which the writers remove themselves).
+    the folder is removed again when it holds nothing but the marker and temp files of ours, and so
+    are the parent folders the claim created, if empty (a failed first run leaves no new folder).
+    Folders that existed are left as they are (minus this run's temp files, which the writers
+    remove themselves).
     """
-    existed = Path(path).expanduser().exists()
+    target = _resolve(path)
+    new_dirs = [d for d in (target, *target.parents) if not d.exists()]  # created by the claim
     out = claim_output_dir(path, kind, inputs=inputs, force=force, resume=resume)
     try:
         yield out
     except BaseException:
-        if not existed:
+        if new_dirs:
             _release(out)
+            for d in new_dirs[1:]:  # parents made on the way, innermost first, if still empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
         raise
 
 
