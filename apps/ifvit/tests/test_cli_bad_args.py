@@ -230,3 +230,45 @@ def test_real_entry_point(case: str, scratch: Path) -> None:
     assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert _tree(scratch) == before
+
+
+def _drop_root_override() -> None:
+    """Child process: drop CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH (Linux), so that root is held to
+    file permissions like any user."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [*SYNTH, "--out", "ro/s"],
+        ["ingest", "--input", "prints", "--layout", "fvc", "--out", "ro/o"],
+        ["convert", "--ckpt", "model.ckpt", "--out", "ro/w.safetensors"],
+    ],
+    ids=["synth", "ingest", "convert"],
+)
+def test_unwritable_output(argv: list[str], scratch: Path) -> None:
+    """An output in a folder the user cannot write: one line, exit 2, before any work."""
+    ro = scratch / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    preexec = _drop_root_override if os.geteuid() == 0 and sys.platform == "linux" else None
+    probe = "import sys, pathlib; pathlib.Path(sys.argv[1], 'p').write_text('x')"
+    try:
+        blocked = subprocess.run([sys.executable, "-c", probe, str(ro)], preexec_fn=preexec,
+                                 capture_output=True).returncode != 0
+        if not blocked:
+            pytest.skip("chmod does not block writes here: an unwritable folder cannot be made")
+        before = _tree(scratch)
+        proc = subprocess.run([sys.executable, "-m", "ifvit_cli.main", *argv], capture_output=True,
+                              text=True, timeout=300, preexec_fn=preexec)
+    finally:
+        ro.chmod(0o700)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot write in" in proc.stderr, proc.stderr
+    assert _tree(scratch) == before

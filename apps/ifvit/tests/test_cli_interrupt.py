@@ -52,16 +52,45 @@ def descendants(pid: int) -> set[int]:
     return {p for p in found if _alive(p)}
 
 
+def _foreground() -> None:
+    """In the child: SIGINT as in a foreground terminal process (this test run may itself have been
+    started in the background, where SIGINT is ignored and that is inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start_synth(out: Path, extra: list[str] = ()) -> subprocess.Popen[str]:
     exe = Path(sys.executable).with_name("ifvit")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ifvit_cli.main"]
-    argv = ["synth", "--out", str(out), "--fingers", "40", "--impressions", "4", "--seed", "0",
-            "--size", "256x256", "--workers", "2", *extra]
-    return subprocess.Popen([*cmd, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    argv = [
+        "synth",
+        "--out",
+        str(out),
+        "--fingers",
+        "40",
+        "--impressions",
+        "4",
+        "--seed",
+        "0",
+        "--size",
+        "256x256",
+        "--workers",
+        "2",
+        *extra,
+    ]
+    return subprocess.Popen(
+        [*cmd, *argv],
+        preexec_fn=_foreground,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
-def wait_for_images(proc: subprocess.Popen[str], out: Path, n: int = 4, timeout: float = 120) -> set[int]:
+def wait_for_images(
+    proc: subprocess.Popen[str], out: Path, n: int = 4, timeout: float = 120
+) -> set[int]:
     """Waits until `n` images are written; returns the live worker processes then."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -120,13 +149,35 @@ def test_killed_synth_leaves_no_orphan_workers(tmp_path: Path) -> None:
     names = [p.name for p in out.iterdir()]
     assert "manifest.json" not in names
     # A later run (here: a smaller set into a fresh claim of the same folder) sweeps any temp file.
-    assert main(["synth", "--out", str(out), "--fingers", "1", "--impressions", "1", "--seed", "0",
-                 "--size", "64x64", "--workers", "1", "--force"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--out",
+                str(out),
+                "--fingers",
+                "1",
+                "--impressions",
+                "1",
+                "--seed",
+                "0",
+                "--size",
+                "64x64",
+                "--workers",
+                "1",
+                "--force",
+            ]
+        )
+        == 0
+    )
     assert not [n for n in os.listdir(out) if is_temp_name(n)]
 
 
 def test_swallowed_interrupt_still_stops_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     """A library that catches KeyboardInterrupt (as jax's gc callback does) cannot make the run
     publish its output: the next stage boundary or commit raises again, exit 130."""
@@ -146,9 +197,26 @@ def test_swallowed_interrupt_still_stops_the_run(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(dataset, "render_impression", swallowing)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground run
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     out = tmp_path / "ds"
-    code = main(["synth", "--out", str(out), "--fingers", "3", "--impressions", "2", "--seed", "0",
-                 "--size", "64x64", "--workers", "1"])
+    code = main(
+        [
+            "synth",
+            "--out",
+            str(out),
+            "--fingers",
+            "3",
+            "--impressions",
+            "2",
+            "--seed",
+            "0",
+            "--size",
+            "64x64",
+            "--workers",
+            "1",
+        ]
+    )
     assert code == 130
     assert "interrupted (SIGINT)" in capsys.readouterr().err
     assert len(calls) == 2  # stopped at once, not after all three fingers

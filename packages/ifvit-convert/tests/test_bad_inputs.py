@@ -188,7 +188,7 @@ def test_app_with_convert_but_without_torch(monkeypatch, paper_ckpt, out_dir, ca
 
 
 def test_app_interrupt_swallowed_by_a_library_writes_nothing(
-    monkeypatch, tiny_ckpt, out_dir, capsys
+    monkeypatch, tiny_ckpt, out_dir, capsys, request
 ):
     """Ctrl-C while JAX builds the model can land in a callback that swallows KeyboardInterrupt
     (jax's gc callback does: "Exception ignored in ..."); the run must still end with 130 and no
@@ -212,6 +212,8 @@ def test_app_interrupt_swallowed_by_a_library_writes_nothing(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(io, "build_model_from_meta", swallowing)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground run
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     monkeypatch.syspath_prepend(str(APP_SRC))
     main = importlib.import_module("ifvit_cli.main").main
     out = out_dir / "w.safetensors"

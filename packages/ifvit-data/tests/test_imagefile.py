@@ -63,7 +63,9 @@ def pil_over_white(path: Path) -> np.ndarray:
 def close(ours: np.ndarray, ref: np.ndarray, tol: int = 1) -> None:
     assert ours.dtype == np.uint8 and ours.shape == ref.shape
     diff = np.abs(ours.astype(int) - ref.astype(int))
-    assert diff.max() <= tol, f"max diff {diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}"
+    assert diff.max() <= tol, (
+        f"max diff {diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}"
+    )
 
 
 def mode_of(path: Path) -> str:
@@ -245,7 +247,9 @@ def png_claiming(w: int, h: int) -> bytes:
     """A PNG whose header claims `w x h` 8-bit gray pixels, with data for only a few rows."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\0" * (w + 1) * 4)
@@ -254,8 +258,17 @@ def png_claiming(w: int, h: int) -> bytes:
 
 def tiff_claiming(w: int, h: int) -> bytes:
     """A little-endian TIFF whose header claims `w x h` 8-bit gray pixels and holds 16 bytes."""
-    tags = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1),
-            (273, 4, 0), (277, 3, 1), (278, 4, h), (279, 4, w * h)]
+    tags = [
+        (256, 4, w),
+        (257, 4, h),
+        (258, 3, 8),
+        (259, 3, 1),
+        (262, 3, 1),
+        (273, 4, 0),
+        (277, 3, 1),
+        (278, 4, h),
+        (279, 4, w * h),
+    ]
     ifd_size = 2 + 12 * len(tags) + 4
     data_at = 8 + ifd_size
     out = b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(tags))
@@ -311,6 +324,7 @@ def test_bad_resolutions_and_sizes_are_skipped_with_reasons(
     Image.fromarray(make_ridges(64, 64)).save(tmp_path / "1_3.png", dpi=(1000, 1000))  # 32 px
     Image.fromarray(make_ridges(3000, 200)).save(tmp_path / "1_4.png", dpi=(150, 150))  # 10000 px
     Image.fromarray(img).save(tmp_path / "1_5.png", dpi=(1000, 1000))  # fine: 100 px
+    (tmp_path / "1_6.png").write_bytes(png_claiming(20000, 20000))  # a bomb does not abort
     reader = DatasetReader(tmp_path, "fvc")
     recs = list(reader)
     assert [r["source"] for r in recs] == ["1_1.png", "1_5.png"]
@@ -319,6 +333,7 @@ def test_bad_resolutions_and_sizes_are_skipped_with_reasons(
     assert "its metadata says 20000 dpi is outside 150-5000; pass --dpi" in reasons["1_2.png"]
     assert "at 500 ppi (1000 dpi) the image is 32x32 pixels" in reasons["1_3.png"]
     assert "is 667x10000 pixels" in reasons["1_4.png"]
+    assert "decompression bomb" in reasons["1_6.png"] and len(reasons) == 4
     # the flag overrides the metadata: now 1_2 reads at 500 dpi
     reader = DatasetReader(tmp_path, "fvc", dpi=500)
     assert "1_2.png" in [r["source"] for r in reader]

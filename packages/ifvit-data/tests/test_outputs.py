@@ -26,6 +26,7 @@ from ifvit_data.outputs import (
     atomic_write_text,
     check_output_file,
     claim_output_dir,
+    claimed_output_dir,
     interrupt_guard,
     interrupted,
     is_temp_name,
@@ -45,8 +46,12 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 
 def dead_pid() -> int:
     """The pid of a process that has exited (and been reaped)."""
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout)
 
 
@@ -66,7 +71,8 @@ def run_in_read_only_dir(ro: Path, body: str) -> dict:
     the folder `ro` (chmod 0o500) is unwritable, also when the tests run as root (root's override
     capabilities are dropped in the child). Skips only if no such process can be made."""
     ro.chmod(0o500)
-    script = textwrap.dedent("""
+    script = (
+        textwrap.dedent("""
         import json, sys
         from pathlib import Path
         from ifvit_data.outputs import OutputError, check_output_file, claim_output_dir
@@ -78,11 +84,19 @@ def run_in_read_only_dir(ro: Path, body: str) -> dict:
             sys.exit(0)
         except PermissionError:
             pass
-    """) + textwrap.dedent(body) + '\nprint(json.dumps({"blocked": True, **results}))\n'
+    """)
+        + textwrap.dedent(body)
+        + '\nprint(json.dumps({"blocked": True, **results}))\n'
+    )
     preexec = _drop_root_override if os.geteuid() == 0 and sys.platform == "linux" else None
     try:
-        proc = subprocess.run([sys.executable, "-c", script, str(ro)], capture_output=True,
-                              text=True, preexec_fn=preexec, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", script, str(ro)],
+            capture_output=True,
+            text=True,
+            preexec_fn=preexec,
+            timeout=60,
+        )
     finally:
         ro.chmod(0o700)
     if proc.returncode != 0 and "PR_CAPBSET_DROP" in proc.stderr:
@@ -90,7 +104,9 @@ def run_in_read_only_dir(ro: Path, body: str) -> dict:
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     if not out.pop("blocked"):
-        pytest.skip("chmod does not block writes for this user: an unwritable folder cannot be made")
+        pytest.skip(
+            "chmod does not block writes for this user: an unwritable folder cannot be made"
+        )
     return out
 
 
@@ -216,7 +232,9 @@ def test_claim_refuses_a_file_and_a_path_under_a_file(tmp_path: Path) -> None:
     f.write_text("keep")
     with pytest.raises(OutputError, match="is a file; give a folder"):
         claim_output_dir(f, "synth", force=True)
-    with pytest.raises(OutputError, match=r"file.txt is a file, so nothing can be created under it"):
+    with pytest.raises(
+        OutputError, match=r"file.txt is a file, so nothing can be created under it"
+    ):
         claim_output_dir(f / "sub" / "out", "synth", force=True)
     assert f.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
 
@@ -228,7 +246,9 @@ def test_claim_refuses_an_unwritable_location(tmp_path: Path) -> None:
     (ro / "empty").mkdir()
     for d in ("ours", "empty"):
         (ro / d).chmod(0o500)
-    res = run_in_read_only_dir(ro, """
+    res = run_in_read_only_dir(
+        ro,
+        """
         for name in ("new/a", "empty", "ours"):
             target = ro / name
             try:
@@ -236,7 +256,8 @@ def test_claim_refuses_an_unwritable_location(tmp_path: Path) -> None:
                 results[name] = "accepted"
             except OutputError as e:
                 results[name] = str(e)
-    """)
+    """,
+    )
     for d in ("ours", "empty"):
         (ro / d).chmod(0o700)
     assert "cannot write in" in res["new/a"] and "writable location" in res["new/a"]
@@ -335,14 +356,17 @@ def test_check_output_file_cases(tmp_path: Path) -> None:
 def test_check_output_file_unwritable_parent(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
     ro.mkdir()
-    res = run_in_read_only_dir(ro, """
+    res = run_in_read_only_dir(
+        ro,
+        """
         for name in ("x.png", "a/x.png"):
             try:
                 check_output_file(ro / name)
                 results[name] = "accepted"
             except OutputError as e:
                 results[name] = str(e)
-    """)
+    """,
+    )
     assert set(res) == {"x.png", "a/x.png"}
     assert all("cannot write in" in m and str(ro) in m for m in res.values()), res
     assert list(ro.iterdir()) == []
@@ -409,8 +433,22 @@ def test_temp_names() -> None:
 # interruption
 
 
+@pytest.fixture
+def foreground_signals():
+    """SIGINT / SIGTERM as in a foreground terminal process (the test run itself may have been
+    started in the background, where SIGINT is ignored from the start)."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for s, h in saved.items():
+        signal.signal(s, h)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_guard_raises_and_blocks_commits(tmp_path: Path, signum: int) -> None:
+def test_interrupt_guard_raises_and_blocks_commits(
+    tmp_path: Path, signum: int, foreground_signals: None
+) -> None:
     before = signal.getsignal(signum)
     p = tmp_path / "out.txt"
     with interrupt_guard():
@@ -425,3 +463,34 @@ def test_interrupt_guard_raises_and_blocks_commits(tmp_path: Path, signum: int) 
     assert signal.getsignal(signum) is before
     atomic_write_text(p, "a later, separate run")  # outside the guard: commits again
     assert p.read_text() == "a later, separate run"
+
+
+def test_interrupt_guard_keeps_an_ignored_sigint_ignored(foreground_signals: None) -> None:
+    # a background job of a shell starts with SIGINT ignored; the guard must not revive it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with interrupt_guard():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        assert interrupted() is None
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # SIGTERM is handled
+
+
+def test_claimed_output_dir_removes_only_a_folder_it_created(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with claimed_output_dir(tmp_path / "new" / "out", "train") as out:
+            assert read_marker(out)["kind"] == "train"
+            with atomic_path(out / "ckpt.bin") as tmp:
+                tmp.write_bytes(b"half")
+                raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []  # the parent made on the way is removed too
+    kept = claim_output_dir(tmp_path / "kept", "train")
+    with pytest.raises(RuntimeError):
+        with claimed_output_dir(kept, "train"):
+            raise RuntimeError("an existing output folder is left as it was")
+    assert (kept / MARKER_NAME).is_file()
+    with pytest.raises(RuntimeError):
+        with claimed_output_dir(tmp_path / "partial", "train") as out:
+            (out / "log.txt").write_text("something this run wrote")
+            raise RuntimeError("a folder with files in it is kept")
+    assert (tmp_path / "partial" / "log.txt").is_file()

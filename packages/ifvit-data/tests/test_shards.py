@@ -66,6 +66,9 @@ def test_write_read_shards(tmp_path: Path, make_ridges: Callable[..., np.ndarray
     assert m == res.manifest and m["counts"] == {"records": 7, "subjects": 4, "fingers": 4}
     assert [s["records"] for s in m["shards"]] == [3, 3, 1]
     src = RecordSource(tmp_path / "out")
+    import grain
+
+    assert isinstance(src, grain.sources.RandomAccessDataSource)  # structurally (a Protocol)
     assert len(src) == 7 and list(src.fingers) == [0, 0, 1, 1, 2, 2, 3]
     for k in (0, 4, 6):
         np.testing.assert_array_equal(src[k]["image"], recs[k]["image"])
@@ -182,3 +185,15 @@ def test_interrupted_rebuild_keeps_the_previous_output(
     with pytest.raises(KeyboardInterrupt):  # a first run into a new folder leaves nothing
         write_shards(interrupted_run(), tmp_path / "new", fingerprint="c")
     assert not (tmp_path / "new").exists()
+
+
+def test_ingest_does_not_import_grain() -> None:
+    """Writing shards needs array-record only; grain imports jax where it is installed (seconds,
+    and jax's gc callback swallows Ctrl-C), so `ifvit ingest` must not import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ifvit_data.ingest, ifvit_data.shards, ifvit_data.synth; "
+            "print(sorted(m for m in ('grain', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

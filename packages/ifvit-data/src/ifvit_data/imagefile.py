@@ -7,7 +7,7 @@ Pixel modes and how they become 8-bit gray `[H, W]` (ridges dark, background whi
 | `1` | 1-bit PNG / TIFF / BMP | 0 -> 0, 1 -> 255 |
 | `L` | 8-bit gray (FVC TIFF, NIST PNG) | unchanged |
 | `I;16*`, `I` (16-bit) | 16-bit gray PNG / TIFF / PGM | `round(v * 255 / 65535)` |
-| `RGB`, `P`, `CMYK`, `YCbCr`, ... | colour, palette | ITU-R 601 luma `0.299 R + 0.587 G + 0.114 B` |
+| `RGB`, `P`, `CMYK`, `YCbCr`, ... | colour, palette | luma `0.299 R + 0.587 G + 0.114 B` |
 | `RGBA`, `LA`, `PA`, `P` + transparency | with alpha | composited over white, then luma |
 | `F` | 32-bit float TIFF | values must lie in [0, 1]: `round(255 v)`; otherwise refused |
 
@@ -97,7 +97,9 @@ def image_to_gray8(im: Image.Image) -> np.ndarray:
     if mode in ("I;16", "I;16L", "I;16B", "I;16N") or (mode == "I" and _sixteen_bit(im)):
         return _to_u8(np.array(im).astype(np.float64) * (255.0 / 65535.0))
     if mode == "I":
-        raise ValueError("32-bit integer pixels have no standard gray scale; export 8- or 16-bit gray")
+        raise ValueError(
+            "32-bit integer pixels have no standard gray scale; export 8- or 16-bit gray"
+        )
     if mode == "F":
         a = np.array(im, dtype=np.float64)
         if not np.isfinite(a).all():
@@ -216,7 +218,9 @@ def read_image(path: Path) -> tuple[np.ndarray, float | None]:
     return gray, dpi
 
 
-def resampled_shape(shape: tuple[int, ...], dpi: float, target: float = STORED_DPI) -> tuple[int, int]:
+def resampled_shape(
+    shape: tuple[int, ...], dpi: float, target: float = STORED_DPI
+) -> tuple[int, int]:
     """`(H, W)` of an image of `shape` at `dpi` after `resample_to(..., target)`."""
     f = target / float(dpi)
     if abs(f - 1.0) < 1e-3:
@@ -225,7 +229,7 @@ def resampled_shape(shape: tuple[int, ...], dpi: float, target: float = STORED_D
 
 
 def resample_to(image: np.ndarray, dpi: float, target: float = STORED_DPI) -> np.ndarray:
-    """Resamples a uint8 `[H, W]` print from `dpi` to `target` ppi (INTER_AREA down, INTER_CUBIC up).
+    """Resamples a uint8 `[H, W]` print from `dpi` to `target` ppi (INTER_AREA down, cubic up).
 
     Raises:
       ValueError: `dpi` is not finite and positive, or the result would exceed `MAX_SIDE`.

@@ -109,7 +109,9 @@ def _remove(path: Path) -> None:
         pass
 
 
-def remove_stale_temps(folder: PathLike, *, recursive: bool = True, name: str | None = None) -> list[Path]:
+def remove_stale_temps(
+    folder: PathLike, *, recursive: bool = True, name: str | None = None
+) -> list[Path]:
     """Removes temp files (or folders) of our pattern whose process no longer runs.
 
     Args:
@@ -161,9 +163,11 @@ def interrupted() -> int | None:
 def interrupt_guard(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
     """Turns SIGINT / SIGTERM into KeyboardInterrupt and remembers them (see `interrupted`).
 
-    Once a signal has been seen inside the guard, every `atomic_path` commit refuses (raises KeyboardInterrupt), so
-    nothing is published after an interrupt, even one that a library swallowed. A no-op outside the
-    main thread (Python delivers signals there only). Nested guards share one state.
+    Once a signal has been seen inside the guard, every `atomic_path` commit refuses (raises
+    KeyboardInterrupt), so nothing is published after an interrupt, even one that a library
+    swallowed (`raise_if_interrupted` stops long work early). A no-op outside the main thread
+    (Python delivers signals there only); a signal the process was started ignoring
+    (SIGINT of a background job) stays ignored. Nested guards share one state.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -177,7 +181,8 @@ def interrupt_guard(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) ->
     if _STATE.depth == 0:
         _STATE.signum = None
         for s in signals:
-            previous[s] = signal.signal(s, handler)
+            if signal.getsignal(s) is not signal.SIG_IGN:  # e.g. SIGINT of a background job
+                previous[s] = signal.signal(s, handler)
     _STATE.depth += 1
     try:
         yield
@@ -192,7 +197,6 @@ def raise_if_interrupted() -> None:
     in long loops, so that an interrupt swallowed by a library still stops the work soon)."""
     if _STATE.depth > 0 and _STATE.signum is not None:
         raise KeyboardInterrupt(f"{signal.Signals(_STATE.signum).name} received; not committed")
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +310,7 @@ def _existing_ancestor(path: Path) -> Path:
 
 
 def _probe_writable(folder: Path, what: Path) -> None:
-    """Creates and removes a temp file in `folder` (os.access is wrong for root and read-only fs)."""
+    """Creates and removes a temp file in `folder` (os.access misleads for root, read-only fs)."""
     probe = temp_sibling(folder / ".probe")
     try:
         fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -320,7 +324,7 @@ def _probe_writable(folder: Path, what: Path) -> None:
 
 
 def _check_location(out: Path, shown: PathLike) -> Path:
-    """Refuses an output under a file or in an unwritable place; returns the nearest existing dir."""
+    """Refuses an output under a file; returns the nearest existing path."""
     anc = _existing_ancestor(out)
     if anc != out and not anc.is_dir():
         raise OutputError(
@@ -342,11 +346,13 @@ def read_marker(folder: PathLike) -> dict[str, Any] | None:
         data = json.loads(p.read_text("utf-8"))
     except (OSError, ValueError) as e:
         raise OutputError(
-            f"{folder}: its {MARKER_NAME} is unreadable ({e}); choose another folder or pass --force"
+            f"{folder}: its {MARKER_NAME} is unreadable ({e}); choose another folder or pass "
+            "--force"
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
         raise OutputError(
-            f"{folder}: its {MARKER_NAME} is not an ifvit marker; choose another folder or pass --force"
+            f"{folder}: its {MARKER_NAME} is not an ifvit marker; choose another folder or pass "
+            "--force"
         )
     return data
 
@@ -415,12 +421,13 @@ def claim_output_dir(
         if marker is None and others and not force:
             raise OutputError(
                 f"{path}: is not empty and is not an ifvit {kind} output (no {MARKER_NAME}); "
-                "choose a new or empty folder, or pass --force to write into it (other files are kept)"
+                "choose a new or empty folder, or pass --force to write into it (other files are "
+                "kept)"
             )
         if marker is not None and marker["kind"] != kind and not force:
             raise OutputError(
-                f"{path}: holds an ifvit {marker['kind']} output, not {kind}; choose another folder "
-                "or pass --force"
+                f"{path}: holds an ifvit {marker['kind']} output, not {kind}; choose another "
+                "folder or pass --force"
             )
         if marker is not None and marker["kind"] == kind and not resume and others and not force:
             raise OutputError(
@@ -469,17 +476,24 @@ def claimed_output_dir(
     """`claim_output_dir` for the duration of a block that fills the folder.
 
     If the block raises (KeyboardInterrupt included) and the folder did not exist before the claim,
-    the folder is removed again when it holds nothing but the marker and temp files of ours (a
-    failed first run leaves no empty output folder behind). Folders that existed are left as they
-    are (minus this run's temp files, which the writers remove themselves).
+    the folder is removed again when it holds nothing but the marker and temp files of ours, and so
+    are the parent folders the claim created, if empty (a failed first run leaves no new folder).
+    Folders that existed are left as they are (minus this run's temp files, which the writers
+    remove themselves).
     """
-    existed = Path(path).expanduser().exists()
+    target = _resolve(path)
+    new_dirs = [d for d in (target, *target.parents) if not d.exists()]  # created by the claim
     out = claim_output_dir(path, kind, inputs=inputs, force=force, resume=resume)
     try:
         yield out
     except BaseException:
-        if not existed:
+        if new_dirs:
             _release(out)
+            for d in new_dirs[1:]:  # parents made on the way, innermost first, if still empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
         raise
 
 
@@ -497,7 +511,9 @@ def _release(out: Path) -> None:
         out.rmdir()
 
 
-def check_output_file(path: PathLike, *, inputs: Iterable[PathLike] = (), force: bool = False) -> Path:
+def check_output_file(
+    path: PathLike, *, inputs: Iterable[PathLike] = (), force: bool = False
+) -> Path:
     """Checks a single output file before any work; removes stale temp siblings of it.
 
     Refused: a path that is an input (same path, or the same file through a link), an existing

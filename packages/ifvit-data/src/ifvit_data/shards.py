@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grain
 import numpy as np
 from array_record.python.array_record_module import ArrayRecordWriter
 
@@ -288,8 +287,12 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
     return head[:-2] + ',\n "index": {\n' + index + "\n }\n}\n"
 
 
-class RecordSource(grain.sources.RandomAccessDataSource):
+class RecordSource:
     """Random access to the decoded records of a shard folder (a Grain data source).
+
+    It satisfies `grain.sources.RandomAccessDataSource` structurally (a Protocol), so importing
+    this module does not import grain (which imports jax where jax is installed: seconds, for
+    `ifvit ingest` that only writes shards).
 
     Args:
       out_dir: folder written by `write_shards` / `ifvit ingest`.
@@ -304,6 +307,8 @@ class RecordSource(grain.sources.RandomAccessDataSource):
         self.out_dir = Path(out_dir)
         self.manifest = read_manifest(self.out_dir)
         paths = [str(self.out_dir / s["file"]) for s in self.manifest["shards"]]
+        import grain
+
         self._source = grain.sources.ArrayRecordDataSource(paths)
         n = self.manifest["counts"]["records"]
         if len(self._source) != n:
