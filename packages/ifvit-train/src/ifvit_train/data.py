@@ -25,6 +25,7 @@ from ifvit_data.pipeline import (
 from ifvit_data.preprocess import CropConfig
 from ifvit_data.shards import MANIFEST, RecordSource
 from ifvit_data.split import Subset, split_by_finger
+from ifvit_data.synth.records import SynthDirError, find_synth_dir, synth_correspondence
 from ifvit_train.config import TrainConfig
 
 
@@ -67,14 +68,12 @@ def open_data(shard_dir: str | Path, tc: TrainConfig) -> TrainData:
     source = RecordSource(shard_dir)
     train, held = split_by_finger(source, tc.holdout, seed=tc.seed)
     corr = None
-    try:
-        from ifvit_data.synth.records import find_synth_dir, synth_correspondence
-    except ImportError:  # older ifvit-data without the adapter
-        find_synth_dir = None
-    if find_synth_dir is not None:
-        synth_dir = find_synth_dir(shard_dir)
-        if synth_dir is not None:
+    synth_dir = find_synth_dir(shard_dir)
+    if synth_dir is not None:
+        try:
             corr = synth_correspondence(synth_dir)
+        except SynthDirError:  # e.g. made by another generator version: no exact maps, not an error
+            corr = None
     return TrainData(shard_dir, source, train, held, corr)
 
 
