@@ -394,7 +394,9 @@ def test_atomic_writes(tmp_path: Path) -> None:
     assert p.read_bytes() == b"two"
     long_name = "n" * 250
     atomic_write_bytes(tmp_path / long_name, b"x")
-    assert sorted(q.name for q in tmp_path.iterdir()) == ["a", long_name]
+    wide_name = "指紋" * 40 + ".png"  # 244 bytes of UTF-8
+    atomic_write_bytes(tmp_path / wide_name, b"y")
+    assert sorted(q.name for q in tmp_path.iterdir()) == sorted(["a", long_name, wide_name])
     assert sorted(q.name for q in (tmp_path / "a").iterdir()) == ["r.json"]
 
 
