@@ -77,4 +77,8 @@ if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}"
   exit 1
 fi
+if ((${#tested[@]} == 0)); then
+  echo "FAILED: nothing was tested"
+  exit 1
+fi
 echo "all passed: ${tested[*]}"

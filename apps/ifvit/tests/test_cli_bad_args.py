@@ -232,15 +232,18 @@ def test_real_entry_point(case: str, scratch: Path) -> None:
     assert _tree(scratch) == before
 
 
-def _drop_root_override() -> None:
-    """Child process: drop CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH (Linux), so that root is held to
-    file permissions like any user."""
-    import ctypes
-
+# Runs argv[1:] held to file permissions: as root (Linux), CAP_DAC_OVERRIDE and
+# CAP_DAC_READ_SEARCH are dropped from the bounding set before exec (prctl PR_CAPBSET_DROP), so
+# root cannot write into a chmod 0o500 folder either. Exits 99 if that is not possible.
+UNPRIVILEGED = """
+import ctypes, os, sys
+if os.geteuid() == 0:
     libc = ctypes.CDLL(None, use_errno=True)
     for cap in (1, 2):
-        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+        if libc.prctl(24, cap, 0, 0, 0) != 0:
+            sys.exit(99)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
 
 
 @pytest.mark.parametrize(
@@ -257,16 +260,15 @@ def test_unwritable_output(argv: list[str], scratch: Path) -> None:
     ro = scratch / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    preexec = _drop_root_override if os.geteuid() == 0 and sys.platform == "linux" else None
+    run = [sys.executable, "-c", UNPRIVILEGED, sys.executable]
     probe = "import sys, pathlib; pathlib.Path(sys.argv[1], 'p').write_text('x')"
     try:
-        blocked = subprocess.run([sys.executable, "-c", probe, str(ro)], preexec_fn=preexec,
-                                 capture_output=True).returncode != 0
-        if not blocked:
+        blocked = subprocess.run([*run, "-c", probe, str(ro)], capture_output=True).returncode
+        if blocked != 1:  # 0: the write worked; 99: permissions cannot be enforced here
             pytest.skip("chmod does not block writes here: an unwritable folder cannot be made")
         before = _tree(scratch)
-        proc = subprocess.run([sys.executable, "-m", "ifvit_cli.main", *argv], capture_output=True,
-                              text=True, timeout=300, preexec_fn=preexec)
+        proc = subprocess.run([*run, "-m", "ifvit_cli.main", *argv], capture_output=True,
+                              text=True, timeout=300)
     finally:
         ro.chmod(0o700)
     assert proc.returncode == 2, proc.stderr

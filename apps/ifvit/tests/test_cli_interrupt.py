@@ -52,11 +52,13 @@ def descendants(pid: int) -> set[int]:
     return {p for p in found if _alive(p)}
 
 
-def _foreground() -> None:
-    """In the child: SIGINT as in a foreground terminal process (this test run may itself have been
-    started in the background, where SIGINT is ignored and that is inherited)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+# Runs argv[1:] with SIGINT / SIGTERM at their defaults, as in a foreground terminal process (this
+# test run may itself have been started in the background, where SIGINT is ignored and that is
+# inherited). Dispositions set to default survive exec; no preexec_fn (unsafe in threaded parents).
+FOREGROUND = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def start_synth(out: Path, extra: list[str] = ()) -> subprocess.Popen[str]:
@@ -79,8 +81,7 @@ def start_synth(out: Path, extra: list[str] = ()) -> subprocess.Popen[str]:
         *extra,
     ]
     return subprocess.Popen(
-        [*cmd, *argv],
-        preexec_fn=_foreground,
+        [sys.executable, "-c", FOREGROUND, *cmd, *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

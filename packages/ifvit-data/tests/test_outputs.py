@@ -55,15 +55,18 @@ def dead_pid() -> int:
     return int(proc.stdout)
 
 
-def _drop_root_override() -> None:
-    """In a child process: drop CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH from the bounding set, so
-    that root is held to file permissions after exec (Linux prctl PR_CAPBSET_DROP)."""
-    import ctypes
-
+# Runs argv[1:] held to file permissions: as root (Linux), CAP_DAC_OVERRIDE and
+# CAP_DAC_READ_SEARCH are dropped from the bounding set before exec (prctl PR_CAPBSET_DROP), so
+# root cannot write into a chmod 0o500 folder either. Exits 99 if that is not possible.
+UNPRIVILEGED = """
+import ctypes, os, sys
+if os.geteuid() == 0 and sys.platform == "linux":
     libc = ctypes.CDLL(None, use_errno=True)
     for cap in (1, 2):
         if libc.prctl(24, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+            sys.exit(99)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
 
 
 def run_in_read_only_dir(ro: Path, body: str) -> dict:
@@ -88,18 +91,16 @@ def run_in_read_only_dir(ro: Path, body: str) -> dict:
         + textwrap.dedent(body)
         + '\nprint(json.dumps({"blocked": True, **results}))\n'
     )
-    preexec = _drop_root_override if os.geteuid() == 0 and sys.platform == "linux" else None
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", script, str(ro)],
+            [sys.executable, "-c", UNPRIVILEGED, sys.executable, "-c", script, str(ro)],
             capture_output=True,
             text=True,
-            preexec_fn=preexec,
             timeout=60,
         )
     finally:
         ro.chmod(0o700)
-    if proc.returncode != 0 and "PR_CAPBSET_DROP" in proc.stderr:
+    if proc.returncode == 99:
         pytest.skip("running as root without CAP_SETPCAP: no process can be held to permissions")
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -393,7 +394,9 @@ def test_atomic_writes(tmp_path: Path) -> None:
     assert p.read_bytes() == b"two"
     long_name = "n" * 250
     atomic_write_bytes(tmp_path / long_name, b"x")
-    assert sorted(q.name for q in tmp_path.iterdir()) == ["a", long_name]
+    wide_name = "指紋" * 40 + ".png"  # 244 bytes of UTF-8
+    atomic_write_bytes(tmp_path / wide_name, b"y")
+    assert sorted(q.name for q in tmp_path.iterdir()) == sorted(["a", long_name, wide_name])
     assert sorted(q.name for q in (tmp_path / "a").iterdir()) == ["r.json"]
 
 

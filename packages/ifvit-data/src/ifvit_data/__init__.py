@@ -11,4 +11,7 @@ Modules (import what you need; this package imports nothing eagerly):
 - `pipeline`, `shuffle`, `memory`: Grain MapDatasets for Module-1, Module-2 and evaluation pairs.
 - `protocol`: FVC (2,800 / 4,950 for 100 x 8) and all-pairs evaluation lists.
 - `synth`: the synthetic fingerprint generator.
+- `outputs`: the output-safety policy of every command (claimed folders, checked files, atomic
+  writes, interrupt guard); stdlib only.
+- `workers`: process-pool initializer (workers ignore Ctrl-C and exit when their parent dies).
 """

@@ -59,7 +59,7 @@ MARKER_FORMAT_VERSION = 1
 TEMP_TAG = ".ifvit-tmp-"
 """Every temp file is `.<name>` + TEMP_TAG + `<pid>-<8 hex>`."""
 _TEMP_RE = re.compile(r"^\..*" + re.escape(TEMP_TAG) + r"(?P<pid>\d+)-[0-9a-f]{8}$", re.DOTALL)
-_MAX_NAME_IN_TEMP = 180  # keeps temp names under NAME_MAX (255 bytes) for long file names
+_MAX_NAME_IN_TEMP = 180  # bytes: keeps temp names under NAME_MAX (255 bytes) for long file names
 
 PathLike = str | os.PathLike[str]
 
@@ -72,11 +72,15 @@ class OutputError(ValueError):
 # temp files
 
 
+def _short(name: str) -> str:
+    """`name` cut to `_MAX_NAME_IN_TEMP` bytes of UTF-8 (never inside a character)."""
+    return name.encode("utf-8", "surrogateescape")[:_MAX_NAME_IN_TEMP].decode("utf-8", "ignore")
+
+
 def temp_sibling(path: PathLike) -> Path:
     """A fresh temp path next to `path`: `.<name>.ifvit-tmp-<pid>-<8 hex>` (not created)."""
     path = Path(path)
-    name = path.name[:_MAX_NAME_IN_TEMP]
-    return path.with_name(f".{name}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
+    return path.with_name(f".{_short(path.name)}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}")
 
 
 def is_temp_name(name: str) -> bool:
@@ -126,7 +130,7 @@ def remove_stale_temps(
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
-    prefix = None if name is None else f".{name[:_MAX_NAME_IN_TEMP]}{TEMP_TAG}"
+    prefix = None if name is None else f".{_short(name)}{TEMP_TAG}"
     for root, dirs, files in os.walk(folder):
         for entry in [*files, *dirs]:
             m = _TEMP_RE.match(entry)

@@ -278,7 +278,10 @@ def _write_claimed(
 def _manifest_text(manifest: dict[str, Any]) -> str:
     """Indented JSON, except the per-record `index` lists which stay on one line each."""
     head = json.dumps(
-        {k: v for k, v in manifest.items() if k != "index"}, indent=1, sort_keys=True, allow_nan=False
+        {k: v for k, v in manifest.items() if k != "index"},
+        indent=1,
+        sort_keys=True,
+        allow_nan=False,
     )
     index = ",\n".join(
         f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'), allow_nan=False)}"

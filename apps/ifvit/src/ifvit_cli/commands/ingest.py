@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="write into a non-empty --out that is not an ifvit ingest output (other files are kept)",
+        help="write into a non-empty --out that is not an ifvit ingest output (other files are "
+        "kept)",
     )
 
 

@@ -82,7 +82,9 @@ def _validate(args: argparse.Namespace) -> tuple[int, int]:
     if not 1 <= args.fingers <= MAX_FINGERS:
         raise UserError(f"--fingers {args.fingers}: must be between 1 and {MAX_FINGERS:,}")
     if not 1 <= args.impressions <= MAX_IMPRESSIONS:
-        raise UserError(f"--impressions {args.impressions}: must be between 1 and {MAX_IMPRESSIONS}")
+        raise UserError(
+            f"--impressions {args.impressions}: must be between 1 and {MAX_IMPRESSIONS}"
+        )
     if args.fingers * args.impressions > MAX_IMAGES:
         raise UserError(
             f"--fingers {args.fingers} x --impressions {args.impressions}: more than "
@@ -100,7 +102,9 @@ def _validate(args: argparse.Namespace) -> tuple[int, int]:
         if sheet.suffix.lower() != ".png":
             raise UserError(f"--contact-sheet {sheet}: give a file name ending in .png")
         if args.out.resolve() in sheet.resolve().parents:
-            raise UserError(f"--contact-sheet {sheet}: is inside --out {args.out}; put it elsewhere")
+            raise UserError(
+                f"--contact-sheet {sheet}: is inside --out {args.out}; put it elsewhere"
+            )
         check_output_file(sheet, inputs=[args.out], force=args.force)
     return size
 
