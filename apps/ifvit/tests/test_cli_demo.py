@@ -27,7 +27,8 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
         assert im.shape[0] > 50 and im.std() > 5, png  # a real picture, not a blank canvas
     md = (out / "report.md").read_text()
     assert md.startswith("# IFViT-JAX demo report") and "verification EER" in md
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temp files
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert hidden == [".ifvit-output.json"]  # our marker, no temp files
     # the bundles load and `inspect` describes them
     assert main(["inspect", str(out / "model" / "match")]) == 0
     assert "Module 1 + Module 2" in capsys.readouterr().out
@@ -38,6 +39,6 @@ def test_demo_bad_input_is_one_line(tmp_path, capsys):
     f.write_text("x")
     assert main(["demo", "--out", str(f)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "is not a folder" in err[0]
+    assert len(err) == 1 and "is a file" in err[0]
     assert main(["demo", "--out", str(tmp_path / "d"), "--fingers", "1"]) == 2
     assert not (tmp_path / "d").exists()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
+import math
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +30,7 @@ from flax import nnx
 
 from ifvit_core.config import IFViTConfig, config_from_dict, config_to_dict
 from ifvit_core.ifvit import Matcher
+from ifvit_data.outputs import atomic_write_text
 from ifvit_core.loftr import LoFTR
 from ifvit_train.checkpoint import Checkpointer, load_weights
 from ifvit_train.config import TrainConfig
@@ -60,14 +61,19 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _finite(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.ifvit-tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Valid JSON (a NaN/Inf value becomes null) through the project's one atomic-write path."""
+    atomic_write_text(path, json.dumps(_finite(data), indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:

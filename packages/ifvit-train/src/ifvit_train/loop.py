@@ -21,6 +21,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from ifvit_data.outputs import atomic_write_text
 from ifvit_train.checkpoint import Checkpointer, abstract_like
 from ifvit_train.config import TrainConfig
 
@@ -58,9 +59,7 @@ def _read_history(path: Path, upto: int) -> list[dict[str, Any]]:
 
 
 def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.ifvit-tmp")
-    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    tmp.replace(path)
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), fsync=False)
 
 
 def run_loop(

@@ -53,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--holdout must be in (0, 1), got {args.holdout}")
     if args.steps < 1 or args.match_steps < 1 or args.batch < 1:
         raise UserError("--steps, --match-steps and --batch must be positive")
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder; pass another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
+
+    try:  # the output-safety policy: never a folder of the user's files, checked before any work
+        out = claim_output_dir(args.out, "demo")
+    except OutputError as e:
+        raise UserError(str(e)) from None
 
     import numpy as np
     from PIL import Image
@@ -100,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     }
     write_json_atomic(out / "report.json", report)
     md = _report_md(report, args)
-    (out / ".report.md.tmp").write_text(md)
-    (out / ".report.md.tmp").replace(out / "report.md")
+    atomic_write_text(out / "report.md", md)
     print("[4/4] report\n" + md)
     return 0
 
