@@ -38,7 +38,7 @@ def test_subset_renumbers_records():
     np.testing.assert_array_equal(sub.fingers, [6, 7])
 
 
-@pytest.mark.parametrize("holdout", [0.0, 1.0, 10, -1])
+@pytest.mark.parametrize("holdout", [0.0, 1.5, 10, -1])
 def test_bad_holdout(holdout):
     with pytest.raises(ValueError):
         split_by_finger(_Source(np.repeat(np.arange(10), 2)), holdout)

@@ -46,7 +46,7 @@ def split_by_finger(
 
     Args:
       source: records with a `fingers` array (e.g. `RecordSource`).
-      holdout: fraction of fingers (0 < f < 1) or a count (int >= 1) held out.
+      holdout: fraction of fingers (0 < f < 1) or a count (a whole number >= 1) held out.
       seed: which fingers are held out (a seeded permutation of the sorted finger ids).
 
     Raises:
@@ -56,7 +56,7 @@ def split_by_finger(
     uniq = np.unique(fingers)
     if len(uniq) < 2:
         raise ValueError(f"need at least 2 fingers to split, the data has {len(uniq)}")
-    if isinstance(holdout, (int, np.integer)) and not isinstance(holdout, bool) and holdout >= 1:
+    if not isinstance(holdout, bool) and holdout >= 1 and float(holdout).is_integer():
         n_hold = int(holdout)
     elif 0.0 < float(holdout) < 1.0:
         n_hold = max(1, int(round(float(holdout) * len(uniq))))

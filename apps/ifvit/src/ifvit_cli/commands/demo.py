@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -90,8 +90,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"[3/4] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
           f"{args.match_steps} steps", flush=True)
     dense = train_dense(shard_dir, out / "model" / "dense", get_preset(args.preset), tc)
+    # Module 2 on a CPU budget: ArcFace at s=30 with its margin ramped in, and L_E at weight 1 (the
+    # [PRIOR] s=64, λ2=0.1 barely moved the held-out EER in a few hundred steps; README).
+    loss = get_preset(args.preset).loss
+    loss = dataclasses.replace(loss, arcface_scale=30.0, lambda_embed=1.0)
     match = train_match(shard_dir, out / "model" / "match", out / "model" / "dense",
-                        tc.replace(steps=args.match_steps, warmup_steps=min(50, args.match_steps // 5)))
+                        tc.replace(steps=args.match_steps, warmup_steps=min(50, args.match_steps // 5),
+                                   margin_warmup_steps=min(100, args.match_steps // 2)), loss=loss)
     report: dict[str, Any] = {
         "command": "ifvit demo", "args": {k: str(v) for k, v in vars(args).items()},
         "module1": {"before": dense["initial_validation"], "after": dense["validation"],

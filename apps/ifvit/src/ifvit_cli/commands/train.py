@@ -43,9 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 compute, float32 master weights")
     p.add_argument("--holdout", type=float, default=0.2,
-                   help="fraction of fingers held out for validation (default: 0.2)")
+                   help="fingers held out for validation: a fraction, or a count >= 1 (default: 0.2)")
     p.add_argument("--max-rotation", type=float, default=30.0,
                    help="rotation range of corrupted-copy pairs in degrees (default: 30)")
+    p.add_argument("--lambda-embed", type=float, default=None,
+                   help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
+    p.add_argument("--arcface-scale", type=float, default=None,
+                   help="Module 2: ArcFace scale s (default: the model config's, 64 [PRIOR])")
+    p.add_argument("--margin-warmup", type=int, default=100,
+                   help="Module 2: steps over which the ArcFace margin ramps up from 0 (default: 100)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps (default: 100)")
     p.add_argument("--validate-every", type=int, default=100, help="steps; 0 = at the end (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, data and RANSAC (default: 0)")
@@ -63,6 +69,7 @@ def _train_config(args: argparse.Namespace):
                            compute_dtype="bfloat16" if args.bf16 else "float32",
                            max_rotation=args.max_rotation, checkpoint_every=args.checkpoint_every,
                            validate_every=args.validate_every, seed=args.seed,
+                           margin_warmup_steps=args.margin_warmup,
                            warmup_steps=min(100, args.steps // 10))
     except ValueError as e:
         raise UserError(str(e)) from None
@@ -108,11 +115,28 @@ def run(args: argparse.Namespace) -> int:
         if args.stage in ("match", "all"):
             src = args.from_dense if args.stage == "match" else args.workdir / "dense"
             match_dir = args.workdir / "match" if args.stage == "all" else args.workdir
-            meta = train_match(args.data, match_dir, src, tc, force=args.force, progress=progress)
+            meta = train_match(args.data, match_dir, src, tc, loss=_loss(args, src), force=args.force,
+                               progress=progress)
             _report("Module 2", match_dir, meta)
     except (BundleError, OutputError, ShardError, TrainingDiverged) as e:
         raise UserError(str(e)) from None
+    except ValueError as e:  # data that cannot be trained on (e.g. too few fingers to split)
+        raise UserError(f"--data {args.data}: {e}") from None
     return 0
+
+
+def _loss(args: argparse.Namespace, dense_bundle: Path):
+    """The Module 1 bundle's loss settings with the flags given on the command line."""
+    import dataclasses
+
+    from ifvit_core.config import config_from_dict
+    from ifvit_train.bundle import read_meta
+
+    changes = {k: v for k, v in (("lambda_embed", args.lambda_embed),
+                                 ("arcface_scale", args.arcface_scale)) if v is not None}
+    if not changes:
+        return None
+    return dataclasses.replace(config_from_dict(read_meta(dense_bundle)["config"]).loss, **changes)
 
 
 def _report(name: str, path: Path, meta: dict) -> None:
