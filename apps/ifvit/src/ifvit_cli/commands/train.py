@@ -60,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use a --workdir that holds other files (none of them is deleted)")
 
 
-def _train_config(args: argparse.Namespace):
+def _settings_from_args(args: argparse.Namespace):
     from ifvit_train.config import TrainConfig
 
     try:
@@ -97,7 +97,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    tc = _train_config(args)
+    tc = _settings_from_args(args)
     from ifvit_core.config import get_preset
     from ifvit_data.outputs import OutputError
     from ifvit_data.shards import ShardError
