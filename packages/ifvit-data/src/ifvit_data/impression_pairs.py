@@ -142,6 +142,8 @@ class ImpressionPairTransform(Module1Transform):
         return {
             "image0": _to_input(window0),
             "image1": _to_input(image1),
+            "mask0": np.ascontiguousarray(mask0, bool),
+            "mask1": np.ascontiguousarray(mask1, bool),
             **gt,
             "transform": _fit_affine(gt["gt_pts0"][:k], gt["gt_pts1"][:k]),
         }
