@@ -79,9 +79,9 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
     The workdir is claimed with the output-safety policy (`ifvit_data.outputs`) before any work:
     never the data folder, never a folder of the user's files unless `force`.
     """
+    data = open_data(data_dir, tc)  # reads only: a bad data folder leaves no workdir behind
     inputs = [data_dir] + ([init_loftr] if init_loftr else [])
     workdir = claim_output_dir(workdir, "bundle-dense", inputs=inputs, force=force)
-    data = open_data(data_dir, tc)
     mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
     graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr)
     _log_model(log, "Module 1", state.params, state)
@@ -128,10 +128,10 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     if dense.kind != "dense":
         raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs the Module 1 "
                                   "bundle (`ifvit train dense` output)")
-    workdir = claim_output_dir(workdir, "bundle-match", inputs=[data_dir, from_dense], force=force)
     data = open_data(data_dir, tc)
     if data.num_classes < 2:
         raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
+    workdir = claim_output_dir(workdir, "bundle-match", inputs=[data_dir, from_dense], force=force)
     cfg = dense.cfg.replace(module2=dataclasses.replace(dense.cfg.module2,
                                                         num_classes=data.num_classes),
                             loss=loss or dense.cfg.loss)

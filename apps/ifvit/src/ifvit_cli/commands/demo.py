@@ -64,12 +64,10 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from ifvit_core.config import get_preset
     from ifvit_data.ingest import ingest
     from ifvit_data.synth import SynthConfig, contact_sheet, generate_dataset
     from ifvit_train.bundle import write_json_atomic
     from ifvit_train.config import TrainConfig
-    from ifvit_train.run import train_dense, train_match
 
     t0 = time.time()
     synth_dir, shard_dir = out / "synth", out / "shards"
@@ -89,14 +87,10 @@ def run(args: argparse.Namespace) -> int:
                      checkpoint_every=100, validate_every=0)
     print(f"[3/4] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
           f"{args.match_steps} steps", flush=True)
-    dense = train_dense(shard_dir, out / "model" / "dense", get_preset(args.preset), tc)
-    # Module 2 on a CPU budget: ArcFace at s=30 with its margin ramped in, and L_E at weight 1 (the
-    # [PRIOR] s=64, λ2=0.1 barely moved the held-out EER in a few hundred steps; README).
-    loss = get_preset(args.preset).loss
-    loss = dataclasses.replace(loss, arcface_scale=30.0, lambda_embed=1.0)
-    match = train_match(shard_dir, out / "model" / "match", out / "model" / "dense",
-                        tc.replace(steps=args.match_steps, warmup_steps=min(50, args.match_steps // 5),
-                                   margin_warmup_steps=min(100, args.match_steps // 2)), loss=loss)
+    try:
+        dense, match = _train(args, shard_dir, out, tc)
+    except ValueError as e:  # e.g. a holdout that leaves no training or validation fingers
+        raise UserError(f"{e}; change --fingers / --holdout") from None
     report: dict[str, Any] = {
         "command": "ifvit demo", "args": {k: str(v) for k, v in vars(args).items()},
         "module1": {"before": dense["initial_validation"], "after": dense["validation"],
@@ -110,6 +104,21 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(out / "report.md", md)
     print("[4/4] report\n" + md)
     return 0
+
+
+def _train(args: argparse.Namespace, shard_dir: Path, out: Path, tc: Any) -> tuple[dict, dict]:
+    from ifvit_core.config import get_preset
+    from ifvit_train.run import train_dense, train_match
+
+    dense = train_dense(shard_dir, out / "model" / "dense", get_preset(args.preset), tc)
+    # Module 2 on a CPU budget: ArcFace at s=30 with its margin ramped in, and L_E at weight 1 (the
+    # [PRIOR] s=64, λ2=0.1 barely moved the held-out EER in a few hundred steps; README).
+    loss = get_preset(args.preset).loss
+    loss = dataclasses.replace(loss, arcface_scale=30.0, lambda_embed=1.0)
+    match = train_match(shard_dir, out / "model" / "match", out / "model" / "dense",
+                        tc.replace(steps=args.match_steps, warmup_steps=min(50, args.match_steps // 5),
+                                   margin_warmup_steps=min(100, args.match_steps // 2)), loss=loss)
+    return dense, match
 
 
 def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
