@@ -32,6 +32,29 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     # the bundles load and `inspect` describes them
     assert main(["inspect", str(out / "model" / "match")]) == 0
     assert "Module 1 + Module 2" in capsys.readouterr().out
+    _check_match(out, capsys)
+
+
+def _check_match(out, capsys):
+    """`ifvit match` on two of the demo's prints: JSON in the files' pixels, a picture, errors."""
+    a, b = out / "synth" / "1_1.png", out / "synth" / "1_2.png"
+    model = str(out / "model" / "match")
+    assert main(["match", "--model", model, str(a), str(b), "--json", "--viz", str(out / "m.png")]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert -1.0 <= res["score"] <= 1.0 and set(res["decision"]) == set(res["thresholds"])
+    h, w = np.asarray(Image.open(a)).shape
+    for name, pairs in res["correspondences"].items():
+        for c in pairs:  # every point lies in (or at the border of) the user's own images
+            assert -8 <= c["x0"] <= w + 8 and -8 <= c["y0"] <= h + 8, (name, c)
+            assert -8 <= c["x1"] <= w + 8 and -8 <= c["y1"] <= h + 8, (name, c)
+    assert np.asarray(Image.open(out / "m.png")).std() > 5
+    # the existing picture is not overwritten without --force; a Module 1 bundle is refused
+    for argv, msg in ((["match", "--model", model, str(a), str(b), "--viz", str(out / "m.png")], "--force"),
+                      (["match", "--model", str(out / "model" / "dense"), str(a), str(b)], "Module 2"),
+                      (["match", "--model", model, str(a), str(out / "nope.png")], "no such file")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], err
 
 
 def test_demo_bad_input_is_one_line(tmp_path, capsys):

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("ifvit_cli.commands.ingest", "images -> ArrayRecord shards + manifest.json"),
     "convert": ("ifvit_cli.commands.convert", "LoFTR PyTorch checkpoint -> IFViT-JAX weights"),
     "train": ("ifvit_cli.commands.train", "train Module 1 / Module 2 into a resumable model bundle"),
+    "match": ("ifvit_cli.commands.match", "verify two prints: score, decision, correspondences"),
     "inspect": ("ifvit_cli.commands.inspect", "show what a model bundle holds and how it was trained"),
     "demo": ("ifvit_cli.commands.demo", "the embedded default run on synthetic prints"),
 }

@@ -1,0 +1,139 @@
+"""1:1 verification with a model bundle: image files -> the training preprocessing -> IFViT ->
+score, decision and every correspondence in the pixels of the user's own images.
+
+Preprocessing is the one path training used (`bundle.json` "preprocessing"): decode and convert to
+grey (`ifvit_data.imagefile`), resample to 500 ppi, the fixed-size window at the foreground centroid
+(`ifvit_data.preprocess.crop_print`) and its foreground mask (`ifvit_data.foreground`). Each
+prepared image keeps the affine map from its file's pixels to the model input, so every output
+point is mapped back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ifvit_core.ifvit import verify_pairs
+from ifvit_data.imagefile import check_dpi, read_image, resample_to
+from ifvit_data.preprocess import CropConfig, crop_print
+from ifvit_data.schema import STORED_DPI
+from ifvit_train.bundle import LoadedBundle
+
+
+def _h(a: np.ndarray) -> np.ndarray:
+    return np.vstack([np.asarray(a, np.float64), [0.0, 0.0, 1.0]])
+
+
+def _apply(a: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return np.asarray(pts, np.float64) @ a[:2, :2].T + a[:2, 2]
+
+
+@dataclass
+class PreparedImage:
+    """A print as the model sees it, and how it relates to the file.
+
+    image: uint8 [H, W] the file's pixels (grey); window: float32 [S, S] model input; mask: bool
+    [S, S] its foreground; to_window: [3, 3] file pixel -> window pixel; dpi and where it came from.
+    """
+
+    path: Path
+    image: np.ndarray
+    window: np.ndarray
+    mask: np.ndarray
+    to_window: np.ndarray
+    dpi: float
+    dpi_source: str
+
+
+def prepare_image(path: str | Path, size: int, dpi: float | None = None) -> PreparedImage:
+    """Reads a print and prepares it like training did.
+
+    Raises:
+      ifvit_data.imagefile.ImageReadError / ValueError: unreadable file or unusable resolution.
+    """
+    path = Path(path)
+    gray, meta = read_image(path)
+    source = "flag" if dpi is not None else ("metadata" if meta is not None else "default 500")
+    dpi = float(dpi if dpi is not None else (meta if meta is not None else STORED_DPI))
+    if (reason := check_dpi(dpi, source)) is not None:
+        raise ValueError(f"{path}: {reason}")
+    stored = resample_to(gray, dpi)
+    window, c, mask = crop_print(stored, CropConfig(size=(size, size)))
+    fx, fy = stored.shape[1] / gray.shape[1], stored.shape[0] / gray.shape[0]
+    to_stored = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5]])  # resize convention
+    return PreparedImage(path, gray, window, mask, _h(c) @ _h(to_stored), dpi, source)
+
+
+class Verifier:
+    """Scores pairs with a loaded Module 2 bundle (one jit-compiled graph, batch of one)."""
+
+    def __init__(self, bundle: LoadedBundle, seed: int = 0):
+        if bundle.matcher is None:
+            raise ValueError(f"{bundle.path}: a Module 1 bundle; matching needs a Module 2 bundle")
+        self.bundle, self.cfg = bundle, bundle.cfg
+        self.size = int(bundle.meta["preprocessing"]["input_size"][0])
+        self._key = jax.random.key(seed)
+        cfg = self.cfg
+
+        @nnx.jit
+        def run(m1, m2, key, i0, i1, k0, k1):
+            o = verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
+            pick = lambda d: {k: d[k] for k in ("valid", "mconf", "mkpts0_c", "mkpts1_c")}
+            return {"score": o["score"], "cos_global": o["cos_global"], "cos_local": o["cos_local"],
+                    "A01": o["alignment"].A01, "inliers": o["alignment"].num_inliers,
+                    "ok": o["alignment"].ok, "module1": pick(o["module1"]),
+                    "global": pick(o["module2"]["global"]), "local": pick(o["module2"]["local"]),
+                    "global_frame": o["inputs"].global_frame, "roi_frame": o["inputs"].roi_frame}
+
+        self._run = run
+
+    def prepare(self, path: str | Path, dpi: float | None = None) -> PreparedImage:
+        return prepare_image(path, self.size, dpi)
+
+    def verify(self, a: PreparedImage, b: PreparedImage) -> dict[str, Any]:
+        """Score, decisions and correspondences of one pair, in the files' pixel coordinates."""
+        args = [jnp.asarray(x[None]) for x in (a.window[..., None], b.window[..., None], a.mask, b.mask)]
+        o = jax.device_get(self._run(self.bundle.module1, self.bundle.matcher, self._key, *args))
+        o = jax.tree.map(lambda x: np.asarray(x)[0], o)
+        inv0, inv1 = np.linalg.inv(a.to_window), np.linalg.inv(b.to_window)
+        a01 = _h(o["A01"])
+        user01 = inv1 @ a01 @ a.to_window  # file-0 pixel -> file-1 pixel
+
+        def pairs(m: dict, frame: np.ndarray | None) -> list[dict[str, Any]]:
+            v = m["valid"]
+            p0, p1 = m["mkpts0_c"][v], m["mkpts1_c"][v]
+            if frame is not None:  # branch pixels -> image-0 window; image 1 through the alignment
+                f_inv = np.linalg.inv(_h(frame))
+                p0 = _apply(f_inv, p0)
+                p1 = _apply(a01, _apply(f_inv, p1))
+            q0, q1 = _apply(inv0, p0), _apply(inv1, p1)
+            return [{"x0": round(float(x0), 2), "y0": round(float(y0), 2), "x1": round(float(x1), 2),
+                     "y1": round(float(y1), 2), "confidence": round(float(c), 4)}
+                    for (x0, y0), (x1, y1), c in zip(q0, q1, m["mconf"][v])]
+
+        thresholds = {k: v for k, v in (self.bundle.meta.get("thresholds") or {}).items()
+                      if isinstance(v, float)}
+        score = float(o["score"])
+        return {
+            "image0": str(a.path), "image1": str(b.path), "score": score,
+            "cos_global": float(o["cos_global"]), "cos_local": float(o["cos_local"]),
+            "decision": {k: bool(score >= t) for k, t in thresholds.items()},
+            "thresholds": thresholds,
+            "alignment": {
+                "ok": bool(o["ok"]), "inliers": int(o["inliers"]),
+                "rotation_deg": float(np.degrees(np.arctan2(user01[1, 0], user01[0, 0]))),
+                "scale": float(np.sqrt(abs(np.linalg.det(user01[:2, :2])))),
+                "translation": [float(user01[0, 2]), float(user01[1, 2])],
+                "matrix_image0_to_image1": user01[:2].round(6).tolist(),
+            },
+            "correspondences": {"module1": pairs(o["module1"], None),
+                                "global": pairs(o["global"], o["global_frame"]),
+                                "local": pairs(o["local"], o["roi_frame"])},
+            "dpi": {"image0": [a.dpi, a.dpi_source], "image1": [b.dpi, b.dpi_source]},
+        }
