@@ -4,13 +4,15 @@ Run: UV_PROJECT_ENVIRONMENT=.venvs/ifvit-data uv run --exact --package ifvit-dat
          python benchmarks/bench_synth.py [--fingers 100] [--impressions 8] [--workers N]
 
 Prints single-process throughput of masters and impressions, and the wall time of writing a full
-FVC-style dataset (PNG + manifest) with a process pool.
+FVC-style dataset (PNG + manifest) with a process pool, plus its CPU seconds: on a shared machine
+the wall time depends on the other jobs, the CPU time divided by the workers does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 
@@ -38,10 +40,15 @@ def main() -> None:
             n_imp += 1
     t_imp = (time.perf_counter() - t0) / n_imp
 
+    def cpu() -> float:  # user + system seconds of this process and its finished workers
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu()
         generate_dataset(tmp, args.fingers, args.impressions, 0, cfg, workers=args.workers)
-        total = time.perf_counter() - t0
+        total, total_cpu = time.perf_counter() - t0, cpu() - c0
 
     n = args.fingers * args.impressions
     rows = [
@@ -49,7 +56,10 @@ def main() -> None:
         ("impressions/s (1 process)", f"{1 / t_imp:.1f}"),
         (f"dataset {args.fingers}x{args.impressions} @300x300 total s", f"{total:.1f}"),
         ("dataset images/s", f"{n / total:.1f}"),
+        ("dataset CPU s (all processes)", f"{total_cpu:.1f}"),
+        (f"  / {args.workers} workers (wall on idle cores)", f"{total_cpu / args.workers:.1f}"),
         ("workers", str(args.workers)),
+        ("load average (1 min) at the end", f"{os.getloadavg()[0]:.1f}"),
     ]
     width = max(len(k) for k, _ in rows)
     print(f"{'metric':<{width}}  value")

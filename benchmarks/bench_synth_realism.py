@@ -117,24 +117,33 @@ def foreground(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def evaluate(images: dict, fingers: int, impressions: int, nbis) -> dict[str, float]:
-    """Templates, scores and statistics of one 10x8 set (images keyed (f, i), 0-based)."""
+def score_stats(g: np.ndarray, i: np.ndarray) -> dict[str, float]:
+    """Rates and score statistics of genuine `g` and impostor `i` Bozorth3 scores."""
+    return {
+        **rates(g, i),
+        "gen_median": float(np.median(g)),
+        "imp_median": float(np.median(i)),
+        "imp_p99": float(np.percentile(i, 99)),
+        "weak_genuine": 100.0 * float((g <= np.percentile(i, 99)).mean()),
+    }
+
+
+def evaluate(
+    images: dict, fingers: int, impressions: int, nbis
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Statistics and (genuine, impostor) scores of one 10x8 set (images keyed (f, i), 0-based)."""
     tpl = {k: nbis.extract_minutiae(v) for k, v in images.items()}
     genuine, impostor = protocol_pairs(fingers, impressions)
     g = np.array([nbis.match(tpl[a], tpl[b]).raw_score for a, b in genuine], np.float64)
     i = np.array([nbis.match(tpl[a], tpl[b]).raw_score for a, b in impostor], np.float64)
-    out = rates(g, i)
+    out = score_stats(g, i)
     fgs = {k: foreground(v) for k, v in images.items()}
     out.update(
         minutiae=float(np.mean([len(t.minutiae) for t in tpl.values()])),
-        gen_median=float(np.median(g)),
-        imp_median=float(np.median(i)),
-        imp_p99=float(np.percentile(i, 99)),
-        weak_genuine=100.0 * float((g <= np.percentile(i, 99)).mean()),
         period=float(np.median([dominant_period(images[k], fgs[k]) for k in images])),
         fg_fraction=float(np.mean([m.mean() for m in fgs.values()])),
     )
-    return out
+    return out, g, i
 
 
 def load_real(folder: Path) -> dict:
@@ -204,17 +213,29 @@ def main() -> int:
         sets.append((name, load_real(args.data_root / name)))
 
     rows = []
+    synth_scores = []
     for name, images in sets:
         t0 = time.perf_counter()
-        r = evaluate(images, fingers, impressions, nbis)
+        r, g, i = evaluate(images, fingers, impressions, nbis)
         r["period500"] = r["period"] * 500.0 / NOMINAL_DPI.get(name, 500.0)
         print(f"{name}: scored in {time.perf_counter() - t0:.1f} s", flush=True)
         rows.append((name, r))
+        if name.startswith("synth"):
+            synth_scores.append((r, g, i))
         if args.sheets is not None:
             args.sheets.mkdir(parents=True, exist_ok=True)
             shown = [images[(f, i)] for f in range(4) for i in range(4)]
             stem = name.replace(" ", "_").replace("/", "_")
             contact_sheet(shown, 4, args.sheets / f"{stem}.png")
+
+    if len(synth_scores) > 1:  # all seeds' pairs together: the generator's expected difficulty
+        pooled = score_stats(
+            np.concatenate([g for _, g, _ in synth_scores]),
+            np.concatenate([i for _, _, i in synth_scores]),
+        )
+        for k in ("minutiae", "period", "period500", "fg_fraction"):
+            pooled[k] = float(np.mean([r[k] for r, _, _ in synth_scores]))
+        rows.insert(len(synth_scores), (f"synth pooled ({len(synth_scores)} seeds)", pooled))
 
     cols = [
         ("EER%", "eer", ".2f"),

@@ -34,7 +34,7 @@ def synth_source(tmp_path_factory) -> tuple[RecordSource, object]:
 
 
 def _gt_patch_ncc(out: dict, perm: np.ndarray | None = None, half: int = 4) -> np.ndarray:
-    """NCC of image0 patches at gt_pts0 with image1 sampled at gt_pts1 (patch turned by `transform`).
+    """NCC of image0 patches at gt_pts0 and image1 at gt_pts1 (patch turned by `transform`).
 
     With `perm`, image1 is sampled at permuted gt_pts1 (wrong matches).
     """
@@ -110,7 +110,7 @@ def test_determinism_and_dataset(synth_source) -> None:
 
 
 def _is_copy_pair(out: dict) -> bool:
-    """A corrupted copy's transform is an exact rotation; an impression pair's is a fitted affine."""
+    """A corrupted copy's transform is an exact rotation; an impression pair's a fitted affine."""
     lin = out["transform"][:, :2].astype(np.float64)
     return bool(np.abs(lin.T @ lin - np.eye(2)).max() < 1e-5)
 

@@ -91,6 +91,11 @@ def test_ridge_period_in_range(loop_finger) -> None:
     p_imp = _dominant_period(a.image, a.mask)
     assert 7.5 <= p_master <= 9.8, p_master
     assert 7.5 <= p_imp <= 9.8, p_imp
+    # the grown ridges follow the requested period map (in the same 128x128 window)
+    ys, xs = np.nonzero(master.silhouette)
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    want = float(np.median(master.period[cy - 64 : cy + 64, cx - 64 : cx + 64]))
+    assert abs(p_master - want) < 0.1 * want, (p_master, want)
 
 
 def test_ridges_dark_on_light(loop_finger) -> None:
@@ -358,6 +363,18 @@ def test_masters_have_minutiae(loop_finger) -> None:
     assert n_end + n_bif < 150
 
 
+@pytest.mark.parametrize("cls,lo", [("arch", 3.0), ("whorl", 5.0)])
+def test_minutiae_density(cls: str, lo: float) -> None:
+    """Masters carry minutiae at a plausible density (per 100x100 px at 500 dpi), arches fewer."""
+    from ifvit_data.synth import extract_minutiae
+
+    dens = []
+    for f in (1, 2):
+        m = generate_master(0, f, _cfg_for(cls))
+        dens.append(len(extract_minutiae(m.binary, m.silhouette)) / m.silhouette.sum() * 1e4)
+    assert lo < np.mean(dens) < 14.0, dens
+
+
 def test_geometry_without_rendering_matches_impression(loop_finger) -> None:
     """`impression_geometry` (no ridge growth) reproduces the rendered impression's maps exactly."""
     from ifvit_data.synth import impression_geometry, master_silhouette
@@ -456,7 +473,7 @@ def test_creases_are_shared_by_impressions() -> None:
     """Creases belong to the finger: on them ridges render light in every impression."""
     from ifvit_data.synth import sample_field
 
-    cfg = dataclasses.replace(_cfg_for("left_loop"), creases=(4, 4), thickness_levels=(0.3, 0.3))
+    cfg = dataclasses.replace(_cfg_for("left_loop"), creases=(8, 8), thickness_levels=(0.3, 0.3))
     master = generate_master(4, 2, cfg)
     assert (master.creases > 0.8).sum() > 100
     for k in (1, 2):

@@ -101,7 +101,7 @@ def test_find_synth_dir(synth_shards, tmp_path) -> None:
 
 
 def test_maps_land_on_the_same_master_ridges(synth_shards) -> None:
-    """Points mapped a -> b sit on the same master point; b's pixels there are a's ridges/valleys."""
+    """Points mapped a -> b sit on the same master point; b's pixels there match a's ridges."""
     synth, shards, src = synth_shards
     corr = synth_correspondence(find_synth_dir(shards))
     ra, rb = _record(src, "2_1.png"), _record(src, "2_3.png")

@@ -1,12 +1,13 @@
 """Module-1 pairs from two different impressions of one finger, with exact ground truth.
 
 The classic Module-1 pair is a crop and a corrupted, rotated copy of it
-(`pipeline.Module1Transform`): its ground truth is an affine map. Two impressions of one synthetic finger differ the way real
-captures do (partial overlap, plastic distortion, moisture, placement), and the generator knows
-their exact point-to-point map (`ifvit_data.synth.records.synth_correspondence`). This transform
-crops both impressions with `preprocess.crop_print`, carries the map into the two windows (and
-through an optional corruption + rotation of the second), and computes coarse ground truth with
-`groundtruth.coarse_ground_truth`, exactly as `pipeline.Module2Transform` does for genuine pairs.
+(`pipeline.Module1Transform`): its ground truth is an affine map. Two impressions of one synthetic
+finger differ the way real captures do (partial overlap, plastic distortion, moisture, placement),
+and the generator knows their exact point-to-point map
+(`ifvit_data.synth.records.synth_correspondence`). This transform crops both impressions with
+`preprocess.crop_print`, carries the map into the two windows (and through an optional corruption +
+rotation of the second), and computes coarse ground truth with `groundtruth.coarse_ground_truth`,
+exactly as `pipeline.Module2Transform` does for genuine pairs.
 
     corr = synth_correspondence(find_synth_dir(shard_dir))
     ds = impression_pair_dataset(RecordSource(shard_dir), corr, ImpressionPairConfig(),

@@ -54,10 +54,10 @@ class SynthConfig:
     period_clamp: tuple[float, float] = (5.0, 15.0)
     n_seeds: tuple[int, int] = (30, 60)
     max_rotation_deg: float = 20.0
-    max_translation_px: float = 45.0
-    contact_shift_px: float = 45.0
-    contact_scale: tuple[float, float] = (0.7, 1.05)
-    distortion: float = 1.0
+    max_translation_px: float = 55.0
+    contact_shift_px: float = 55.0
+    contact_scale: tuple[float, float] = (0.66, 1.05)
+    distortion: float = 1.3
     thickness_levels: tuple[float, float] = (-1.0, 1.0)
     noise: float = 0.5
     scratch_prob: float = 0.1

@@ -104,10 +104,18 @@ def sample_geometry(
     scale = rng.uniform(*cfg.contact_scale)
     ea = scale * rng.uniform(0.9, 1.1) * 0.5 * (sil.a1 + sil.a2)
     eb = scale * rng.uniform(0.9, 1.1) * 0.5 * (sil.b1 + sil.b2 + sil.c)
-    yy, xx = np.mgrid[0:hm, 0:wm].astype(np.float32)
-    rho = np.sqrt(((xx - ccx) / ea) ** 2 + ((yy - ccy) / eb) ** 2)
     ragged = 0.035 * low_frequency_field(rng, (hm, wm), 60.0)
-    contact = sil.mask((hm, wm)) & (rho + ragged <= 1.0)
+    # the ragged ellipse lies within rho <= 1 + max|ragged|: evaluate only its bounding box
+    reach = 1.0 + float(np.abs(ragged).max())
+    y0, y1 = max(0, int(ccy - reach * eb) - 1), min(hm, int(ccy + reach * eb) + 2)
+    x0, x1 = max(0, int(ccx - reach * ea) - 1), min(wm, int(ccx + reach * ea) + 2)
+    yy = (np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(ccy)) / np.float32(eb)
+    xx = (np.arange(x0, x1, dtype=np.float32)[None, :] - np.float32(ccx)) / np.float32(ea)
+    contact = np.zeros((hm, wm), bool)
+    if y1 > y0 and x1 > x0:
+        rho = np.sqrt(xx**2 + yy**2)
+        contact[y0:y1, x0:x1] = rho + ragged[y0:y1, x0:x1] <= 1.0
+    contact &= sil.mask((hm, wm))
 
     st = cfg.distortion
     dist = PlasticDistortion(

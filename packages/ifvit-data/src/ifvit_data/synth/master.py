@@ -129,14 +129,14 @@ def draw_creases(
         x0 = sil.cx + rng.uniform(-0.8, 0.8) * 0.5 * (sil.a1 + sil.a2)
         y0 = sil.top + (sil.bottom - sil.top) * float(rng.beta(2.5, 1.5))
         ang = rotation + rng.normal(0.0, 0.35) + (np.pi if rng.random() < 0.5 else 0.0)
-        length = rng.uniform(30, 150)
+        length = rng.uniform(20, 110)
         bend = rng.normal(0.0, 0.004)  # curvature (1/px)
         t = np.linspace(0.0, length, 24)
         a = ang + bend * t
         xs = x0 + np.cumsum(np.cos(a)) * (length / 23)
         ys = y0 + np.cumsum(np.sin(a)) * (length / 23)
         pts = np.round(np.stack([xs, ys], axis=1) * 4).astype(np.int32)[None]
-        width = int(rng.integers(1, 4))
+        width = int(rng.integers(1, 3))
         cv2.polylines(canvas, pts, False, 1.0, width, cv2.LINE_AA, shift=2)
     if n:
         canvas = cv2.GaussianBlur(canvas, (0, 0), 0.6)

@@ -25,7 +25,7 @@ VG_CONTROLS = 8
 #: Coarse grid (rows, cols) of the smooth per-finger orientation perturbation over the canvas.
 PERTURB_GRID = (7, 6)
 #: Range of its amplitude (rad, standard deviation of the coarse nodes).
-PERTURB_AMP = (0.08, 0.22)
+PERTURB_AMP = (0.12, 0.32)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import scipy.fft
 from ifvit_data.synth.gabor_bank import GaborBank
 
 N_ORIENT = 16
-N_PERIOD = 2
+N_PERIOD = 3
 GAIN = 3.0
 
 

@@ -53,7 +53,7 @@ class Silhouette:
         return (u / a) ** 2 + vv**2 <= 1.0
 
     def mask(self, shape: tuple[int, int]) -> np.ndarray:
-        """Rasterise the silhouette.
+        """Rasterise the silhouette (pixel centres at integers), row by row.
 
         Args:
             shape: Canvas (H, W).
@@ -61,8 +61,15 @@ class Silhouette:
         Returns:
             bool [H, W], True inside.
         """
-        yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-        return self.inside(xx, yy)
+        h, w = shape
+        v = np.arange(h, dtype=np.float64) - self.cy
+        half = self.c / 2
+        vv = np.where(v > half, (v - half) / self.b2, 0.0)
+        vv = np.where(v < -half, (v + half) / self.b1, vv)
+        root = np.sqrt(np.clip(1.0 - vv**2, 0.0, None))
+        u = np.arange(w, dtype=np.float64)[None, :] - self.cx
+        inside = (u >= -self.a1 * root[:, None]) & (u <= self.a2 * root[:, None])
+        return inside & (vv**2 <= 1.0)[:, None]
 
 
 def sample_silhouette(rng: np.random.Generator, master_size: tuple[int, int]) -> Silhouette:
