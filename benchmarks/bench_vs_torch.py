@@ -24,7 +24,11 @@ matches to refine (printed; a trained Module 1 keeps ~120 of the 144 possible pe
 Per row: pairs/s (median over rounds of the best call of each round), GFLOP/pair (ours: XLA cost
 analysis of the compiled program; kornia: torch's FLOP counter, matmuls and convolutions only),
 GFLOP/s, % of the JAX peak, and ours / the faster PyTorch variant (eager or torch.compile), computed
-per round and reported as the median. `--scaling` adds time and compiled memory per pair of our
+per round and reported as the median. On a shared machine wall time depends on the other jobs, and
+PyTorch's OpenMP threads suffer more from oversubscription than XLA's pool, so the last columns add
+the process CPU time per call (both threads; its median): GFLOP per CPU-second times the core
+count estimates the rate on an idle machine, and its ratio is a load-robust (if rough: spinning
+threads count too) second opinion. `--scaling` adds time and compiled memory per pair of our
 inference at 128^2, 256^2, 320^2 and a native FVC size.
 """
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -68,10 +73,20 @@ class Case:
     pairs: int
     gflop: float = float("nan")  # per call
     times: list[float] = field(default_factory=list)  # best call of each round (s)
+    cpu: list[float] = field(default_factory=list)  # process CPU seconds of every call (all threads)
 
     @property
     def sec(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def cpu_sec(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def _cpu_now() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _xla_flops(compiled: Any) -> float:
@@ -363,9 +378,10 @@ def bench_preset(args: argparse.Namespace, torch: Any, preset: str, peak_box: li
             best = [float("inf")] * len(group)
             for _ in range(args.calls):
                 for n, c in enumerate(group):
-                    t = time.perf_counter()
+                    c0, t = _cpu_now(), time.perf_counter()
                     c.run()
                     best[n] = min(best[n], time.perf_counter() - t)
+                    c.cpu.append(_cpu_now() - c0)
             for n, c in enumerate(group):
                 c.times.append(best[n])
             ratios[name].append(min(best[1:]) / best[0])
@@ -453,16 +469,26 @@ def main() -> int:
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"JAX fp32 matmul peak (best of the run): {peak:.0f} GFLOP/s; "
           f"torch matmul peak: {torch_peak(torch, args.peak_reps):.0f} GFLOP/s")
-    print("| preset | pass | who | pairs/s | GFLOP/pair | GFLOP/s | % JAX peak | ours / faster PyTorch |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| preset | pass | who | pairs/s | GFLOP/pair | GFLOP/s | % JAX peak | ours / faster PyTorch "
+          "| CPU ms/pair | GFLOP per CPU-s x cores | ours / PyTorch by CPU time |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ncores = os.cpu_count() or 1
     for r in rows:
         c: Case = r["case"]
         pps = c.pairs / c.sec
         gfs = c.gflop / c.sec
         ratio = (f"**{r['ratio']:.2f}x** ({r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})"
                  if "ratio" in r else "")
+        cpu_pair = c.cpu_sec / c.pairs
+        cpu_rate = c.gflop / c.cpu_sec * ncores
+        cpu_ratio = ""
+        if "ratio" in r:
+            others = [x["case"] for x in rows if x["preset"] == r["preset"] and x["pass"] == r["pass"]
+                      and "ratio" not in x]
+            cpu_ratio = f"{min(o.cpu_sec for o in others) / c.cpu_sec:.2f}x"
         print(f"| {r['preset']} | {r['pass']} | {r['who']} | {pps:.2f} | {c.gflop / c.pairs:.1f} | "
-              f"{gfs:.0f} | {100 * gfs / peak:.0f}% | {ratio} |")
+              f"{gfs:.0f} | {100 * gfs / peak:.0f}% | {ratio} | {1e3 * cpu_pair:.0f} | {cpu_rate:.0f} "
+              f"({100 * cpu_rate / peak:.0f}%) | {cpu_ratio} |")
     for r in rows:
         if "matches" in r:
             o, f, t = r["matches"]
