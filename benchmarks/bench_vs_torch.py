@@ -24,7 +24,11 @@ matches to refine (printed; a trained Module 1 keeps ~120 of the 144 possible pe
 Per row: pairs/s (median over rounds of the best call of each round), GFLOP/pair (ours: XLA cost
 analysis of the compiled program; kornia: torch's FLOP counter, matmuls and convolutions only),
 GFLOP/s, % of the JAX peak, and ours / the faster PyTorch variant (eager or torch.compile), computed
-per round and reported as the median. `--scaling` adds time and compiled memory per pair of our
+per round and reported as the median. On a shared machine wall time depends on the other jobs, and
+PyTorch's OpenMP threads suffer more from oversubscription than XLA's pool, so the last columns add
+the process CPU time per call (both threads; its median): GFLOP per CPU-second times the core
+count estimates the rate on an idle machine, and its ratio is a load-robust (if rough: spinning
+threads count too) second opinion. `--scaling` adds time and compiled memory per pair of our
 inference at 128^2, 256^2, 320^2 and a native FVC size.
 """
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -68,10 +73,20 @@ class Case:
     pairs: int
     gflop: float = float("nan")  # per call
     times: list[float] = field(default_factory=list)  # best call of each round (s)
+    cpu: list[float] = field(default_factory=list)  # process CPU seconds of every call (all threads)
 
     @property
     def sec(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def cpu_sec(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def _cpu_now() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _xla_flops(compiled: Any) -> float:
@@ -175,8 +190,8 @@ def ours_infer(cfg: config.IFViTConfig, flat: dict, batch: dict, fine: bool) -> 
     return case, out
 
 
-def ours_memory(model: LoFTR, size: tuple[int, int], batch: int, fine: bool) -> tuple[float, float]:
-    """(best seconds per call, compiled bytes of temporaries + outputs, weights excluded) of our inference."""
+def ours_memory(model: LoFTR, size: tuple[int, int], batch: int, fine: bool) -> tuple[float, float, float]:
+    """(best wall s, median CPU s per call, compiled bytes of temporaries + outputs) of our inference."""
     graphdef, state = nnx.split(model)
 
     def fwd(state, a, b):
@@ -189,12 +204,13 @@ def ours_memory(model: LoFTR, size: tuple[int, int], batch: int, fine: bool) -> 
     mem = compiled.memory_analysis()
     total = mem.temp_size_in_bytes + mem.output_size_in_bytes  # weights (arguments) excluded
     jax.block_until_ready(compiled(state, a, b))
-    best = float("inf")
+    best, cpu = float("inf"), []
     for _ in range(3):
-        t = time.perf_counter()
+        c0, t = _cpu_now(), time.perf_counter()
         jax.block_until_ready(compiled(state, a, b))
         best = min(best, time.perf_counter() - t)
-    return best, float(total)
+        cpu.append(_cpu_now() - c0)
+    return best, statistics.median(cpu), float(total)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -348,7 +364,7 @@ def bench_preset(args: argparse.Namespace, torch: Any, preset: str, peak_box: li
         theirs[("train", compiled)] = ks.train_case(compiled)
         theirs[("infer-c", compiled)], _ = ks.infer_case(False, compiled)
         theirs[("infer-f", compiled)], data = ks.infer_case(True, compiled)
-        n_torch_matches = int(data["keypoints0"].shape[0])
+        n_torch_matches = max(n_torch_matches, int(data["keypoints0"].shape[0]))
     n_ours = int(out_f["valid"].sum())
     n_fine = int(out_f["fine_valid"].sum()) if "fine_valid" in out_f else n_ours
     print(f"[{preset}] matches per batch: ours {n_ours} (refined {n_fine}), kornia {n_torch_matches}",
@@ -363,9 +379,10 @@ def bench_preset(args: argparse.Namespace, torch: Any, preset: str, peak_box: li
             best = [float("inf")] * len(group)
             for _ in range(args.calls):
                 for n, c in enumerate(group):
-                    t = time.perf_counter()
+                    c0, t = _cpu_now(), time.perf_counter()
                     c.run()
                     best[n] = min(best[n], time.perf_counter() - t)
+                    c.cpu.append(_cpu_now() - c0)
             for n, c in enumerate(group):
                 c.times.append(best[n])
             ratios[name].append(min(best[1:]) / best[0])
@@ -406,17 +423,18 @@ def scaling(args: argparse.Namespace) -> None:
     sizes = [(128, 128), (256, 256), (320, 320), (376, 392)]  # FVC2002 388x374 padded to x8 (HxW)
     print(f"\nScaling ({cfg.name}, ours, batch {args.scaling_batch}, random weights; memory = XLA's compiled "
           "temporaries + outputs per pair, the 46 MB of weights excluded)")
-    print("| H x W | coarse cells L | coarse-only ms/pair | with fine ms/pair | with fine, us/pair per cell | MB/pair |")
-    print("|---|---|---|---|---|---|")
+    print("| H x W | coarse cells L | coarse-only ms/pair | with fine ms/pair | with fine, CPU ms/pair "
+          "| CPU us/pair per cell | MB/pair |")
+    print("|---|---|---|---|---|---|---|")
     model = LoFTR(cfg.loftr, rngs=nnx.Rngs(0))
     model.eval()
+    n = args.scaling_batch
     for h, w in sizes:
-        sec_c, _ = ours_memory(model, (h, w), args.scaling_batch, fine=False)
-        sec, mem = ours_memory(model, (h, w), args.scaling_batch, fine=True)
+        sec_c, _, _ = ours_memory(model, (h, w), n, fine=False)
+        sec, cpu, mem = ours_memory(model, (h, w), n, fine=True)
         cells = (h // 8) * (w // 8)
-        per_c, per = 1e3 * sec_c / args.scaling_batch, 1e3 * sec / args.scaling_batch
-        print(f"| {h} x {w} | {cells} | {per_c:.0f} | {per:.0f} | {1e3 * per / cells:.0f} | "
-              f"{mem / 2**20 / args.scaling_batch:.0f} |", flush=True)
+        print(f"| {h} x {w} | {cells} | {1e3 * sec_c / n:.0f} | {1e3 * sec / n:.0f} | {1e3 * cpu / n:.0f} | "
+              f"{1e6 * cpu / n / cells:.0f} | {mem / 2**20 / n:.0f} |", flush=True)
 
 
 def main() -> int:
@@ -453,20 +471,31 @@ def main() -> int:
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"JAX fp32 matmul peak (best of the run): {peak:.0f} GFLOP/s; "
           f"torch matmul peak: {torch_peak(torch, args.peak_reps):.0f} GFLOP/s")
-    print("| preset | pass | who | pairs/s | GFLOP/pair | GFLOP/s | % JAX peak | ours / faster PyTorch |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| preset | pass | who | pairs/s | GFLOP/pair | GFLOP/s | % JAX peak | ours / faster PyTorch "
+          "| CPU ms/pair | GFLOP per CPU-s x cores | ours / PyTorch by CPU time |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ncores = os.cpu_count() or 1
     for r in rows:
         c: Case = r["case"]
         pps = c.pairs / c.sec
         gfs = c.gflop / c.sec
         ratio = (f"**{r['ratio']:.2f}x** ({r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})"
                  if "ratio" in r else "")
+        cpu_pair = c.cpu_sec / c.pairs
+        cpu_rate = c.gflop / c.cpu_sec * ncores
+        cpu_ratio = ""
+        if "ratio" in r:
+            others = [x["case"] for x in rows if x["preset"] == r["preset"] and x["pass"] == r["pass"]
+                      and "ratio" not in x]
+            cpu_ratio = f"{min(o.cpu_sec for o in others) / c.cpu_sec:.2f}x"
         print(f"| {r['preset']} | {r['pass']} | {r['who']} | {pps:.2f} | {c.gflop / c.pairs:.1f} | "
-              f"{gfs:.0f} | {100 * gfs / peak:.0f}% | {ratio} |")
+              f"{gfs:.0f} | {100 * gfs / peak:.0f}% | {ratio} | {1e3 * cpu_pair:.0f} | {cpu_rate:.0f} "
+              f"({100 * cpu_rate / peak:.0f}%) | {cpu_ratio} |")
     for r in rows:
         if "matches" in r:
             o, f, t = r["matches"]
-            print(f"{r['preset']}: matches per batch of {args.batch}: ours {o} (fine-refined {f}), kornia {t}")
+            print(f"{r['preset']}: matches per batch of {args.batch}: ours {o} (fine-refined {f}), "
+                  f"kornia up to {t} (eager; torch.compile's rounding may keep fewer)")
     if args.scaling:
         scaling(args)
     return 0
