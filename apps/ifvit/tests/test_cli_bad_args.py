@@ -145,7 +145,15 @@ CASES: list[tuple[str, list[str], str]] = [
     ("demo --batch -1", ["demo", "--out", "d", "--batch", "-1"], "must be positive"),
     ("demo --preset huge", ["demo", "--out", "d", "--preset", "huge"], "invalid choice: 'huge'"),
     ("demo --fingers abc", ["demo", "--out", "d", "--fingers", "abc"], "invalid int value"),
-    ("demo --out is a file", ["demo", "--out", "a_file.txt"], "is not a folder"),
+    ("demo --out is a file", ["demo", "--out", "a_file.txt"], "exists and is a file"),
+    ("demo --fingers 3", ["demo", "--out", "d", "--fingers", "3"], "--fingers must be at least 4"),
+    ("train dense missing --data", ["train", "dense", "--data", "d", "--workdir", "w"], "not a shard folder"),
+    ("train match without --from-dense", ["train", "match", "--data", "d", "--workdir", "w"],
+     "not a shard folder"),
+    ("inspect a file", ["inspect", "a_file.txt"], "not a model bundle"),
+    ("match missing image", ["match", "--model", "d", "nope0.png", "nope1.png"], "no such file"),
+    ("match --viz not png", ["match", "--model", "d", "a_file.txt", "a_file.txt", "--viz", "x.jpg"],
+     "give a .png path"),
 ]
 
 

@@ -17,9 +17,14 @@ from ifvit_cli.main import main
     (["inspect", "{tmp}"], "not a model bundle"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):
+    import numpy as np
+    from ifvit_data.shards import write_shards
+
+    rng = np.random.default_rng(0)
     shards = tmp_path / "shards"
-    shards.mkdir()
-    (shards / "manifest.json").write_text("{}")
+    write_shards([{"image": rng.integers(0, 255, (96, 96), dtype=np.uint8), "subject": str(f),
+                   "finger": f, "impression": k, "dpi": 500.0, "source": f"{f}_{k}.png"}
+                  for f in range(4) for k in (1, 2)], shards)
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "notes.txt").write_text("a user's file")
     argv = [a.format(tmp=tmp_path, shards=shards) for a in argv]
