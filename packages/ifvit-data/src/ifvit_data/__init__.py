@@ -9,6 +9,8 @@ Modules (import what you need; this package imports nothing eagerly):
 - `groundtruth`: coarse GT correspondences from point maps (SPEC §4.3), fixed-size and padded.
 - `preprocess`, `foreground`: crops around the print's foreground without squashing the ridge period.
 - `pipeline`, `shuffle`, `memory`: Grain MapDatasets for Module-1, Module-2 and evaluation pairs.
+- `impression_pairs`: Module-1 pairs of two different synthetic impressions with exact ground truth.
+- `split`: finger-disjoint train / held-out splits (`split_by_finger`, `Subset`).
 - `protocol`: FVC (2,800 / 4,950 for 100 x 8) and all-pairs evaluation lists.
 - `synth`: the synthetic fingerprint generator.
 - `outputs`: the output-safety policy of every command (claimed folders, checked files, atomic
