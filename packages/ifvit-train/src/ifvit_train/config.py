@@ -32,6 +32,7 @@ class TrainConfig:
     val_prints: int = 40  # Module 2 validation: all pairs of up to this many held-out prints
     max_rotation: float = 30.0  # degrees, corrupted-copy training pairs (IFViT: 60)
     max_translation: float = 0.0  # pixels, corrupted-copy training pairs
+    impression_pairs: float = 0.0  # Module 1: fraction of pairs from two impressions (synth shards)
     genuine_ratio: float = 0.5  # Module 2: probability that a training pair is genuine
     synthetic_fraction: float = 0.5  # Module 2: genuine pairs that are corrupted copies (exact GT)
     margin_warmup_steps: int = 0  # Module 2: ArcFace margin ramps linearly from 0 (SPEC §8.10)
@@ -50,6 +51,7 @@ class TrainConfig:
             "validate_every": self.validate_every >= 0, "val_pairs": self.val_pairs >= 1, "val_prints": self.val_prints >= 4,
             "genuine_ratio": 0.0 < self.genuine_ratio < 1.0,
             "synthetic_fraction": 0.0 <= self.synthetic_fraction <= 1.0,
+            "impression_pairs": 0.0 <= self.impression_pairs <= 1.0,
             "compute_dtype": self.compute_dtype in ("float32", "bfloat16"),
         }
         bad = [k for k, ok in checks.items() if not ok]

@@ -22,6 +22,7 @@ from ifvit_data.pipeline import (
     module1_dataset,
     module2_dataset,
 )
+from ifvit_data.impression_pairs import ImpressionPairConfig, impression_pair_dataset
 from ifvit_data.preprocess import CropConfig
 from ifvit_data.shards import MANIFEST, RecordSource
 from ifvit_data.split import Subset, split_by_finger
@@ -87,11 +88,19 @@ def pair_config(tc: TrainConfig, size: int) -> Module1Config:
 
 
 def dense_dataset(records: Any, tc: TrainConfig, size: int, *, seed: int, shard_index: int = 0,
-                  shard_count: int = 1):
-    """Endless Module 1 batches of `records` (process-local slice of the global batch)."""
-    return module1_dataset(records, pair_config(tc, size), seed=seed,
-                           batch_size=tc.batch_size // shard_count, num_epochs=None,
-                           shard_index=shard_index, shard_count=shard_count)
+                  shard_count: int = 1, correspondence: Correspondence | None = None):
+    """Endless Module 1 batches of `records` (process-local slice of the global batch).
+
+    With `correspondence` (shards from an `ifvit synth` folder) and `tc.impression_pairs > 0`, that
+    fraction of the pairs are two *different* impressions of a finger with the generator's exact
+    ground truth (partial overlap, plastic distortion); the rest are corrupted copies.
+    """
+    kw = dict(seed=seed, batch_size=tc.batch_size // shard_count, num_epochs=None,
+              shard_index=shard_index, shard_count=shard_count)
+    if correspondence is not None and tc.impression_pairs > 0:
+        cfg = ImpressionPairConfig(pair=pair_config(tc, size), copy_fraction=1.0 - tc.impression_pairs)
+        return impression_pair_dataset(records, correspondence, cfg, **kw)
+    return module1_dataset(records, pair_config(tc, size), **kw)
 
 
 def match_dataset(data: TrainData, tc: TrainConfig, size: int, *, shard_index: int = 0,

@@ -97,7 +97,8 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
         bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
     step = make_dense_step(graphdef, cfg, tc, mesh)
     result = run_loop(
-        workdir, state, step, _batches(dense_dataset, data.train, tc, cfg.image_size, seed=tc.seed),
+        workdir, state, step, _batches(dense_dataset, data.train, tc, cfg.image_size, seed=tc.seed,
+                                       correspondence=data.correspondence),
         lambda b: shard_batch({k: b[k] for k in DENSE_BATCH_KEYS}, mesh),
         tc.steps * tc.accum_steps, tc, validate=validate, desc="train Module 1", log=log,
         progress=progress)

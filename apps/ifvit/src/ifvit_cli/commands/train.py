@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fingers held out for validation: a fraction, or a count >= 1 (default: 0.2)")
     p.add_argument("--max-rotation", type=float, default=30.0,
                    help="rotation range of corrupted-copy pairs in degrees (default: 30)")
+    p.add_argument("--impression-pairs", type=float, default=0.0,
+                   help="dense: fraction of pairs made of two different impressions with exact ground "
+                        "truth (shards ingested from an `ifvit synth` folder; default: 0)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
     p.add_argument("--arcface-scale", type=float, default=None,
@@ -70,6 +73,7 @@ def _settings_from_args(args: argparse.Namespace):
                            max_rotation=args.max_rotation, checkpoint_every=args.checkpoint_every,
                            validate_every=args.validate_every, seed=args.seed,
                            margin_warmup_steps=args.margin_warmup,
+                           impression_pairs=args.impression_pairs,
                            warmup_steps=min(100, args.steps // 10))
     except ValueError as e:
         raise UserError(str(e)) from None
