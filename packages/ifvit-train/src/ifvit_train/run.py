@@ -8,12 +8,10 @@ same call on the same workdir resumes exactly where the previous run stopped.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import jax
-import numpy as np
 from flax import nnx
 
 from ifvit_core.config import IFViTConfig, LossConfig
@@ -21,7 +19,7 @@ from ifvit_data.outputs import claim_output_dir
 from ifvit_data.pipeline import make_iterator
 from ifvit_train import bundle as bundles
 from ifvit_train.config import TrainConfig
-from ifvit_train.data import TrainData, dense_dataset, match_dataset, open_data
+from ifvit_train.data import dense_dataset, match_dataset, open_data
 from ifvit_train.dense import DENSE_BATCH_KEYS, init_dense_state, make_dense_step
 from ifvit_train.loop import LoopResult, run_loop
 from ifvit_train.match import MATCH_BATCH_KEYS, init_match_state, make_match_step

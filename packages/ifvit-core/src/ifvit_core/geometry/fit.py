@@ -11,7 +11,7 @@ the centre of the top-left pixel; a 2-D affine map is a `[2, 3]` matrix `A` in t
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
