@@ -72,6 +72,7 @@ def run_loop(
     tc: TrainConfig,
     *,
     validate: Callable[[Any], dict[str, Any]] | None = None,
+    initial_validation: dict[str, float] | None = None,
     desc: str = "train",
     log: Callable[[str], None] = print,
     progress: bool = True,
@@ -86,6 +87,7 @@ def run_loop(
       to_device: host batch -> sharded device batch.
       total_steps: micro-steps of the whole run.
       validate: `state -> dict of scalars`, run every `tc.validate_every` steps and at the end.
+      initial_validation: the validation of the untrained state (plotted at step 0).
 
     Raises:
       TrainingDiverged: a non-finite loss (the previous checkpoint stays the latest).
@@ -138,18 +140,21 @@ def run_loop(
         bar.close()
         metrics_file.close()
         ck.close()
-    _plot(workdir, history)
+    _plot(workdir, history, initial_validation)
     return LoopResult(state, step, resumed, time.time() - t0, history, validation)
 
 
-def _plot(workdir: Path, history: list[dict[str, Any]]) -> None:
+def _plot(workdir: Path, history: list[dict[str, Any]], initial: dict[str, float] | None) -> None:
     if not history:
         return
     from ifvit_train.plots import plot_training_curves
 
     series: dict[str, list[tuple[int, float]]] = {}
-    for row in history:
+    validation: dict[str, list[tuple[int, float]]] = {}
+    for row in [{"step": 0, **{f"val_{k}": v for k, v in (initial or {}).items()}}, *history]:
         for k, v in row.items():
             if k not in ("step", "time") and isinstance(v, (int, float)) and np.isfinite(v):
-                series.setdefault(k, []).append((row["step"], float(v)))
-    plot_training_curves(series, workdir / CURVES_FILE)
+                # val_x is drawn with markers in the panel of training metric x (or its own)
+                dest, name = (validation, k[4:]) if k.startswith("val_") else (series, k)
+                dest.setdefault(name, []).append((row["step"], float(v)))
+    plot_training_curves(series, workdir / CURVES_FILE, validation=validation)

@@ -98,7 +98,8 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
         workdir, state, step, _batches(dense_dataset, data.train, tc, cfg.image_size, seed=tc.seed,
                                        correspondence=data.correspondence),
         lambda b: shard_batch({k: b[k] for k in DENSE_BATCH_KEYS}, mesh),
-        tc.steps * tc.accum_steps, tc, validate=validate, desc="train Module 1", log=log,
+        tc.steps * tc.accum_steps, tc, validate=validate,
+        initial_validation=meta["initial_validation"], desc="train Module 1", log=log,
         progress=progress)
     return _finish(workdir, meta, result)
 
@@ -158,7 +159,8 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
         workdir, state, lambda s, b: step(s, m1_vars, b),
         _batches(match_dataset, data, tc, cfg.image_size),
         lambda b: shard_batch({k: b[k] for k in MATCH_BATCH_KEYS}, mesh),
-        tc.steps * tc.accum_steps, tc, validate=validate, desc="train Module 2", log=log,
+        tc.steps * tc.accum_steps, tc, validate=validate,
+        initial_validation=meta["initial_validation"], desc="train Module 2", log=log,
         progress=progress)
     _, impostor = ver.scores(merge_model(graphdef, result.state.params, result.state.batch_stats,
                                          train=False))
