@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[3/4] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
           f"{args.match_steps} steps", flush=True)
     try:
-        dense, match = _train(args, shard_dir, out, tc)
+        dense, match = _run_stages(args, shard_dir, out, tc)
     except ValueError as e:  # e.g. a holdout that leaves no training or validation fingers
         raise UserError(f"{e}; change --fingers / --holdout") from None
     report: dict[str, Any] = {
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace, shard_dir: Path, out: Path, tc: Any) -> tuple[dict, dict]:
+def _run_stages(args: argparse.Namespace, shard_dir: Path, out: Path, tc: Any) -> tuple[dict, dict]:
     from ifvit_core.config import get_preset
     from ifvit_train.run import train_dense, train_match
 
