@@ -30,10 +30,10 @@ from ifvit_data.pipeline import (
     Correspondence,
     Module1Config,
     Module1Transform,
-    _finish,
     _fit_affine,
     _to_input,
     dense_labels,
+    pair_dataset,
 )
 from ifvit_data.preprocess import crop_print
 
@@ -176,14 +176,6 @@ def impression_pair_dataset(
     Returns:
       A `grain.MapDataset` of batches.
     """
-    return _finish(
-        grain.MapDataset.source(source),
-        seed,
-        ImpressionPairTransform(source, correspondence, cfg),
-        batch_size,
-        num_epochs,
-        shard_index,
-        shard_count,
-        True,
-        drop_remainder,
-    )
+    return pair_dataset(source, ImpressionPairTransform(source, correspondence, cfg), seed=seed,
+                        batch_size=batch_size, num_epochs=num_epochs, shard_index=shard_index,
+                        shard_count=shard_count, drop_remainder=drop_remainder)

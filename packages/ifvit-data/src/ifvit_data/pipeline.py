@@ -310,6 +310,25 @@ def _finish(
     return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
+def pair_dataset(
+    source: Any,
+    transform: grain.transforms.RandomMap,
+    *,
+    seed: int,
+    batch_size: int,
+    num_epochs: int | None = 1,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    drop_remainder: bool = True,
+) -> grain.MapDataset:
+    """Shuffled, per-record-seeded training batches of `transform(record)` (every pair kind).
+
+    `source -> seed -> EpochShuffle -> random_map(transform) -> process slice -> repeat -> batch`.
+    """
+    return _finish(grain.MapDataset.source(source), seed, transform, batch_size, num_epochs,
+                   shard_index, shard_count, True, drop_remainder)
+
+
 def module1_dataset(
     source: Any,
     cfg: Module1Config,
@@ -336,17 +355,9 @@ def module1_dataset(
     Returns:
       A `grain.MapDataset` of batches.
     """
-    return _finish(
-        grain.MapDataset.source(source),
-        seed,
-        Module1Transform(cfg),
-        batch_size,
-        num_epochs,
-        shard_index,
-        shard_count,
-        True,
-        drop_remainder,
-    )
+    return pair_dataset(source, Module1Transform(cfg), seed=seed, batch_size=batch_size,
+                        num_epochs=num_epochs, shard_index=shard_index, shard_count=shard_count,
+                        drop_remainder=drop_remainder)
 
 
 def module2_dataset(
@@ -372,17 +383,9 @@ def module2_dataset(
     Returns:
       A `grain.MapDataset` of batches.
     """
-    return _finish(
-        grain.MapDataset.source(source),
-        seed,
-        Module2Transform(source, cfg, correspondence),
-        batch_size,
-        num_epochs,
-        shard_index,
-        shard_count,
-        True,
-        drop_remainder,
-    )
+    return pair_dataset(source, Module2Transform(source, cfg, correspondence), seed=seed, batch_size=batch_size,
+                        num_epochs=num_epochs, shard_index=shard_index, shard_count=shard_count,
+                        drop_remainder=drop_remainder)
 
 
 def eval_dataset(
