@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fingers held out for validation: a fraction, or a count >= 1 (default: 0.2)")
     p.add_argument("--max-rotation", type=float, default=30.0,
                    help="rotation range of corrupted-copy pairs in degrees (default: 30)")
+    p.add_argument("--max-translation", type=float, default=0.0,
+                   help="translation range of corrupted-copy pairs in pixels; > 0 stops Module 1 "
+                        "from mapping every cell to itself by position (default: 0)")
     p.add_argument("--impression-pairs", type=float, default=0.0,
                    help="dense: fraction of pairs made of two different impressions with exact ground "
                         "truth (shards ingested from an `ifvit synth` folder; default: 0)")
@@ -70,7 +73,8 @@ def _settings_from_args(args: argparse.Namespace):
         return TrainConfig(steps=args.steps, batch_size=args.batch, accum_steps=args.accum,
                            learning_rate=args.lr, holdout=args.holdout,
                            compute_dtype="bfloat16" if args.bf16 else "float32",
-                           max_rotation=args.max_rotation, checkpoint_every=args.checkpoint_every,
+                           max_rotation=args.max_rotation,
+                           max_translation=args.max_translation, checkpoint_every=args.checkpoint_every,
                            validate_every=args.validate_every, seed=args.seed,
                            margin_warmup_steps=args.margin_warmup,
                            impression_pairs=args.impression_pairs,
