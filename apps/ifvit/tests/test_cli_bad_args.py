@@ -154,6 +154,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ("match missing image", ["match", "--model", "d", "nope0.png", "nope1.png"], "no such file"),
     ("match --viz not png", ["match", "--model", "d", "a_file.txt", "a_file.txt", "--viz", "x.jpg"],
      "give a .png path"),
+    ("evaluate missing data", ["evaluate", "--model", "empty", "--data", "nope", "--out", "o"],
+     "not a folder"),
+    ("evaluate not a bundle", ["evaluate", "--model", "empty", "--data", "prints", "--out", "o"],
+     "not a model bundle"),
+    ("match --pairs without --out", ["match", "--model", "empty", "--pairs", "a_file.txt"], "--out"),
+    ("match --pairs bad line", ["match", "--model", "empty", "--pairs", "a_file.txt", "--out", "s.csv"],
+     "expected two image paths"),
+    ("match --pairs and images", ["match", "--pairs", "a_file.txt", "prints/1_1.png"], "do not also"),
+    ("export onto a user folder", ["export", "empty", "--out", "user_folder"], "not an empty folder"),
+    ("export not a bundle", ["export", "prints", "--out", "new"], "not a model bundle"),
 ]
 
 

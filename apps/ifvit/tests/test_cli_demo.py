@@ -33,6 +33,7 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     assert main(["inspect", str(out / "model" / "match")]) == 0
     assert "Module 1 + Module 2" in capsys.readouterr().out
     _check_match(out, capsys)
+    _check_export_evaluate_pairs(out, tmp_path, capsys)
 
 
 def _check_match(out, capsys):
@@ -55,6 +56,50 @@ def _check_match(out, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and msg in err[0], err
+
+
+def _check_export_evaluate_pairs(out, tmp, capsys):
+    """export -> evaluate (FVC report, plots, scores.csv) -> match --pairs, all consistent."""
+    import csv
+
+    exported = tmp / "exported"
+    assert main(["export", str(out / "model" / "match"), "--out", str(exported)]) == 0
+    capsys.readouterr()
+    data = tmp / "prints"
+    data.mkdir()
+    for f in (out / "synth").glob("*.png"):
+        (data / f.name).write_bytes(f.read_bytes())
+    (data / "9_1.png").write_bytes(b"not an image")  # a failure to process, not a crash
+    (data / "9_2.png").write_bytes((out / "synth" / "1_1.png").read_bytes())
+    ev = tmp / "eval"
+    assert main(["evaluate", "--model", str(exported), "--data", str(data), "--out", str(ev),
+                 "--quiet"]) == 0
+    assert "ifvit" in capsys.readouterr().out  # the summary table
+    report = json.loads((ev / "report.json").read_text())
+    # 6 fingers x 2 impressions: FVC genuine 6, impostor C(6, 2) = 15; finger 9's pair failed
+    assert report["pairs"] == {"genuine": 6, "impostor": 15, "failed": 1 + 5}
+    assert list(report["prints_failed"]) == ["9_1.png"]
+    assert set(report["systems"]) == {"ifvit", "global", "roi", "module1"}
+    for png in ("det.png", "roc.png", "histogram.png"):
+        assert np.asarray(Image.open(ev / png).convert("L")).std() > 5
+    rows = list(csv.DictReader((ev / "scores.csv").open()))
+    assert len(rows) == 21
+    row = next(r for r in rows if (r["image0"], r["image1"]) == ("1_1.png", "1_2.png"))
+    # the same pair scored alone by `ifvit match` (the exported bundle == the training bundle)
+    a, b = out / "synth" / "1_1.png", out / "synth" / "1_2.png"
+    assert main(["match", "--model", str(out / "model" / "match"), str(a), str(b), "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert abs(float(row["score"]) - alone["score"]) < 1e-4
+    # many pairs from a list file, relative to it
+    (data / "pairs.txt").write_text("# a comment\n1_1.png 1_2.png\n1_1.png, 2_1.png\n9_1.png 1_2.png\n")
+    assert main(["match", "--model", str(exported), "--pairs", str(data / "pairs.txt"),
+                 "--out", str(tmp / "pairs.csv")]) == 0
+    got = list(csv.DictReader((tmp / "pairs.csv").open()))
+    assert len(got) == 3 and abs(float(got[0]["score"]) - alone["score"]) < 1e-4
+    assert got[2]["score"] == "" and got[2]["ok"] == "false"
+    assert main(["match", "--model", str(exported), "--pairs", str(data / "pairs.txt"),
+                 "--out", str(tmp / "pairs.csv")]) == 2  # exists: not replaced without --force
+    assert "--force" in capsys.readouterr().err
 
 
 def test_demo_bad_input_is_one_line(tmp_path, capsys):

@@ -132,6 +132,23 @@ def test_ransac_similarity_recovers_known_transforms_batched():
         assert int(out.num_inliers[k]) == inl.sum()
 
 
+def test_ransac_pair_result_is_independent_of_its_batch():
+    transforms = [_sim(37, 1.05, 12, -7), _sim(-20, 0.95, -5, 3), _sim(55, 1.1, 20, 15)]
+    src, dst, valid, _ = _ransac_problem(transforms, [40, 12, 30], outlier_frac=0.6, seed=4)
+    key = jax.random.key(5)
+    kw = dict(num_iters=2, refine_iters=0)  # two hypotheses, no refit: results depend on the key
+    together = _ransac(key, src, dst, valid, **kw)
+    for k in range(3):  # alone, and in another position of a batch with other neighbours
+        alone = _ransac(key, src[k:k + 1], dst[k:k + 1], valid[k:k + 1], **kw)
+        moved = _ransac(key, src[[k, k - 1]], dst[[k, k - 1]], valid[[k, k - 1]], **kw)
+        np.testing.assert_array_equal(np.asarray(moved.inliers[0]), np.asarray(together.inliers[k]))
+        np.testing.assert_array_equal(np.asarray(alone.inliers[0]), np.asarray(together.inliers[k]))
+        np.testing.assert_allclose(np.asarray(alone.A[0]), np.asarray(together.A[k]), atol=1e-5)
+    # the check is sensitive: other keys give other results for at least one pair
+    other = _ransac(jax.random.key(6), src, dst, valid, **kw)
+    assert not np.allclose(np.asarray(other.A), np.asarray(together.A), atol=1e-3)
+
+
 def test_ransac_similarity_with_confidence_weights():
     transforms = [_sim(37, 1.05, 12, -7), _sim(-20, 0.95, -5, 3)]
     src, dst, valid, true_inl = _ransac_problem(transforms, [70, 50], seed=1)

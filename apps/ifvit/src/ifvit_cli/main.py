@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("ifvit_cli.commands.convert", "LoFTR PyTorch checkpoint -> IFViT-JAX weights"),
     "train": ("ifvit_cli.commands.train", "train Module 1 / Module 2 into a resumable model bundle"),
     "match": ("ifvit_cli.commands.match", "verify two prints: score, decision, correspondences"),
+    "evaluate": ("ifvit_cli.commands.evaluate", "FVC metrics of a model on a folder of prints (EER, DET)"),
+    "export": ("ifvit_cli.commands.export", "weights-only copy of a trained bundle, to ship"),
     "inspect": ("ifvit_cli.commands.inspect", "show what a model bundle holds and how it was trained"),
     "demo": ("ifvit_cli.commands.demo", "the embedded default run on synthetic prints"),
 }

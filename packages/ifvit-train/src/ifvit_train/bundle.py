@@ -11,6 +11,12 @@
                              self-contained
       metrics.jsonl, train_curves.png
 
+An exported bundle (`export_bundle`, `ifvit export`: what gets shipped) keeps bundle.json and the
+weights only (`module1/`, and `module2/` for 'match'; no optimizer state, no data iterator):
+
+    BUNDLE/bundle.json  ("exported_from": the source bundle's step and checkpoint hash)
+    BUNDLE/module1/, BUNDLE/module2/
+
 No pickle anywhere: JSON and Orbax (tensorstore/OCDBT) only.
 """
 
@@ -141,6 +147,17 @@ def _restore_model(model: nnx.Module, ckpt_dir: Path, tc: TrainConfig, trainable
     return step
 
 
+def _weights_abstract(model: nnx.Module) -> Any:
+    _, p, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                        {"params": p, "batch_stats": stats})
+
+
+def _load_weights_into(model: nnx.Module, directory: Path) -> None:
+    w = load_weights(directory, _weights_abstract(model))
+    nnx.update(model, w["params"], w["batch_stats"])
+
+
 def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
     """Loads a bundle's latest checkpoint into ready-to-run modules (eval mode).
 
@@ -164,14 +181,15 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
     module1, matcher = build_models(cfg, meta["kind"])
     ckpt = path / "checkpoints"
     try:
-        if meta["kind"] == "dense":
+        if "exported_from" in meta:
+            _load_weights_into(module1, path / "module1")
+            if matcher is not None:
+                _load_weights_into(matcher, path / "module2")
+            step = int(meta["step"])
+        elif meta["kind"] == "dense":
             step = _restore_model(module1, ckpt, tc, DENSE_TRAINABLE, meta.get("step"))
         else:
-            graphdef, p, stats = nnx.split(module1, nnx.Param, nnx.BatchStat)
-            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
-                                    {"params": p, "batch_stats": stats})
-            w = load_weights(path / "module1", abstract)
-            nnx.update(module1, w["params"], w["batch_stats"])
+            _load_weights_into(module1, path / "module1")
             step = _restore_model(matcher, ckpt, tc, MATCH_TRAINABLE, meta.get("step"))
     except FileNotFoundError:
         raise BundleError(f"{path}: no checkpoint yet; let `ifvit train` run (it resumes)") from None
@@ -196,3 +214,30 @@ def new_meta(kind: str, cfg: IFViTConfig, tc: TrainConfig, data: dict[str, Any],
         "preprocessing": preprocessing, "versions": library_versions(),
         "parameter_groups": group_counts(params), **extra,
     }
+
+
+def export_bundle(src: str | Path, dst: str | Path, recipe: str | None = None) -> dict[str, Any]:
+    """Writes the weights-only copy of a finished bundle into the empty folder `dst`.
+
+    The latest checkpoint's parameters and BatchNorm statistics (no optimizer state) go to
+    `dst/module1` (and `dst/module2` for 'match'); bundle.json is copied with "exported_from"
+    (and `recipe`, free text on how it was made, if given).
+    Returns the new bundle.json content. Raises BundleError for an unfinished or broken bundle.
+    """
+    from ifvit_train.checkpoint import save_weights
+
+    src, dst = Path(src), Path(dst)
+    b = load_bundle(src)
+    if b.meta.get("status") != "complete":
+        raise BundleError(f"{src}: training has not finished (status {b.meta.get('status')!r}); "
+                          "let `ifvit train` complete first")
+    weights = lambda m: dict(zip(("params", "batch_stats"), nnx.split(m, nnx.Param, nnx.BatchStat)[1:]))
+    save_weights(dst / "module1", weights(b.module1))
+    if b.matcher is not None:
+        save_weights(dst / "module2", weights(b.matcher))
+    main = dst / ("module2" if b.matcher is not None else "module1")
+    meta = {**b.meta, "step": b.step,
+            "exported_from": {"path": str(src.resolve()), "step": b.step},
+            "weights_sha256": state_hash(main), **({"recipe": recipe} if recipe else {})}
+    write_json_atomic(dst / BUNDLE_FILE, meta)
+    return meta

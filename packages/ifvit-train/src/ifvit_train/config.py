@@ -30,6 +30,7 @@ class TrainConfig:
     holdout: float = 0.2  # fraction of fingers held out for validation (never trained on)
     val_pairs: int = 64  # Module 1 validation pairs
     val_prints: int = 40  # Module 2 validation: all pairs of up to this many held-out prints
+    input_downscale: float = 1.0  # stored 500-ppi print -> model input (1-2; 2 sees 4x the area)
     max_rotation: float = 30.0  # degrees, corrupted-copy training pairs (IFViT: 60)
     max_translation: float = 0.0  # pixels, corrupted-copy training pairs
     impression_pairs: float = 0.0  # Module 1: fraction of pairs from two impressions (synth shards)
@@ -53,6 +54,7 @@ class TrainConfig:
             "synthetic_fraction": 0.0 <= self.synthetic_fraction <= 1.0,
             "impression_pairs": 0.0 <= self.impression_pairs <= 1.0,
             "compute_dtype": self.compute_dtype in ("float32", "bfloat16"),
+            "input_downscale": 1.0 <= self.input_downscale <= 2.0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

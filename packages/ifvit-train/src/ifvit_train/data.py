@@ -81,7 +81,7 @@ def open_data(shard_dir: str | Path, tc: TrainConfig) -> TrainData:
 def pair_config(tc: TrainConfig, size: int) -> Module1Config:
     """Corrupted-copy pairs: a jittered window of `size`, rotation/translation from `tc`."""
     return Module1Config(
-        crop=CropConfig(size=(size, size), downscale=1.0, jitter=16.0),
+        crop=CropConfig(size=(size, size), downscale=tc.input_downscale, jitter=16.0),
         corruption=CorruptionConfig(rotation=RotationConfig(max_angle=tc.max_rotation,
                                                             max_translation=tc.max_translation)),
     )

@@ -51,7 +51,8 @@ class PreparedImage:
     dpi_source: str
 
 
-def prepare_image(path: str | Path, size: int, dpi: float | None = None) -> PreparedImage:
+def prepare_image(path: str | Path, size: int, dpi: float | None = None,
+                  downscale: float = 1.0) -> PreparedImage:
     """Reads a print and prepares it like training did.
 
     Raises:
@@ -64,7 +65,7 @@ def prepare_image(path: str | Path, size: int, dpi: float | None = None) -> Prep
     if (reason := check_dpi(dpi, source)) is not None:
         raise ValueError(f"{path}: {reason}")
     stored = resample_to(gray, dpi)
-    window, c, mask = crop_print(stored, CropConfig(size=(size, size)))
+    window, c, mask = crop_print(stored, CropConfig(size=(size, size), downscale=downscale))
     fx, fy = stored.shape[1] / gray.shape[1], stored.shape[0] / gray.shape[0]
     to_stored = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5]])  # resize convention
     return PreparedImage(path, gray, window, mask, _h(c) @ _h(to_stored), dpi, source)
@@ -78,6 +79,7 @@ class Verifier:
             raise ValueError(f"{bundle.path}: a Module 1 bundle; matching needs a Module 2 bundle")
         self.bundle, self.cfg = bundle, bundle.cfg
         self.size = int(bundle.meta["preprocessing"]["input_size"][0])
+        self.downscale = float(bundle.meta["preprocessing"].get("downscale", 1.0))
         self._key = jax.random.key(seed)
         cfg = self.cfg
 
@@ -91,10 +93,48 @@ class Verifier:
                     "global": pick(o["module2"]["global"]), "local": pick(o["module2"]["local"]),
                     "global_frame": o["inputs"].global_frame, "roi_frame": o["inputs"].roi_frame}
 
-        self._run = run
+        @nnx.jit
+        def scores(m1, m2, key, i0, i1, k0, k1):
+            o = verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
+            a = o["alignment"]
+            return {"score": o["score"], "cos_global": o["cos_global"], "cos_local": o["cos_local"],
+                    "inliers": a.num_inliers, "ok": a.ok, "A01": a.A01}
+
+        self._run, self._scores = run, scores
 
     def prepare(self, path: str | Path, dpi: float | None = None) -> PreparedImage:
-        return prepare_image(path, self.size, dpi)
+        return prepare_image(path, self.size, dpi, self.downscale)
+
+    def score_batch(self, pairs: list[tuple[PreparedImage, PreparedImage]], batch_size: int,
+                    ) -> dict[str, np.ndarray]:
+        """Scores up to `batch_size` pairs in one call of one compiled graph (the batch is padded to
+        `batch_size` by repeating its last pair, so every call has the same shapes).
+
+        Returns {'score', 'cos_global', 'cos_local' float [n], 'inliers' int [n], 'ok' bool [n],
+        'rotation_deg' float [n]} for the n given pairs (alignment in the model windows' frame,
+        which differs from the files' only by the resampling scale: rotation is the same).
+        RANSAC draws are shared by the batch (`ifvit_core.geometry.ransac_similarity`), so a pair
+        scores the same here, alone (`verify`) or anywhere in any batch.
+        """
+        n = len(pairs)
+        if not 0 < n <= batch_size:
+            raise ValueError(f"score_batch takes 1..{batch_size} pairs, got {n}")
+        full = list(pairs) + [pairs[-1]] * (batch_size - n)
+        arr = lambda xs: jnp.asarray(np.stack(xs))
+        args = (arr([a.window[..., None] for a, _ in full]), arr([b.window[..., None] for _, b in full]),
+                arr([a.mask for a, _ in full]), arr([b.mask for _, b in full]))
+        o = jax.device_get(self._scores(self.bundle.module1, self.bundle.matcher,
+                                        self._key, *args))
+        out = {k: np.array(v[:n], copy=True) for k, v in o.items() if k != "A01"}
+        a01 = np.asarray(o["A01"])[:n]
+        out["rotation_deg"] = np.degrees(np.arctan2(a01[:, 1, 0], a01[:, 0, 0]))
+        return out
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The bundle's decision thresholds {'fmr_0.01': t, ...} (calibrated at training)."""
+        return {k: v for k, v in (self.bundle.meta.get("thresholds") or {}).items()
+                if isinstance(v, float)}
 
     def verify(self, a: PreparedImage, b: PreparedImage) -> dict[str, Any]:
         """Score, decisions and correspondences of one pair, in the files' pixel coordinates."""
@@ -117,8 +157,7 @@ class Verifier:
                      "y1": round(float(y1), 2), "confidence": round(float(c), 4)}
                     for (x0, y0), (x1, y1), c in zip(q0, q1, m["mconf"][v])]
 
-        thresholds = {k: v for k, v in (self.bundle.meta.get("thresholds") or {}).items()
-                      if isinstance(v, float)}
+        thresholds = self.thresholds
         score = float(o["score"])
         return {
             "image0": str(a.path), "image1": str(b.path), "score": score,

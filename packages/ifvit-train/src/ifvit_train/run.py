@@ -33,9 +33,10 @@ Log = Callable[[str], None]
 PREPROCESSING_VERSION = 1
 
 
-def preprocessing(cfg: IFViTConfig) -> dict[str, Any]:
+def preprocessing(cfg: IFViTConfig, tc: TrainConfig) -> dict[str, Any]:
     """How images become inputs (recorded in the bundle; inference uses the same settings)."""
     return {"version": PREPROCESSING_VERSION, "dpi": 500.0, "input_size": [cfg.image_size] * 2,
+            "downscale": tc.input_downscale,
             "crop": "window at the foreground centroid (ifvit_data.preprocess.crop_print)",
             "segmentation": "ifvit_data.foreground.foreground_mask", "enhancement": "none"}
 
@@ -83,7 +84,7 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
     mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
     graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr)
     _log_model(log, "Module 1", state.params, state)
-    meta = bundles.new_meta("dense", cfg, tc, data.summary(), preprocessing(cfg), state.params,
+    meta = bundles.new_meta("dense", cfg, tc, data.summary(), preprocessing(cfg, tc), state.params,
                             init_loftr=str(init_loftr) if init_loftr else None)
     meta = _check_resume(workdir, meta, log)
     val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
@@ -128,6 +129,8 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     if dense.kind != "dense":
         raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs the Module 1 "
                                   "bundle (`ifvit train dense` output)")
+    # Module 2 sees its inputs exactly as Module 1 was trained to (one preprocessing path)
+    tc = tc.replace(input_downscale=float(dense.meta["preprocessing"].get("downscale", 1.0)))
     data = open_data(data_dir, tc)
     if data.num_classes < 2:
         raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
@@ -147,7 +150,8 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
                             from_dense={"path": str(Path(from_dense).resolve()), "step": dense.step,
                                         "state_sha256": dense_hash, **transfer})
     meta = _check_resume(workdir, meta, log)
-    ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints)
+    ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints,
+                               downscale=tc.input_downscale)
     validate = lambda s: ver(merge_model(graphdef, s.params, s.batch_stats, train=False))
     if "initial_validation" not in meta:
         meta["initial_validation"] = validate(state)

@@ -66,14 +66,15 @@ def registration_metrics(cfg: IFViTConfig, batches: list[dict]) -> Callable[[nnx
 
 def score_pairs(cfg: IFViTConfig, module1: nnx.Module, matcher: nnx.Module, records: Any,
                 pairs: np.ndarray, is_genuine: np.ndarray, size: int, batch_size: int = 8,
-                seed: int = 0) -> np.ndarray:
+                seed: int = 0, downscale: float = 1.0) -> np.ndarray:
     """Fused IFViT scores [P] of `pairs` of `records` (fixed-size crops; last batch padded)."""
 
     @nnx.jit
     def score(m1, m2, key, i0, i1, k0, k1):
         return verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)["score"]
 
-    ds = eval_dataset(records, pairs, is_genuine, CropConfig(size=(size, size)), batch_size=batch_size)
+    ds = eval_dataset(records, pairs, is_genuine, CropConfig(size=(size, size), downscale=downscale),
+                      batch_size=batch_size)
     out = []
     for k, b in enumerate(make_iterator(ds)):
         n = len(b["is_genuine"])
@@ -93,7 +94,7 @@ def heldout_pairs(records: Any, max_prints: int = 64) -> tuple[np.ndarray, np.nd
 
 
 def verification_metrics(cfg: IFViTConfig, module1: nnx.Module, records: Any, size: int,
-                         max_prints: int = 64) -> Callable[[nnx.Module], dict]:
+                         max_prints: int = 64, downscale: float = 1.0) -> Callable[[nnx.Module], dict]:
     """Returns `matcher -> {eer, fmr100, genuine_mean, impostor_mean}` on held-out fingers."""
     pairs, gen = heldout_pairs(records, max_prints)
     if not (gen == 1).any() or not (gen == 0).any():
@@ -101,11 +102,11 @@ def verification_metrics(cfg: IFViTConfig, module1: nnx.Module, records: Any, si
 
     def scores(matcher: nnx.Module) -> tuple[np.ndarray, np.ndarray]:
         """(genuine scores, impostor scores) of the held-out pairs."""
-        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size)
+        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size, downscale=downscale)
         return s[gen == 1], s[gen == 0]
 
     def run(matcher: nnx.Module) -> dict[str, float]:
-        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size)
+        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size, downscale=downscale)
         rep = verification_report(s[gen == 1], s[gen == 0])
         return {"eer": float(rep.eer), "fmr100": float(rep.fmr100),
                 "genuine_mean": float(np.nanmean(s[gen == 1])),

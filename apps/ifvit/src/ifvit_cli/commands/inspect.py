@@ -14,17 +14,22 @@ EPILOG = """\
 examples:
   ifvit inspect runs/m/match
   ifvit inspect runs/m/dense --json
+  ifvit inspect                      # the shipped model: how it was trained, its thresholds
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("bundle", type=Path, help="the bundle folder")
+    p.add_argument("bundle", type=Path, nargs="?", default=None,
+                   help="the bundle folder (default: the model shipped with ifvit)")
     p.add_argument("--json", action="store_true", help="print bundle.json as is")
 
 
 def run(args: argparse.Namespace) -> int:
     from ifvit_train.bundle import BundleError, read_meta
 
+    from ifvit_cli.model import model_path
+
+    args.bundle = model_path(args.bundle)
     try:
         m = read_meta(args.bundle)
     except BundleError as e:
@@ -62,6 +67,15 @@ def run(args: argparse.Namespace) -> int:
         if m.get(key):
             lines.append(f"{label:<12}" + ", ".join(f"{k.removeprefix('val_')} {v:.4g}"
                                                     for k, v in m[key].items()))
+    if m.get("exported_from"):
+        ex = m["exported_from"]
+        lines.append(f"exported    weights only (sha256 {m.get('weights_sha256', '')[:12]}) from "
+                     f"{ex.get('path')} at step {ex.get('step')}")
+    if m.get("recipe"):
+        lines.append(f"recipe      {m['recipe']}")
+    pre = m.get("preprocessing", {})
+    lines.append(f"inputs      {pre.get('dpi')} ppi, downscale {pre.get('downscale', 1.0)}, window "
+                 f"{pre.get('input_size')} at the foreground centroid, enhancement {pre.get('enhancement')}")
     if m.get("thresholds"):
         lines.append("thresholds  " + ", ".join(f"{k} {v:.4f}" for k, v in m["thresholds"].items()
                                                 if isinstance(v, float)))

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ifvit_cli.errors import UserError
+from ifvit_cli.model import add_model_argument, load_model
 
 HELP = "verify two prints: score, decision, alignment and correspondences (JSON, picture)"
 DESCRIPTION = """\
@@ -18,30 +19,110 @@ centroid). Prints: the fused score, the global and ROI branch cosines, a decisio
 stored in the bundle (calibrated on held-out impostor scores), the alignment (rotation, scale,
 translation, RANSAC inliers) and the number of correspondences. --json prints everything, with
 every correspondence (Module 1 and both branches) in the pixel coordinates of YOUR two files.
---viz draws both prints side by side with the Module 1 correspondences coloured by confidence."""
+--viz draws both prints side by side with the Module 1 correspondences coloured by confidence.
+
+Many pairs: --pairs FILE --out scores.csv scores every pair listed in FILE (one pair per line,
+two image paths separated by whitespace or a comma; relative paths are relative to FILE's folder;
+'#' starts a comment), each image prepared once and --batch pairs per compiled call. scores.csv has
+one row per pair: the fused score, both branch cosines, RANSAC inliers, the alignment and the
+decision at each bundle threshold. An unreadable image fails its pairs (empty score), not the run.
+Without --model the shipped small model is used."""
 EPILOG = """\
 examples:
   ifvit match --model runs/m/match 101_1.tif 101_2.tif
   ifvit match --model runs/m/match a.png b.png --json > result.json
   ifvit match --model runs/m/match a.png b.png --viz matches.png
+  ifvit match --pairs pairs.txt --out scores.csv          # the shipped model, many pairs
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("image0", type=Path, help="first print (image file)")
-    p.add_argument("image1", type=Path, help="second print (image file)")
-    p.add_argument("--model", type=Path, required=True,
-                   help="Module 2 model bundle (no model is shipped yet: train one with `ifvit train all`)")
+    p.add_argument("image0", type=Path, nargs="?", help="first print (image file)")
+    p.add_argument("image1", type=Path, nargs="?", help="second print (image file)")
+    add_model_argument(p)
+    p.add_argument("--pairs", type=Path, default=None, help="text file listing many pairs (see above)")
+    p.add_argument("--out", type=Path, default=None, help="with --pairs: the scores.csv to write")
+    p.add_argument("--batch", type=int, default=8, help="with --pairs: pairs per compiled call (default 8)")
     p.add_argument("--dpi", type=float, default=None, help="resolution of both files (default: metadata, else 500)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--viz", type=Path, default=None, help="write a PNG of the correspondences")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --viz file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --viz / --out file")
+
+
+def read_pairs(path: Path) -> list[tuple[Path, Path]]:
+    """The pairs of a --pairs file (relative paths against its folder)."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"--pairs {path}: unreadable ({e})") from None
+    pairs = []
+    for n, line in enumerate(lines, start=1):
+        line = line.split("#", 1)[0].replace(",", " ").strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise UserError(f"--pairs {path}:{n}: expected two image paths, got {len(parts)} fields")
+        pairs.append(tuple(p if p.is_absolute() else path.parent / p for p in map(Path, parts)))
+    if not pairs:
+        raise UserError(f"--pairs {path}: no pair listed; write one pair of image paths per line")
+    return pairs
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    from ifvit_data.outputs import OutputError, atomic_write_text, check_output_file
+
+    if args.image0 is not None or args.viz is not None or args.json:
+        raise UserError("--pairs scores a list into --out; do not also give images, --viz or --json")
+    if args.out is None or args.out.suffix.lower() != ".csv":
+        raise UserError("--pairs needs --out FILE.csv for the scores")
+    if args.batch < 1:
+        raise UserError(f"--batch {args.batch}: give a positive number of pairs")
+    if not args.pairs.is_file():
+        raise UserError(f"--pairs {args.pairs}: no such file")
+    pairs = read_pairs(args.pairs)
+    verifier, model_path = load_model(args.model)
+    files = sorted({p for pair in pairs for p in pair})
+    try:
+        check_output_file(args.out, inputs=[args.pairs, model_path, *files], force=args.force)
+    except OutputError as e:
+        raise UserError(str(e)) from None
+    import numpy as np
+    from tqdm import tqdm
+
+    from ifvit_train import evaluate as ev
+
+    prepared, failed = [], {}
+    for f in tqdm(files, desc="prepare", unit="image"):
+        try:
+            prepared.append(verifier.prepare(f, args.dpi))
+        except (OSError, ValueError) as e:
+            prepared.append(None)
+            failed[f] = str(e)
+    index = {f: i for i, f in enumerate(files)}
+    idx = np.array([[index[a], index[b]] for a, b in pairs])
+    with tqdm(total=len(pairs), desc="score", unit="pair") as bar:
+        scores = ev.score_pairs(verifier, prepared, idx, args.batch, progress=bar.update)
+    text = ev.scores_csv([str(a) for a, _ in pairs], [str(b) for _, b in pairs], scores,
+                         thresholds=verifier.thresholds)
+    atomic_write_text(args.out, text)
+    for f, why in failed.items():
+        print(f"failed: {why}")
+    print(f"{len(pairs)} pairs ({len(failed)} unreadable images) -> {args.out}; "
+          f"{float(scores['seconds']) * 1e3 / max(len(pairs), 1):.0f} ms per pair")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from ifvit_data.imagefile import ImageReadError
     from ifvit_data.outputs import OutputError, check_output_file
 
+    if args.pairs is not None:
+        return run_pairs(args)
+    if args.image0 is None or args.image1 is None:
+        raise UserError("give two image files (or --pairs FILE --out scores.csv)")
+    if args.out is not None:
+        raise UserError("--out is for --pairs; one pair prints its result (use --json)")
     for path in (args.image0, args.image1):
         if not path.is_file():
             raise UserError(f"{path}: no such file")
@@ -49,16 +130,14 @@ def run(args: argparse.Namespace) -> int:
         if args.viz.suffix.lower() != ".png":
             raise UserError(f"--viz {args.viz}: give a .png path")
         try:
-            check_output_file(args.viz, inputs=[args.image0, args.image1, args.model], force=args.force)
+            check_output_file(args.viz, inputs=[args.image0, args.image1, *filter(None, [args.model])],
+                              force=args.force)
         except OutputError as e:
             raise UserError(str(e)) from None
-    from ifvit_train.bundle import BundleError, load_bundle
-    from ifvit_train.infer import Verifier
-
+    verifier, _ = load_model(args.model)
     try:
-        verifier = Verifier(load_bundle(args.model, require="match"))
         a, b = verifier.prepare(args.image0, args.dpi), verifier.prepare(args.image1, args.dpi)
-    except (BundleError, ImageReadError, ValueError) as e:
+    except (ImageReadError, ValueError) as e:
         raise UserError(str(e)) from None
     result = verifier.verify(a, b)
     if args.viz is not None:

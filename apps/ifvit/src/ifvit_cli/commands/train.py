@@ -46,6 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fingers held out for validation: a fraction, or a count >= 1 (default: 0.2)")
     p.add_argument("--max-rotation", type=float, default=30.0,
                    help="rotation range of corrupted-copy pairs in degrees (default: 30)")
+    p.add_argument("--downscale", type=float, default=1.0,
+                   help="dense/all: shrink the 500-ppi print by this factor (1-2) before taking the "
+                        "model-input window, so it covers more of the finger; recorded in the bundle "
+                        "and used by every command that loads it (match takes its Module 1's; "
+                        "default: 1)")
     p.add_argument("--max-translation", type=float, default=0.0,
                    help="translation range of corrupted-copy pairs in pixels; > 0 stops Module 1 "
                         "from mapping every cell to itself by position (default: 0)")
@@ -74,7 +79,8 @@ def _settings_from_args(args: argparse.Namespace):
                            learning_rate=args.lr, holdout=args.holdout,
                            compute_dtype="bfloat16" if args.bf16 else "float32",
                            max_rotation=args.max_rotation,
-                           max_translation=args.max_translation, checkpoint_every=args.checkpoint_every,
+                           max_translation=args.max_translation,
+                           input_downscale=args.downscale, checkpoint_every=args.checkpoint_every,
                            validate_every=args.validate_every, seed=args.seed,
                            margin_warmup_steps=args.margin_warmup,
                            impression_pairs=args.impression_pairs,

@@ -144,7 +144,9 @@ def ransac_similarity(
     2-point sample is clean with p = 0.25, so 256 draws miss with p ≈ 1e-32).
 
     Args:
-      key: PRNG key.
+      key: PRNG key. One set of random draws [num_iters, M] serves every pair of the batch, so a
+        pair's result does not depend on its position or neighbours in the batch (batched and
+        one-by-one scoring agree, whatever the PRNG implementation).
       src: [B, M, 2] points in image 0 (e.g. Module-1 match pixels).
       dst: [B, M, 2] corresponding points in image 1.
       valid: [B, M] bool, real correspondences (padding False).
@@ -179,7 +181,7 @@ def ransac_similarity(
 
     # 1. minimal samples without replacement: Gumbel-max top-k over the valid points.
     logits = jnp.where(valid, 0.0, -jnp.inf)[:, None, :]  # [B, 1, M]
-    g = jax.random.gumbel(key, (b, num_iters, m)) + logits  # [B, N, M]
+    g = jax.random.gumbel(key, (1, num_iters, m)) + logits  # [B, N, M], draws shared by the batch
     _, idx = jax.lax.top_k(g, k)  # [B, N, k]; picks padding only if fewer than k valid points
     take = jax.vmap(lambda p, i: p[i])  # per-pair gather: [M,2], [N,k] -> [N,k,2]
     hyp = fit(take(src, idx), take(dst, idx), jnp.ones(idx.shape, jnp.float32))  # [B, N, 2, 3]

@@ -1,0 +1,98 @@
+"""`ifvit evaluate`: FVC verification metrics of a model bundle on a folder of prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ifvit_cli.errors import UserError
+from ifvit_cli.model import add_model_argument, load_model
+
+HELP = "FVC metrics (EER, FMR100, FMR1000, ZeroFMR, DET/ROC) of a model on a folder of prints"
+DESCRIPTION = """\
+Score every pair of a verification protocol on a folder of prints and report the FVC indicators.
+
+Protocols: fvc (FVC2000-2004: genuine = every pair of impressions of a finger, impostor = the first
+impressions of two different fingers; a 10x8 set gives 280 / 45 pairs, 100x8 gives 2,800 / 4,950)
+and all-pairs (every unordered pair; IFViT's protocol). Each print is prepared once exactly as in
+training; a print that cannot be read counts as a failure to process (its pairs get the lowest
+score, as in FVC).
+
+Writes into --out: report.json (EER, FMR100, FMR1000, ZeroFMR, TAR@FAR 0.1% / 0.01%, failures,
+seconds per pair, for IFViT's fused score and, from the same run, each Module 2 branch alone and
+Module 1 alone (RANSAC inliers)), scores.csv (one row per pair), det.png, roc.png, histogram.png.
+Files are written atomically; --out must be new, empty, or an earlier evaluate output."""
+EPILOG = """\
+examples:
+  ifvit evaluate --data FVC2002/DB1_B --layout fvc --out eval/db1     # the shipped model
+  ifvit evaluate --model runs/m/match --data FVC2002/DB1_B --protocol all-pairs --out eval/db1-all
+  ifvit evaluate --model runs/m/match --data scans/ --layout folder --dpi 1000 --out eval/scans
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_argument(p)
+    p.add_argument("--data", type=Path, required=True, help="folder of prints")
+    p.add_argument("--layout", default="fvc",
+                   choices=["fvc", "nist-sd4", "nist-sd300", "nist-sd301", "nist-sd302", "folder"],
+                   help="file naming convention (default: fvc, e.g. 101_1.tif)")
+    p.add_argument("--protocol", default="fvc", choices=["fvc", "all-pairs"],
+                   help="pairs to score (default: fvc)")
+    p.add_argument("--out", type=Path, required=True, help="report folder")
+    p.add_argument("--dpi", type=float, default=None,
+                   help="resolution of every print (default: file metadata or name, else 500)")
+    p.add_argument("--batch", type=int, default=8, help="pairs per compiled call (default: 8)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out that is not an evaluate output (no file deleted)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
+    from ifvit_data.readers import DatasetError
+
+    if args.batch < 1:
+        raise UserError(f"--batch {args.batch}: give a positive number of pairs")
+    if not args.data.is_dir():
+        raise UserError(f"--data {args.data}: not a folder; pass the folder that holds the prints")
+    verifier, model_path = load_model(args.model)
+    try:
+        claim_output_dir(args.out, "evaluation", inputs=[args.data, model_path], force=args.force)
+    except OutputError as e:
+        raise UserError(str(e)) from None
+    from tqdm import tqdm
+
+    from ifvit_train import evaluate as ev
+
+    try:
+        with tqdm(desc="prepare", unit="print", disable=args.quiet) as bar:
+            prints = ev.load_prints(verifier, args.data, args.layout, dpi=args.dpi, progress=bar.update)
+    except DatasetError as e:
+        raise UserError(str(e)) from None
+    pairs, genuine = ev.protocol_pairs(prints.entries, args.protocol)
+    if not genuine.any() or genuine.all():
+        raise UserError(f"--data {args.data}: the {args.protocol} protocol needs at least two fingers "
+                        "and two impressions of one finger")
+    with tqdm(total=len(pairs), desc="score", unit="pair", disable=args.quiet) as bar:
+        scores = ev.score_pairs(verifier, prints.prepared, pairs, args.batch, progress=bar.update)
+    names = [e.rel for e in prints.entries]
+    report = ev.evaluation_report(
+        scores, genuine, thresholds=verifier.thresholds,
+        model=str(model_path), model_step=verifier.bundle.step, data=str(args.data),
+        layout=args.layout, protocol=args.protocol, prints=len(names),
+        prints_failed={names[i]: why for i, why in prints.failures.items()},
+        seconds_per_print=prints.seconds / max(len(names), 1))
+    n0 = [names[i] for i in pairs[:, 0]]
+    n1 = [names[j] for j in pairs[:, 1]]
+    atomic_write_text(args.out / "scores.csv", ev.scores_csv(n0, n1, scores, genuine))
+    ev.write_plots(args.out, scores, genuine, verifier.thresholds, title=args.data.name)
+    atomic_write_text(args.out / "report.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
+    r = report["pairs"]
+    print(f"{args.data}: {len(names)} prints, {r['genuine']} genuine + {r['impostor']} impostor pairs "
+          f"({args.protocol}), {r['failed']} failed; {report['seconds_per_pair'] * 1e3:.0f} ms per pair")
+    print(f"{'system':<8} {'EER':>7} {'FMR100':>7} {'FMR1000':>8} {'ZeroFMR':>8}")
+    for name, s in report["systems"].items():
+        print(f"{name:<8} {s['eer']:>7.2%} {s['fmr100']:>7.2%} {s['fmr1000']:>8.2%} {s['zerofmr']:>8.2%}")
+    print(f"report {args.out / 'report.json'}, scores.csv, det.png, roc.png, histogram.png")
+    return 0

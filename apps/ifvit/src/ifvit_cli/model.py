@@ -1,0 +1,39 @@
+"""The --model flag shared by match, evaluate, enroll and identify: a bundle, or the shipped one."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ifvit_cli.errors import UserError
+
+
+def add_model_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, default=None,
+                   help="Module 2 model bundle (`ifvit train match|all` or `ifvit export` output; "
+                        "default: the shipped small model, see `ifvit inspect`)")
+
+
+def model_path(path: Path | None) -> Path:
+    """The bundle folder to use: `path`, else the shipped model."""
+    if path is not None:
+        return path
+    from ifvit_train.shipped import shipped_bundle
+
+    shipped = shipped_bundle()
+    if shipped is None:
+        raise UserError("no --model given and this installation has no shipped model; "
+                        "pass --model (train one with `ifvit train all`)")
+    return shipped
+
+
+def load_model(path: Path | None):
+    """(Verifier, bundle path) of a Module 2 bundle; one-line UserError when it cannot be used."""
+    from ifvit_train.bundle import BundleError, load_bundle
+    from ifvit_train.infer import Verifier
+
+    path = model_path(path)
+    try:
+        return Verifier(load_bundle(path, require="match")), path
+    except (BundleError, ValueError) as e:
+        raise UserError(str(e)) from None

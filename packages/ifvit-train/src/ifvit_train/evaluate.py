@@ -1,0 +1,201 @@
+"""Evaluation of a Module 2 bundle on a folder of prints: protocol pairs -> scores -> FVC report.
+
+    prints = load_prints(verifier, root, "fvc")
+    pairs, genuine = protocol_pairs(prints.entries, "fvc")
+    scores = score_pairs(verifier, prints.prepared, pairs, batch_size=8)
+    report = evaluation_report(scores, genuine, ...)
+
+Every print is prepared once (the bundle's preprocessing, `ifvit_train.infer.prepare_image`) and
+every pair is scored by one compiled graph at a fixed batch size. A print that cannot be read or
+prepared is a failure to process: its pairs get NaN scores, which the FVC metrics count as the
+lowest possible score (a genuine failure is a false non-match at every threshold).
+
+Besides IFViT's fused score, the report scores the same pairs with each Module 2 branch alone
+(global cosine, ROI cosine) and with Module 1 alone (RANSAC inlier count): the ablation comes from
+the same run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ifvit_data.imagefile import ImageReadError
+from ifvit_data.protocol import all_pairs, fvc_pairs
+from ifvit_data.readers import Entry, Skipped, scan
+from ifvit_train.infer import PreparedImage, Verifier
+from ifvit_train.metrics import verification_report
+
+PROTOCOLS = ("fvc", "all-pairs")
+# system name -> (column of the scores, what it is)
+SYSTEMS = {
+    "ifvit": ("score", "IFViT fused score (Module 1 alignment + both Module 2 branches)"),
+    "global": ("cos_global", "Module 2 global branch cosine alone"),
+    "roi": ("cos_local", "Module 2 ROI branch cosine alone"),
+    "module1": ("inliers", "Module 1 alone: RANSAC inlier count of the dense matches"),
+}
+SCORE_COLUMNS = ("score", "cos_global", "cos_local", "inliers", "ok", "rotation_deg")
+
+
+@dataclass
+class PrintSet:
+    """The prints of a dataset folder, prepared for the model.
+
+    entries: `[N]` parsed files (finger, impression); prepared: `[N]` model inputs, None where the
+    print failed; failures: entry index -> reason; skipped: files that are not prints of the layout.
+    """
+
+    root: Path
+    entries: list[Entry]
+    prepared: list[PreparedImage | None]
+    failures: dict[int, str] = field(default_factory=dict)
+    skipped: Skipped = field(default_factory=Skipped)
+    seconds: float = 0.0
+
+
+def load_prints(verifier: Verifier, root: str | Path, layout: str, *, dpi: float | None = None,
+                pattern: str | None = None,
+                progress: Callable[[int], None] | None = None) -> PrintSet:
+    """Lists a dataset folder (`ifvit_data.readers.scan`) and prepares every print once.
+
+    Raises:
+      ifvit_data.readers.DatasetError: not a folder of that layout, or no print in it.
+    """
+    from ifvit_data.readers import DatasetError
+
+    root = Path(root)
+    entries, skipped = scan(root, layout, pattern)
+    if not entries:
+        raise DatasetError(f"{root}: no {layout}-layout print found "
+                           f"({skipped.ignored} other files); check --layout or --pattern")
+    t0 = time.perf_counter()
+    prepared: list[PreparedImage | None] = []
+    failures: dict[int, str] = {}
+    for i, e in enumerate(entries):
+        try:
+            prepared.append(verifier.prepare(e.path, dpi if dpi is not None else e.name_ppi))
+        except (ImageReadError, ValueError, OSError) as err:
+            prepared.append(None)
+            failures[i] = str(err)
+        if progress is not None:
+            progress(1)
+    return PrintSet(root, entries, prepared, failures, skipped, time.perf_counter() - t0)
+
+
+def protocol_pairs(entries: Sequence[Entry], protocol: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(pairs int32 [P, 2] entry indices, is_genuine int32 [P])` of an evaluation protocol.
+
+    'fvc': FVC2000-2004 (genuine: all impressions of a finger; impostor: first impressions of
+    different fingers; 10x8 -> 280 / 45). 'all-pairs': every unordered pair.
+    """
+    fingers = np.array([e.finger for e in entries])
+    if protocol == "fvc":
+        return fvc_pairs(fingers, np.array([e.impression for e in entries]))
+    if protocol == "all-pairs":
+        return all_pairs(fingers)
+    raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+
+
+def score_pairs(verifier: Verifier, prepared: Sequence[PreparedImage | None], pairs: np.ndarray,
+                batch_size: int = 8,
+                progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Scores `pairs` [P, 2] of `prepared` prints, `batch_size` pairs per compiled call.
+
+    Returns {'score', 'cos_global', 'cos_local', 'inliers', 'rotation_deg' float64 [P] (NaN where
+    a print of the pair failed), 'ok' bool [P] (RANSAC found an alignment), 'seconds' float}.
+    """
+    pairs = np.asarray(pairs).reshape(-1, 2)
+    out = {k: np.full(len(pairs), np.nan) for k in SCORE_COLUMNS if k != "ok"}
+    out["ok"] = np.zeros(len(pairs), bool)
+    todo = [p for p in range(len(pairs))
+            if prepared[pairs[p, 0]] is not None and prepared[pairs[p, 1]] is not None]
+    if progress is not None and len(todo) < len(pairs):
+        progress(len(pairs) - len(todo))
+    t0 = time.perf_counter()
+    for start in range(0, len(todo), batch_size):
+        idx = todo[start:start + batch_size]
+        res = verifier.score_batch([(prepared[pairs[p, 0]], prepared[pairs[p, 1]]) for p in idx],
+                                   batch_size)
+        for k, v in res.items():
+            out[k][idx] = v
+        if progress is not None:
+            progress(len(idx))
+    out["seconds"] = np.float64(time.perf_counter() - t0)
+    return out
+
+
+def evaluation_report(scores: dict[str, np.ndarray], is_genuine: np.ndarray, *,
+                      thresholds: dict[str, float] | None = None,
+                      **about: Any) -> dict[str, Any]:
+    """The report.json content: FVC indicators of every system, decisions at the bundle's
+    thresholds, failures and timing.
+
+    Args:
+      scores: `score_pairs` output; is_genuine: int [P]; thresholds: the bundle's
+        {'fmr_0.01': t, ...} (accept iff fused score >= t); about: extra fields (model, data, ...).
+    """
+    gen = np.asarray(is_genuine) == 1
+    systems = {}
+    for name, (col, what) in SYSTEMS.items():
+        s = scores[col]
+        rep = verification_report(s[gen], s[~gen]).to_dict()
+        systems[name] = {"what": what, **rep}
+    decisions = {}
+    s = scores["score"]
+    for name, t in (thresholds or {}).items():
+        acc = s >= t  # NaN (failed) -> reject
+        decisions[name] = {"threshold": t, "fmr": float(acc[~gen].mean()) if (~gen).any() else None,
+                           "fnmr": float((~acc[gen]).mean()) if gen.any() else None}
+    scored = int(np.isfinite(s).sum())
+    return {
+        **about,
+        "pairs": {"genuine": int(gen.sum()), "impostor": int((~gen).sum()),
+                  "failed": int(len(s) - scored)},
+        "systems": systems,
+        "decisions_at_bundle_thresholds": decisions,
+        "alignment_failed_pairs": int((~scores["ok"] & np.isfinite(s)).sum()),
+        "seconds_per_pair": float(scores["seconds"]) / max(scored, 1),
+    }
+
+
+def scores_csv(names0: Sequence[str], names1: Sequence[str], scores: dict[str, np.ndarray],
+               is_genuine: np.ndarray | None = None,
+               thresholds: dict[str, float] | None = None) -> str:
+    """scores.csv text: one row per pair (image0, image1, [genuine,] the score columns, and
+    `accept_<name>` true/false at each of `thresholds` (a failed pair is rejected))."""
+    thresholds = thresholds or {}
+    head = (["image0", "image1"] + (["genuine"] if is_genuine is not None else [])
+            + list(SCORE_COLUMNS) + [f"accept_{k}" for k in thresholds])
+    rows = [",".join(head)]
+    for p in range(len(names0)):
+        cells = [_csv_cell(names0[p]), _csv_cell(names1[p])]
+        if is_genuine is not None:
+            cells.append(str(int(is_genuine[p])))
+        for k in SCORE_COLUMNS:
+            v = scores[k][p]
+            cells.append(str(bool(v)).lower() if k == "ok" else ("" if not np.isfinite(v) else f"{v:.6g}"))
+        cells += [str(bool(scores["score"][p] >= t)).lower() for t in thresholds.values()]
+        rows.append(",".join(cells))
+    return "\n".join(rows) + "\n"
+
+
+def _csv_cell(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
+
+
+def write_plots(out: Path, scores: dict[str, np.ndarray], is_genuine: np.ndarray,
+                thresholds: dict[str, float] | None = None, title: str = "") -> list[Path]:
+    """det.png, roc.png (every system) and histogram.png (fused score) into `out`."""
+    from ifvit_train.plots import plot_det, plot_roc, plot_score_histograms
+
+    gen = np.asarray(is_genuine) == 1
+    systems = {name: (scores[col][gen], scores[col][~gen]) for name, (col, _) in SYSTEMS.items()}
+    return [plot_det(systems, out / "det.png", title=f"DET {title}".strip()),
+            plot_roc(systems, out / "roc.png", title=f"ROC {title}".strip()),
+            plot_score_histograms(scores["score"][gen], scores["score"][~gen], out / "histogram.png",
+                                  thresholds=thresholds, title=f"IFViT scores {title}".strip())]
