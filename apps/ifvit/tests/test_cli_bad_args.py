@@ -156,8 +156,10 @@ CASES: list[tuple[str, list[str], str]] = [
      "give a .png path"),
     ("evaluate missing data", ["evaluate", "--model", "empty", "--data", "nope", "--out", "o"],
      "not a folder"),
-    ("evaluate not a bundle", ["evaluate", "--model", "empty", "--data", "prints", "--out", "o"],
+    ("evaluate not a bundle", ["evaluate", "--model", "empty", "--data", "prints2", "--out", "o"],
      "not a model bundle"),
+    ("evaluate one finger only", ["evaluate", "--model", "empty", "--data", "prints", "--out", "o"],
+     "needs two fingers"),
     ("match --pairs without --out", ["match", "--model", "empty", "--pairs", "a_file.txt"], "--out"),
     ("match --pairs bad line", ["match", "--model", "empty", "--pairs", "a_file.txt", "--out", "s.csv"],
      "expected two image paths"),
@@ -182,6 +184,9 @@ def _scratch(root: Path) -> None:
     rng = np.random.default_rng(0)
     for name in ("1_1.png", "1_2.png"):
         Image.fromarray(rng.integers(0, 255, (80, 80), dtype=np.uint8)).save(prints / name)
+    (root / "prints2").mkdir()
+    for name in ("1_1.png", "1_2.png", "2_1.png"):
+        Image.fromarray(rng.integers(0, 255, (80, 80), dtype=np.uint8)).save(root / "prints2" / name)
     (root / "model.ckpt").write_bytes(b"stands in for a checkpoint")
     (root / "model.npz").write_bytes(b"a checkpoint with an output suffix")
     (root / "old.safetensors").write_bytes(b"earlier weights")

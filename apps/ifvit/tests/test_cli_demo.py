@@ -1,18 +1,22 @@
 """`ifvit demo` end to end on a tiny configuration (the README's main job, shrunk)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ifvit_cli.main import main
 
+# 10 real FVC2002 DB1_B prints (fingers 101-105, impressions 1-2) kept in the repository for tests
+REAL = Path(__file__).resolve().parents[3] / "packages/ifvit-train/tests/data/fvc2002_db1_b"
+
 
 def test_demo_tiny_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--preset", "tiny", "--fingers", "5", "--impressions", "2",
                  "--holdout", "0.4", "--steps", "4", "--match-steps", "2", "--batch", "8",
-                 "--seed", "3"])
+                 "--seed", "3", "--real", str(REAL)])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert len(report["heldout_fingers"]) == 2
@@ -22,7 +26,13 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     m2 = report["module2"]["after"]
     assert 0.0 <= m2["val_eer"] <= 1.0 and np.isfinite(m2["val_genuine_mean"])
     assert 0.0 <= report["module1"]["after"]["val_precision"] <= 1.0
-    for png in ("synthetic_prints.png", "model/dense/train_curves.png", "model/match/train_curves.png"):
+    ev = report["evaluation"]
+    assert ev["real"]["pairs"] == {"genuine": 5, "impostor": 10, "failed": 0}
+    assert ev["synthetic"]["pairs"]["genuine"] == 2  # 2 held-out fingers x 1 pair of impressions
+    for name in ("synthetic", "real"):
+        assert set(ev[name]["rows"]) == {"trained", "untrained", "module1"}
+    for png in ("synthetic_prints.png", "model/dense/train_curves.png", "model/match/train_curves.png",
+                "det_synthetic.png", "det_real.png", "match_synthetic.png", "match_real.png"):
         im = np.asarray(Image.open(out / png).convert("L"))
         assert im.shape[0] > 50 and im.std() > 5, png  # a real picture, not a blank canvas
     md = (out / "report.md").read_text()
@@ -90,6 +100,14 @@ def _check_export_evaluate_pairs(out, tmp, capsys):
     assert main(["match", "--model", str(out / "model" / "match"), str(a), str(b), "--json"]) == 0
     alone = json.loads(capsys.readouterr().out)
     assert abs(float(row["score"]) - alone["score"]) < 1e-4
+    # the baseline: the network Module 2 training started from scores the same pairs differently
+    assert main(["evaluate", "--model", str(exported), "--untrained", "--data", str(data),
+                 "--out", str(tmp / "eval0"), "--quiet"]) == 0
+    capsys.readouterr()
+    base = list(csv.DictReader((tmp / "eval0" / "scores.csv").open()))
+    assert json.loads((tmp / "eval0" / "report.json").read_text())["untrained"] is True
+    assert [r["inliers"] for r in base] == [r["inliers"] for r in rows]  # same Module 1
+    assert [r["score"] for r in base] != [r["score"] for r in rows]
     # many pairs from a list file, relative to it
     (data / "pairs.txt").write_text("# a comment\n1_1.png 1_2.png\n1_1.png, 2_1.png\n9_1.png 1_2.png\n")
     assert main(["match", "--model", str(exported), "--pairs", str(data / "pairs.txt"),

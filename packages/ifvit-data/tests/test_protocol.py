@@ -41,3 +41,29 @@ def test_fvc_protocol_on_real_index(real_fvc: Path) -> None:
     )
     assert gen.sum() == 280 and (gen == 0).sum() == 45
     assert {entries[i].impression for i in pairs[gen == 0].ravel()} == {1}
+
+
+def test_sampled_impostor_pairs_baselines_protocol():
+    from ifvit_data.protocol import sampled_impostor_pairs
+
+    rng = np.random.default_rng(3)
+    fingers = np.repeat(np.arange(10), 8)
+    imps = np.tile(np.arange(1, 9), 10)
+    perm = rng.permutation(80)  # record order must not matter
+    fingers, imps = fingers[perm], imps[perm]
+    pairs, gen = sampled_impostor_pairs(fingers, imps, 2000, seed=0)
+    assert (gen == 1).sum() == 280 and (gen == 0).sum() == 2000
+    imp = pairs[gen == 0]
+    assert (fingers[imp[:, 0]] < fingers[imp[:, 1]]).all()  # cross-finger, f < g
+    assert len({tuple(p) for p in imp}) == 2000
+    g = pairs[gen == 1]
+    assert (fingers[g[:, 0]] == fingers[g[:, 1]]).all() and (imps[g[:, 0]] < imps[g[:, 1]]).all()
+    again, _ = sampled_impostor_pairs(fingers, imps, 2000, seed=0)
+    np.testing.assert_array_equal(again, pairs)
+    other, _ = sampled_impostor_pairs(fingers, imps, 2000, seed=1)
+    assert not np.array_equal(other, pairs)
+    every, gen_all = sampled_impostor_pairs(fingers, imps, 10_000)
+    assert (gen_all == 0).sum() == 45 * 64  # 2,880 cross-finger pairs
+    # lexicographic (f, i, g, j): the first is finger 0 impr. 1 vs finger 1 impr. 1, then impr. 2
+    first = every[gen_all == 0][:2]
+    assert [(fingers[a], imps[a], fingers[b], imps[b]) for a, b in first] == [(0, 1, 1, 1), (0, 1, 1, 2)]

@@ -26,6 +26,8 @@ def test_protocol_pair_counts_of_a_10x8_set(fvc_folder):
     assert len(first) == 10
     pairs, gen = ev.protocol_pairs(entries, "all-pairs")
     assert len(pairs) == 80 * 79 // 2 and (gen == 1).sum() == 280
+    pairs, gen = ev.protocol_pairs(entries, "baselines")
+    assert (gen == 1).sum() == 280 and (gen == 0).sum() == 2000
     with pytest.raises(ValueError, match="unknown protocol"):
         ev.protocol_pairs(entries, "nist")
 

@@ -27,13 +27,18 @@ def model_path(path: Path | None) -> Path:
     return shipped
 
 
-def load_model(path: Path | None):
-    """(Verifier, bundle path) of a Module 2 bundle; one-line UserError when it cannot be used."""
+def load_model(path: Path | None, untrained: bool = False):
+    """(Verifier, bundle path) of a Module 2 bundle; one-line UserError when it cannot be used.
+
+    untrained: score with the network Module 2 training started from (`ifvit_train.bundle.untrained`).
+    """
     from ifvit_train.bundle import BundleError, load_bundle
+    from ifvit_train.bundle import untrained as reset
     from ifvit_train.infer import Verifier
 
     path = model_path(path)
     try:
-        return Verifier(load_bundle(path, require="match")), path
+        b = load_bundle(path, require="match")
+        return Verifier(reset(b) if untrained else b), path
     except (BundleError, ValueError) as e:
         raise UserError(str(e)) from None

@@ -54,3 +54,37 @@ def all_pairs(fingers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     i, j = np.triu_indices(len(fingers), k=1)
     pairs = np.stack([i, j], axis=1).astype(np.int32)
     return pairs, (fingers[i] == fingers[j]).astype(np.int32)
+
+
+def sampled_impostor_pairs(
+    fingers: np.ndarray, impressions: np.ndarray, n_impostor: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every genuine pair plus a seeded sample of the cross-finger impostor pairs.
+
+    The protocol of the project's classical baselines (`data/BASELINES.md`): genuine = each
+    impression against every later impression of the same finger (10x8 -> 280); impostor =
+    `numpy.random.default_rng(seed).choice(N, n_impostor, replace=False)` over the N cross-finger
+    pairs (record a of finger f, impression i; record b of finger g > f, impression j) in
+    lexicographic (f, i, g, j) order (10x8 -> N = 2,880), kept in that order. With n_impostor >= N
+    every cross-finger pair is used.
+
+    Returns:
+      `(pairs int32 [P, 2] record indices, is_genuine int32 [P])`, genuine pairs first.
+    """
+    fingers, impressions = np.asarray(fingers), np.asarray(impressions)
+    if fingers.shape != impressions.shape or fingers.ndim != 1:
+        raise ValueError(
+            f"fingers and impressions must be [N], got {fingers.shape}, {impressions.shape}"
+        )
+    order = np.lexsort((impressions, fingers))  # records in (finger, impression) order
+    genuine, impostor = [], []
+    for x in range(len(order)):
+        for y in range(x + 1, len(order)):
+            a, b = int(order[x]), int(order[y])
+            (genuine if fingers[a] == fingers[b] else impostor).append((a, b))
+    if n_impostor < len(impostor):
+        pick = np.random.default_rng(seed).choice(len(impostor), n_impostor, replace=False)
+        impostor = [impostor[k] for k in np.sort(pick)]
+    pairs = np.asarray(genuine + impostor, dtype=np.int32).reshape(-1, 2)
+    labels = np.concatenate([np.ones(len(genuine), np.int32), np.zeros(len(impostor), np.int32)])
+    return pairs, labels

@@ -216,6 +216,21 @@ def new_meta(kind: str, cfg: IFViTConfig, tc: TrainConfig, data: dict[str, Any],
     }
 
 
+def untrained(b: LoadedBundle) -> LoadedBundle:
+    """The same Module 2 bundle before Module 2 training: the network `ifvit train match` started
+    from (Module 1's trunk copied into both branches, embedding heads freshly initialised with the
+    run's seed), with the same Module 1. The baseline every Module 2 number is compared with."""
+    from ifvit_core.ifvit import init_from_module1
+
+    if b.matcher is None:
+        raise BundleError(f"{b.path}: a Module 1 bundle has no Module 2 to reset")
+    matcher = Matcher(b.cfg, rngs=nnx.Rngs(int(b.meta["train"]["seed"]) + 1))
+    init_from_module1(matcher, b.module1)
+    matcher.eval()
+    return dataclasses.replace(b, matcher=matcher, step=0,
+                               meta={**b.meta, "thresholds": {}, "untrained": True})
+
+
 def export_bundle(src: str | Path, dst: str | Path, recipe: str | None = None) -> dict[str, Any]:
     """Writes the weights-only copy of a finished bundle into the empty folder `dst`.
 

@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 
 from ifvit_data.imagefile import ImageReadError
-from ifvit_data.protocol import all_pairs, fvc_pairs
+from ifvit_data.protocol import all_pairs, fvc_pairs, sampled_impostor_pairs
 from ifvit_data.readers import Entry, Skipped, scan
+from ifvit_train.bundle import LoadedBundle
 from ifvit_train.infer import PreparedImage, Verifier
 from ifvit_train.metrics import verification_report
 
-PROTOCOLS = ("fvc", "all-pairs")
+PROTOCOLS = ("fvc", "all-pairs", "baselines")
 # system name -> (column of the scores, what it is)
 SYSTEMS = {
     "ifvit": ("score", "IFViT fused score (Module 1 alignment + both Module 2 branches)"),
@@ -59,9 +60,12 @@ class PrintSet:
 
 
 def load_prints(verifier: Verifier, root: str | Path, layout: str, *, dpi: float | None = None,
-                pattern: str | None = None,
+                pattern: str | None = None, fingers: Sequence[int] | None = None,
                 progress: Callable[[int], None] | None = None) -> PrintSet:
     """Lists a dataset folder (`ifvit_data.readers.scan`) and prepares every print once.
+
+    fingers: keep only these finger ids (the dense ids `scan` and `ifvit ingest` give, e.g. the
+      held-out fingers of a training run on shards of this folder).
 
     Raises:
       ifvit_data.readers.DatasetError: not a folder of that layout, or no print in it.
@@ -70,6 +74,9 @@ def load_prints(verifier: Verifier, root: str | Path, layout: str, *, dpi: float
 
     root = Path(root)
     entries, skipped = scan(root, layout, pattern)
+    if fingers is not None:
+        keep = {int(f) for f in fingers}
+        entries = [e for e in entries if e.finger in keep]
     if not entries:
         raise DatasetError(f"{root}: no {layout}-layout print found "
                            f"({skipped.ignored} other files); check --layout or --pattern")
@@ -91,13 +98,17 @@ def protocol_pairs(entries: Sequence[Entry], protocol: str) -> tuple[np.ndarray,
     """`(pairs int32 [P, 2] entry indices, is_genuine int32 [P])` of an evaluation protocol.
 
     'fvc': FVC2000-2004 (genuine: all impressions of a finger; impostor: first impressions of
-    different fingers; 10x8 -> 280 / 45). 'all-pairs': every unordered pair.
+    different fingers; 10x8 -> 280 / 45). 'all-pairs': every unordered pair. 'baselines': the
+    protocol of the project's classical figures (data/BASELINES.md): every genuine pair and 2,000
+    seeded cross-finger impostor pairs (10x8 -> 280 / 2,000; `sampled_impostor_pairs`).
     """
     fingers = np.array([e.finger for e in entries])
     if protocol == "fvc":
         return fvc_pairs(fingers, np.array([e.impression for e in entries]))
     if protocol == "all-pairs":
         return all_pairs(fingers)
+    if protocol == "baselines":
+        return sampled_impostor_pairs(fingers, np.array([e.impression for e in entries]), 2000, 0)
     raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
@@ -127,6 +138,26 @@ def score_pairs(verifier: Verifier, prepared: Sequence[PreparedImage | None], pa
             progress(len(idx))
     out["seconds"] = np.float64(time.perf_counter() - t0)
     return out
+
+
+def evaluate_prints(verifier: Verifier, prints: PrintSet, protocol: str, batch_size: int = 8,
+                    progress: Callable[[int], None] | None = None, **about: Any):
+    """Pairs of `protocol` on `prints`, their scores and the report.
+
+    Returns (pairs int32 [P, 2], is_genuine int32 [P], scores (`score_pairs`), report dict).
+    Raises ValueError when the protocol has no genuine or no impostor pair on these prints.
+    """
+    pairs, genuine = protocol_pairs(prints.entries, protocol)
+    if not genuine.any() or genuine.all():
+        raise ValueError(f"{prints.root}: the {protocol} protocol needs at least two fingers and "
+                         "two impressions of one finger")
+    scores = score_pairs(verifier, prints.prepared, pairs, batch_size, progress=progress)
+    names = [e.rel for e in prints.entries]
+    report = evaluation_report(
+        scores, genuine, thresholds=verifier.thresholds, protocol=protocol, prints=len(names),
+        prints_failed={names[i]: why for i, why in prints.failures.items()},
+        seconds_per_print=prints.seconds / max(len(names), 1), **about)
+    return pairs, genuine, scores, report
 
 
 def evaluation_report(scores: dict[str, np.ndarray], is_genuine: np.ndarray, *,
@@ -199,3 +230,34 @@ def write_plots(out: Path, scores: dict[str, np.ndarray], is_genuine: np.ndarray
             plot_roc(systems, out / "roc.png", title=f"ROC {title}".strip()),
             plot_score_histograms(scores["score"][gen], scores["score"][~gen], out / "histogram.png",
                                   thresholds=thresholds, title=f"IFViT scores {title}".strip())]
+
+
+def compare_with_baselines(bundle: LoadedBundle, root: str | Path, layout: str = "fvc",
+                           protocol: str = "fvc", *, fingers: Sequence[int] | None = None,
+                           batch_size: int = 8, det_png: Path | None = None,
+                           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The trained model against its baselines on one set of prints, from one preparation.
+
+    Rows: 'trained' (IFViT's fused score), 'untrained' (the same network before Module 2 training,
+    `ifvit_train.bundle.untrained`), 'module1' (Module 1 alone: RANSAC inliers). Each row holds the
+    FVC indicators (`verification_report`). With `det_png`, draws the three DET curves there.
+    """
+    from ifvit_train.bundle import untrained
+
+    trained = Verifier(bundle)
+    prints = load_prints(trained, root, layout, fingers=fingers)
+    _, gen, s_t, rep = evaluate_prints(trained, prints, protocol, batch_size, progress)
+    _, _, s_u, rep_u = evaluate_prints(Verifier(untrained(bundle)), prints, protocol, batch_size,
+                                       progress)
+    if det_png is not None:
+        from ifvit_train.plots import plot_det
+
+        g = gen == 1
+        plot_det({"trained": (s_t["score"][g], s_t["score"][~g]),
+                  "untrained": (s_u["score"][g], s_u["score"][~g]),
+                  "Module 1 alone": (s_t["inliers"][g], s_t["inliers"][~g])},
+                 det_png, title=f"DET {Path(root).name}")
+    return {"data": str(root), "protocol": protocol, "pairs": rep["pairs"],
+            "prints": rep["prints"], "seconds_per_pair": rep["seconds_per_pair"],
+            "rows": {"trained": rep["systems"]["ifvit"], "untrained": rep_u["systems"]["ifvit"],
+                     "module1": rep["systems"]["module1"]}}

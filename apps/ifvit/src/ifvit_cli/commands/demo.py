@@ -20,14 +20,22 @@ Runs IFViT end to end on synthetic fingerprints (nothing is downloaded):
               `ifvit train all`: bundles in OUT/model/dense and OUT/model/match
   4. report - held-out fingers (never trained on): Module 1 match precision / recall and
               registration error, Module 2 verification EER, each before and after training
+  5. evaluate - FVC protocol on the held-out synthetic fingers and on real prints (FVC2002 DB1_B,
+              `../shared/data/real/fvc2002_db1_b` when present, or --real): EER / FMR100 of the
+              trained model, the same network untrained and Module 1 alone; a DET curve and one
+              match picture per set
 
-Everything lands in --out: report.json, report.md, the bundles and their train_curves.png. Every
-stage resumes: rerunning after an interruption continues where it stopped."""
+Everything lands in --out: report.json, report.md, the bundles and their train_curves.png, det_*.png
+and match_*.png. Every training stage resumes: rerunning after an interruption continues."""
 EPILOG = """\
 examples:
   ifvit demo                                   # small preset, ~10 minutes on 2 CPU cores
   ifvit demo --out /tmp/d --preset tiny --fingers 8 --steps 20 --match-steps 10   # smoke run
 """
+
+
+REAL_DEFAULT = Path("../shared/data/real/fvc2002_db1_b")
+DOWNSCALE = 1.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=8, help="pairs per step (default: 8)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
+    p.add_argument("--downscale", type=float, default=DOWNSCALE,
+                   help=f"print -> model-input shrink factor, 1-2 (default: {DOWNSCALE})")
+    p.add_argument("--real", type=Path, default=None,
+                   help=f"folder of real prints in FVC naming to evaluate on (default: {REAL_DEFAULT} "
+                        "when it exists)")
+    p.add_argument("--no-real", action="store_true", help="skip the real-print evaluation")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--holdout must be in (0, 1), got {args.holdout}")
     if args.steps < 1 or args.match_steps < 1 or args.batch < 1:
         raise UserError("--steps, --match-steps and --batch must be positive")
+    real = None if args.no_real else (args.real or (REAL_DEFAULT if REAL_DEFAULT.is_dir() else None))
+    if real is not None and not real.is_dir():
+        raise UserError(f"--real {real}: not a folder; pass a folder of FVC-named prints or --no-real")
     from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
 
     try:  # the output-safety policy: never a folder of the user's files, checked before any work
@@ -72,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     synth_dir, shard_dir = out / "synth", out / "shards"
     n = args.fingers * args.impressions
-    print(f"[1/4] {n} synthetic prints in {synth_dir}", flush=True)
+    print(f"[1/5] {n} synthetic prints in {synth_dir}", flush=True)
     with tqdm(total=n, desc="synth", unit="print") as bar:
         generate_dataset(synth_dir, args.fingers, args.impressions, args.seed, SynthConfig(),
                          progress=lambda done, _total: bar.update(done - bar.n))
@@ -80,12 +97,13 @@ def run(args: argparse.Namespace) -> int:
              for i in range(1, min(args.impressions, 4) + 1)]
     contact_sheet([np.asarray(Image.open(p).convert("L")) for p in shown],
                   min(args.impressions, 4), out / "synthetic_prints.png")
-    print(f"[2/4] shards in {shard_dir}", flush=True)
+    print(f"[2/5] shards in {shard_dir}", flush=True)
     ingest(synth_dir, "fvc", shard_dir)
     tc = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
                      holdout=args.holdout, seed=args.seed, warmup_steps=min(50, args.steps // 5),
+                     input_downscale=args.downscale,
                      checkpoint_every=100, validate_every=0)
-    print(f"[3/4] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
+    print(f"[3/5] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
           f"{args.match_steps} steps", flush=True)
     try:
         dense, match = _run_stages(args, shard_dir, out, tc)
@@ -97,13 +115,47 @@ def run(args: argparse.Namespace) -> int:
                     "seconds": dense["train_seconds"]},
         "module2": {"before": match["initial_validation"], "after": match["validation"],
                     "seconds": match["train_seconds"]},
-        "heldout_fingers": match["data"]["heldout_fingers"], "seconds": round(time.time() - t0, 1),
+        "heldout_fingers": match["data"]["heldout_fingers"],
     }
+    print(f"[4/5] evaluating on the held-out synthetic fingers"
+          + (f" and on {real}" if real else ""), flush=True)
+    report["evaluation"] = _evaluate(out, synth_dir, real, report["heldout_fingers"])
+    report["seconds"] = round(time.time() - t0, 1)
     write_json_atomic(out / "report.json", report)
     md = _report_md(report, args)
     atomic_write_text(out / "report.md", md)
-    print("[4/4] report\n" + md)
+    print("[5/5] report\n" + md)
     return 0
+
+
+def _evaluate(out: Path, synth_dir: Path, real: Path | None, heldout: list[int]) -> dict[str, Any]:
+    """compare_with_baselines on each set, a DET curve and one genuine match picture per set."""
+    import numpy as np
+
+    from ifvit_cli.viz import plot_matches
+    from ifvit_data.readers import scan
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.evaluate import compare_with_baselines
+    from ifvit_train.infer import Verifier
+
+    bundle = load_bundle(out / "model" / "match", require="match")
+    verifier = Verifier(bundle)
+    sets = {"synthetic": (synth_dir, heldout)} | ({"real": (real, None)} if real else {})
+    result = {}
+    for name, (root, fingers) in sets.items():
+        result[name] = compare_with_baselines(bundle, root, fingers=fingers,
+                                              det_png=out / f"det_{name}.png")
+        entries = [e for e in scan(Path(root), "fvc")[0] if fingers is None or e.finger in fingers]
+        a = entries[0]
+        b = next(e for e in entries[1:] if e.finger == a.finger)
+        pa, pb = verifier.prepare(a.path, a.name_ppi), verifier.prepare(b.path, b.name_ppi)
+        res = verifier.verify(pa, pb)
+        m = res["correspondences"]["module1"]
+        xy = lambda k: np.array([[c[f"x{k}"], c[f"y{k}"]] for c in m]).reshape(-1, 2)
+        plot_matches(pa.image / 255.0, pb.image / 255.0, xy(0), xy(1),
+                     np.array([c["confidence"] for c in m]), out / f"match_{name}.png",
+                     title=f"{a.rel} vs {b.rel}: score {res['score']:.3f}, {len(m)} Module 1 matches")
+    return result
 
 
 def _run_stages(args: argparse.Namespace, shard_dir: Path, out: Path, tc: Any) -> tuple[dict, dict]:
@@ -140,7 +192,19 @@ def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
              "| held-out metric | before training | after training |", "|---|---|---|"]
     lines += [f"| {name} | {fmt.format(v(b, k))} | {fmt.format(v(a, k))} |" for name, k, b, a, fmt in rows]
     lines += ["", "'Before' for Module 2 is the network right after Module 1's trunk was copied into "
-              "both branches (fresh embedding heads).", "",
+              "both branches (fresh embedding heads).", ""]
+    if r.get("evaluation"):
+        lines += ["FVC protocol (`ifvit evaluate`), EER / FMR100:", "",
+                  "| set | pairs (genuine / impostor) | trained | untrained | Module 1 alone |",
+                  "|---|---|---|---|---|"]
+        for name, e in r["evaluation"].items():
+            cell = lambda row: f"{e['rows'][row]['eer']:.1%} / {e['rows'][row]['fmr100']:.1%}"
+            what = ("held-out synthetic fingers" if name == "synthetic"
+                    else f"real: {Path(e['data']).name}")
+            lines.append(f"| {what} | {e['pairs']['genuine']} / {e['pairs']['impostor']} | "
+                         f"{cell('trained')} | {cell('untrained')} | {cell('module1')} |")
+        lines += ["", "Pictures: det_*.png (DET curves), match_*.png (one genuine pair per set).", ""]
+    lines += [
               f"Training: Module 1 {r['module1']['seconds']:.0f} s, Module 2 {r['module2']['seconds']:.0f} s; "
               f"total {r['seconds']:.0f} s. Bundles: model/dense, model/match (`ifvit inspect`).", ""]
     return "\n".join(lines)

