@@ -35,7 +35,7 @@ examples:
 
 
 REAL_DEFAULT = Path("../shared/data/real/fvc2002_db1_b")
-DOWNSCALE = 1.0
+DOWNSCALE = 1.6  # the 128-px window sees ~205 px of a 500-ppi print (ridge period >= ~4.4 px)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     ingest(synth_dir, "fvc", shard_dir)
     tc = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
                      holdout=args.holdout, seed=args.seed, warmup_steps=min(50, args.steps // 5),
-                     input_downscale=args.downscale,
+                     input_downscale=args.downscale, max_translation=24.0,
+                     impression_pairs=0.5,  # half the Module 1 pairs: two impressions, exact GT
                      checkpoint_every=100, validate_every=0)
     print(f"[3/5] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
           f"{args.match_steps} steps", flush=True)

@@ -46,17 +46,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fingers held out for validation: a fraction, or a count >= 1 (default: 0.2)")
     p.add_argument("--max-rotation", type=float, default=30.0,
                    help="rotation range of corrupted-copy pairs in degrees (default: 30)")
-    p.add_argument("--downscale", type=float, default=1.0,
+    p.add_argument("--downscale", type=float, default=1.6,
                    help="dense/all: shrink the 500-ppi print by this factor (1-2) before taking the "
                         "model-input window, so it covers more of the finger; recorded in the bundle "
                         "and used by every command that loads it (match takes its Module 1's; "
-                        "default: 1)")
-    p.add_argument("--max-translation", type=float, default=0.0,
+                        "default: 1.6: the 128-px window sees ~205 px of the print)")
+    p.add_argument("--max-translation", type=float, default=24.0,
                    help="translation range of corrupted-copy pairs in pixels; > 0 stops Module 1 "
-                        "from mapping every cell to itself by position (default: 0)")
-    p.add_argument("--impression-pairs", type=float, default=0.0,
+                        "from mapping every cell to itself by position (default: 24)")
+    p.add_argument("--impression-pairs", type=float, default=0.5,
                    help="dense: fraction of pairs made of two different impressions with exact ground "
-                        "truth (shards ingested from an `ifvit synth` folder; default: 0)")
+                        "truth (shards ingested from an `ifvit synth` folder; other shards use "
+                        "corrupted copies only; default: 0.5)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
     p.add_argument("--arcface-scale", type=float, default=None,
