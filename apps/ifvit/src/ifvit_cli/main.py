@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("ifvit_cli.commands.convert", "LoFTR PyTorch checkpoint -> IFViT-JAX weights"),
     "train": ("ifvit_cli.commands.train", "train Module 1 / Module 2 into a resumable model bundle"),
     "match": ("ifvit_cli.commands.match", "verify two prints: score, decision, correspondences"),
+    "enroll": ("ifvit_cli.commands.enroll", "prints -> a gallery of per-print templates for 1:N search"),
+    "identify": ("ifvit_cli.commands.identify", "1:N search of probe prints in a gallery"),
     "inspect": ("ifvit_cli.commands.inspect", "show what a model bundle holds and how it was trained"),
     "demo": ("ifvit_cli.commands.demo", "the embedded default run on synthetic prints"),
 }
