@@ -82,7 +82,7 @@ def sharded_top_k(
     Args:
       mesh: the ('data', 'fsdp') mesh of `ifvit_train.mesh.make_mesh`.
       gallery: [N', D] from `shard_gallery` (rows split over the mesh, zero padding at the end).
-      probes: [P, D] unit templates (replicated); k: 1 <= k <= min(n, N' / devices).
+      probes: [P, D] unit templates (replicated); k: 1 <= k <= n.
       n: the real gallery size N (rows >= n are padding and score -inf).
 
     Returns:
@@ -91,9 +91,6 @@ def sharded_top_k(
     """
     _check_k(k, n)
     per = gallery.shape[0] // mesh.devices.size
-    if k > per:
-        raise ValueError(f"top-k {k} exceeds the {per} gallery rows per device; use a smaller k "
-                         "or fewer devices")
     return _sharded_fn(mesh, k, n, per)(gallery, jax.device_put(probes, replicated(mesh)))
 
 
@@ -108,8 +105,8 @@ def _sharded_fn(mesh: Mesh, k: int, n: int, per: int):
         rows = shard * per + jnp.arange(per, dtype=jnp.int32)
         sims = jnp.dot(q, g.T, preferred_element_type=jnp.float32)
         sims = jnp.where(rows[None, :] < n, sims, -jnp.inf)
-        s, i = jax.lax.top_k(sims, k)  # [P, k] local
-        s_all = jax.lax.all_gather(s, BATCH_AXES, axis=1, tiled=True)  # [P, devices * k]
+        s, i = jax.lax.top_k(sims, min(k, per))  # [P, k] local (all rows if fewer)
+        s_all = jax.lax.all_gather(s, BATCH_AXES, axis=1, tiled=True)  # [P, devices * k] >= k
         i_all = jax.lax.all_gather(rows[i], BATCH_AXES, axis=1, tiled=True)
         s_top, j = jax.lax.top_k(s_all, k)
         return s_top, jnp.take_along_axis(i_all, j, axis=1)

@@ -7,7 +7,7 @@ from ifvit_core.ifvit.template import TemplateInputs, embed_images, template_inp
 from ifvit_core.ifvit.targets import branch_ground_truth, branch_points, module2_targets
 from ifvit_core.ifvit.verify import register_pair, run_matcher, verify_pairs
 
-__all__ = ["Alignment", "Branch", "Matcher", "Module2Inputs", "align_pair", "branch_ground_truth",
-           "branch_points", "init_from_module1", "module2_inputs", "module2_targets",
-           "register_pair", "run_matcher", "TemplateInputs", "embed_images", "template_inputs",
+__all__ = ["Alignment", "Branch", "Matcher", "Module2Inputs", "TemplateInputs", "align_pair",
+           "branch_ground_truth", "branch_points", "embed_images", "init_from_module1",
+           "module2_inputs", "module2_targets", "register_pair", "run_matcher", "template_inputs",
            "verify_pairs"]

@@ -75,7 +75,7 @@ def template_inputs(cfg: IFViTConfig, images: jax.Array, masks: jax.Array) -> Te
 
 def check_eval_mode(matcher: Matcher) -> None:
     """Raises ValueError unless every BatchNorm of `matcher` uses its running statistics."""
-    for _, m in matcher.iter_modules():
+    for _, m in nnx.iter_modules(matcher):
         if isinstance(m, nnx.BatchNorm) and not m.use_running_average:
             raise ValueError("embed_images needs the matcher in eval mode (matcher.eval()): a "
                              "BatchNorm in training mode makes a template depend on its batch")
