@@ -40,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     rerank = args.top_k if args.rerank is None else args.rerank
     if rerank < 0:
         raise UserError(f"--rerank {args.rerank}: must be 0 or more")
+    if args.dpi is not None:
+        from ifvit_data.imagefile import check_dpi
+
+        if (reason := check_dpi(args.dpi, "--dpi")) is not None:
+            raise UserError(f"{reason}; give the probes' scan resolution, e.g. --dpi 500")
     for p in args.probes:
         if not p.is_file():
             raise UserError(f"{p}: no such file")
