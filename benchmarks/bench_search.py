@@ -7,7 +7,8 @@ float32) on the default device; `ifvit_train.search.top_k` (jit: one matmul + `l
 single probe and for a batch of probes, against a numpy brute force measured in the same run
 (`g @ q.T`, `argpartition`, sort of the k best). Reported: best-of-R wall time per call (the
 gallery already on device), the speed ratio numpy / JAX, and whether 10^6 meets the 100 ms target
-for one probe. Results are checked equal (same top-k ids).
+for one probe. Results are checked: same top-k ids, or (float summation order) ids that swap only
+between scores within the printed tolerance.
 
 Enrolment: `ifvit_core.ifvit.embed_images` of the small preset (random weights, eval mode: the
 cost does not depend on the values) at the window size (128 x 128), batches of 8 and 32,
@@ -62,13 +63,16 @@ def bench_search(sizes: list[int], n_probes: int, k: int, dim: int, repeats: int
             q = rng.standard_normal((p, dim), dtype=np.float32)
             q /= np.linalg.norm(q, axis=1, keepdims=True)
             q_dev = jax.device_put(q)
-            ids = np.asarray(top_k(g_dev, q_dev, k)[1])
+            s_jax, ids = (np.asarray(a) for a in top_k(g_dev, q_dev, k))
             ref = numpy_top_k(g, q, k)
+            s_ref = np.take_along_axis(q @ g.T, ref, 1)
+            gap = np.abs(s_jax - s_ref).max()  # ids may swap only between scores this close
             same = np.mean(ids == ref)
             t_jax = best_of(lambda: jax.block_until_ready(top_k(g_dev, q_dev, k)), repeats)
             t_np = best_of(lambda: numpy_top_k(g, q, k), repeats)
             print(f"{n:>9} {p:>6} {1e3 * t_jax:>9.2f} {1e3 * t_np:>9.2f} {t_np / t_jax:>9.2f} "
-                  f"{1e3 * t_jax / p:>9.3f}" + ("" if same == 1 else f"  (ids agree {same:.1%})"))
+                  f"{1e3 * t_jax / p:>9.3f}" + ("" if same == 1 else
+                                                f"  (ids agree {same:.1%}, scores within {gap:.1e})"))
             if n == 10**6 and p == 1:
                 print(f"{'':>9} target <= 100 ms for one probe in 10^6: "
                       f"{'met' if t_jax <= 0.1 else 'NOT met'} ({1e3 * t_jax:.1f} ms)")
