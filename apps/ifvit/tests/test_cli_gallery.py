@@ -64,13 +64,12 @@ def test_enroll_then_identify(world, tmp_path, capsys):
     assert out[0] == f"{probe}:" and len(out) == 4 and out[1].strip().startswith("1. 3 (impression 2)")
 
     # refusals: one line, exit 2, nothing written
-    before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
-    _one_line_error(capsys, ["enroll", "--model", model, "--data", str(synth), "--out",
-                             str(gallery)], "earlier gallery output")
     user = tmp_path / "user"
     user.mkdir()
     (user / "notes.txt").write_text("mine")
     before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
+    _one_line_error(capsys, ["enroll", "--model", model, "--data", str(synth), "--out",
+                             str(gallery)], "earlier gallery output")
     _one_line_error(capsys, ["enroll", "--model", model, "--data", str(synth), "--out", str(user)],
                     "not empty")
     _one_line_error(capsys, ["enroll", "--model", model, "--data", str(synth), "--out",
