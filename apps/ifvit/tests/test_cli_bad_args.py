@@ -151,6 +151,35 @@ CASES: list[tuple[str, list[str], str]] = [
     ("train match without --from-dense", ["train", "match", "--data", "d", "--workdir", "w"],
      "not a shard folder"),
     ("inspect a file", ["inspect", "a_file.txt"], "not a model bundle"),
+    # ---- enroll / identify: validation before the model is loaded -------------------------
+    ("enroll no --out", ["enroll", "--model", "d", "--data", "prints"],
+     "the following arguments are required: --out"),
+    ("enroll --layout bogus", ["enroll", "--model", "d", "--data", "prints", "--out", "g",
+                               "--layout", "bogus"], "invalid choice: 'bogus'"),
+    ("enroll --data missing", ["enroll", "--model", "d", "--data", "nope", "--out", "g"],
+     "not a directory"),
+    ("enroll --data no prints", ["enroll", "--model", "d", "--data", "empty", "--out", "g"],
+     "no print named like the fvc layout"),
+    ("enroll --batch 0", ["enroll", "--model", "d", "--data", "prints", "--out", "g",
+                          "--batch", "0"], "--batch 0: must be at least 1"),
+    ("enroll --dpi 1", ["enroll", "--model", "d", "--data", "prints", "--out", "g", "--dpi", "1"],
+     "outside 150-5000"),
+    ("enroll --model not a bundle", ["enroll", "--model", "user_folder", "--data", "prints",
+                                     "--out", "g"], "not a model bundle"),
+    ("identify no probe", ["identify", "--model", "d", "--gallery", "empty"],
+     "the following arguments are required: PROBE"),
+    ("identify missing probe", ["identify", "--model", "d", "--gallery", "empty", "nope.png"],
+     "nope.png: no such file"),
+    ("identify --top-k 0", ["identify", "--model", "d", "--gallery", "empty", "prints/1_1.png",
+                            "--top-k", "0"], "--top-k 0: must be at least 1"),
+    ("identify --rerank -1", ["identify", "--model", "d", "--gallery", "empty", "prints/1_1.png",
+                              "--rerank", "-1"], "--rerank -1: must be 0 or more"),
+    ("identify --dpi nan", ["identify", "--model", "d", "--gallery", "empty", "prints/1_1.png",
+                            "--dpi", "nan"], "--dpi nan dpi is outside"),
+    ("identify --gallery not a gallery", ["identify", "--model", "d", "--gallery", "user_folder",
+                                          "prints/1_1.png"], "not a gallery (no gallery.json)"),
+    ("identify --gallery damaged", ["identify", "--model", "d", "--gallery", "bad_gallery",
+                                    "prints/1_1.png"], "not an ifvit-gallery file"),
     ("match missing image", ["match", "--model", "d", "nope0.png", "nope1.png"], "no such file"),
     ("match --viz not png", ["match", "--model", "d", "a_file.txt", "a_file.txt", "--viz", "x.jpg"],
      "give a .png path"),
@@ -191,6 +220,8 @@ def _scratch(root: Path) -> None:
     (root / "model.npz").write_bytes(b"a checkpoint with an output suffix")
     (root / "old.safetensors").write_bytes(b"earlier weights")
     (root / "orphan.safetensors.json").write_text("{}")
+    (root / "bad_gallery").mkdir()
+    (root / "bad_gallery" / "gallery.json").write_text('{"format": "something else"}')
     for name, kind in (("synth_out", "synth"), ("shards_out", "shards")):
         (root / name).mkdir()
         (root / name / ".ifvit-output.json").write_text(
@@ -240,7 +271,8 @@ def test_bad_arguments(
 
 @pytest.mark.parametrize(
     "case", ["synth --out a user's folder", "ingest --out is the input", "ingest --dpi inf",
-             "convert --out exists", "demo --holdout 0"],
+             "convert --out exists", "demo --holdout 0", "enroll --data missing",
+             "identify missing probe"],
 )
 def test_real_entry_point(case: str, scratch: Path) -> None:
     argv, expected = next((a, e) for c, a, e in CASES if c == case)

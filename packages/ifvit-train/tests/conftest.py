@@ -31,3 +31,9 @@ def tiny_shards(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("shards") / "shards"
     write_shards(records, out, fingerprint="tiny-test-shards")
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def make_print():
+    """The `_print(rng, size)` factory (test modules cannot import conftest under importlib mode)."""
+    return _print

@@ -387,7 +387,8 @@ def claim_output_dir(
 
     Args:
       path: the output folder.
-      kind: what is written there, e.g. `"synth"`, `"shards"`, `"train"` (recorded in the marker).
+      kind: what is written there (recorded in the marker): `"synth"`, `"shards"`, `"demo"`,
+        `"bundle-dense"`, `"bundle-match"`, `"gallery"` (`ifvit enroll`).
       inputs: the command's input files/folders; the output may be none of them, nor inside one,
         nor contain one (even with `force`).
       force: take over a non-empty folder that is not an output of this kind.

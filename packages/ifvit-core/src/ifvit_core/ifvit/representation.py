@@ -6,7 +6,8 @@ ArcFace class matrix. A branch still outputs the dual-softmax matrix, so it keep
 interpretable dense correspondences (and L_D can supervise them).
 
 The two images of a pair are encoded jointly (cross-attention), so an embedding depends on the
-partner image: scores are pair-dependent, as in the paper's per-pair runtime.
+partner image: scores are pair-dependent, as in the paper's per-pair runtime. `Branch.embed_single`
+embeds one image alone (its own partner) for per-print templates (`ifvit_core.ifvit.template`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from flax import nnx
 
 from ifvit_core import params
 from ifvit_core.config import IFViTConfig
-from ifvit_core.loftr.model import LoFTRCoarse
+from ifvit_core.loftr.model import LoFTRCoarse, add_position_encoding
 from ifvit_core.losses import cosine_similarity, fuse_scores, l2_normalize
 
 TRUNK_PREFIXES = ("backbone/", "loftr_coarse/")
@@ -92,6 +93,30 @@ class Branch(LoFTRCoarse):
         z = l2_normalize(self.embed_norm(self.embed(p)))
         b = f0.shape[0]
         return {"z0": z[:b], "z1": z[b:]}
+
+    def encode_single(self, image: jax.Array, mask: jax.Array | None = None, *,
+                      mode: str = "self") -> jax.Array:
+        """Coarse tokens [B, L, C] of single images [B, H, W, 1] (mask [B, L]) with no partner.
+
+        mode 'self': every layer, cross layers with the image attending to itself; 'mirror': the
+        pair transformer on (image, image), stream 0; 'skip': the self layers only.
+        """
+        feat_c, _ = self.backbone(image, fine=False)
+        t = add_position_encoding(feat_c, self.cfg.pos_enc)
+        if mode == "mirror":
+            return self.loftr_coarse(t, t, mask, mask)[0]
+        if mode not in ("self", "skip"):
+            raise ValueError(f"unknown single-image mode {mode!r}; use 'self', 'mirror' or 'skip'")
+        for i, name in enumerate(self.loftr_coarse.layer_names):
+            if name == "self" or mode == "self":
+                t = self.loftr_coarse.layer(i)(t, t, mask, mask)
+        return t
+
+    def embed_single(self, image: jax.Array, mask: jax.Array | None = None, *,
+                     mode: str = "self") -> jax.Array:
+        """Unit-norm embeddings [B, e] of single images [B, H, W, 1] (token mask [B, L] or None)."""
+        f = self.encode_single(image, mask, mode=mode)
+        return l2_normalize(self.embed_norm(self.embed(masked_mean_tokens(f, mask))))
 
 
 class Matcher(nnx.Module):

@@ -1,0 +1,79 @@
+"""`ifvit identify`: 1:N search of probe prints in a gallery made by `ifvit enroll`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ifvit_cli.errors import UserError
+
+HELP = "1:N search: the gallery prints most similar to each probe"
+DESCRIPTION = """\
+Search a gallery (`ifvit enroll` output) for each probe print: the probe's template is compared
+with every gallery template by cosine (exact top-k, on device), then the first --rerank candidates
+are re-scored with the full pairwise IFViT model (Module 1 alignment + Module 2, as `ifvit match`)
+against their enrolled files and re-ordered by that score. The gallery must have been enrolled
+with the same model (its hash is checked). --shard splits the gallery rows over every device."""
+EPILOG = """examples:
+  ifvit identify --model runs/m/match --gallery gallery/ probe.png
+  ifvit identify --model runs/m/match --gallery gallery/ a.png b.png --top-k 20 --rerank 5 --json
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("probes", type=Path, nargs="+", metavar="PROBE", help="probe print(s)")
+    p.add_argument("--model", type=Path, required=True, help="the Module 2 bundle the gallery was enrolled with")
+    p.add_argument("--gallery", type=Path, required=True, help="gallery folder (`ifvit enroll` output)")
+    p.add_argument("--top-k", type=int, default=10, help="candidates per probe (default 10)")
+    p.add_argument("--rerank", type=int, default=None,
+                   help="re-score the first K candidates with the pairwise model (default: all "
+                   "top-k; 0: template scores only)")
+    p.add_argument("--dpi", type=float, default=None, help="resolution of the probes (default: metadata, else 500)")
+    p.add_argument("--shard", action="store_true", help="split the gallery rows over every device")
+    p.add_argument("--json", action="store_true", help="print the candidates as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        raise UserError(f"--top-k {args.top_k}: must be at least 1")
+    rerank = args.top_k if args.rerank is None else args.rerank
+    if rerank < 0:
+        raise UserError(f"--rerank {args.rerank}: must be 0 or more")
+    if args.dpi is not None:
+        from ifvit_data.imagefile import check_dpi
+
+        if (reason := check_dpi(args.dpi, "--dpi")) is not None:
+            raise UserError(f"{reason}; give the probes' scan resolution, e.g. --dpi 500")
+    for p in args.probes:
+        if not p.is_file():
+            raise UserError(f"{p}: no such file")
+    from ifvit_data.imagefile import ImageReadError
+    from ifvit_train.bundle import BundleError, load_bundle, read_meta
+    from ifvit_train.gallery import GalleryError, load_gallery
+    from ifvit_train.identify import Identifier
+
+    try:
+        load_gallery(args.gallery)  # format checks before the model is loaded
+        read_meta(args.model)
+        bundle = load_bundle(args.model, require="match")
+        mesh = None
+        if args.shard:
+            from ifvit_train.mesh import make_mesh
+
+            mesh = make_mesh()
+        ident = Identifier(bundle, args.gallery, mesh=mesh)
+        probes = [ident.embedder.prepare(p, args.dpi) for p in args.probes]
+        results = ident.identify(probes, k=args.top_k, rerank=rerank)
+    except (BundleError, GalleryError, ImageReadError, ValueError) as e:
+        raise UserError(str(e)) from None
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    for res in results:
+        print(f"{res['probe']}:")
+        for c in res["candidates"]:
+            pair = f"score {c['score']:.4f}  " if c["score"] is not None else ""
+            print(f"  {c['rank']:>3}. {c['subject']} (impression {c['impression']})  {pair}"
+                  f"template {c['template_score']:.4f}  {c['path']}")
+    return 0

@@ -1,0 +1,236 @@
+"""Galleries of per-print templates: enrolment (files -> templates -> folder) and loading.
+
+    GALLERY/
+      .ifvit-output.json   output marker, kind "gallery" (`ifvit_data.outputs`)
+      templates-<sha>.npy  float32 [N, D] unit templates (`np.load(..., allow_pickle=False)`), named
+                           by the first 16 hex digits of its SHA-256
+      gallery.json         format name/version, the model (bundle path, step, hash), the template
+                           definition (mode, embed_dim, fusion alpha), preprocessing, the templates
+                           file (shape, dtype, sha256) and one entry per row: id, subject,
+                           impression, path of the enrolled file (absolute), dpi
+
+`gallery.json` is written last, so a folder without it is an unfinished enrolment, and a re-enrolment
+(--force) that fails leaves the previous gallery.json and its templates file intact. Templates come
+from `ifvit_core.ifvit.embed_images` on the training preprocessing (`ifvit_train.infer.prepare_image`).
+They are only comparable with templates of the same model: `model_hash` identifies the weights, and
+loading a gallery for another model is refused. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ifvit_core.ifvit.template import DEFAULT_MODE, embed_images
+from ifvit_data.outputs import atomic_write_bytes, claimed_output_dir
+from ifvit_train.bundle import LoadedBundle, library_versions, state_hash, write_json_atomic
+from ifvit_train.infer import PreparedImage, prepare_image
+
+GALLERY_FILE = "gallery.json"
+FORMAT = "ifvit-gallery"
+FORMAT_VERSION = 1
+OUTPUT_KIND = "gallery"
+
+
+class GalleryError(ValueError):
+    """A folder is not a usable gallery (one line: which folder, what is wrong, what to do)."""
+
+
+def model_hash(bundle: LoadedBundle) -> str:
+    """SHA-256 of the weights a template depends on: the Module 2 checkpoint and Module 1."""
+    h = hashlib.sha256()
+    h.update(state_hash(bundle.path / "checkpoints" / str(bundle.step)).encode())
+    if (bundle.path / "module1").is_dir():
+        h.update(state_hash(bundle.path / "module1").encode())
+    return h.hexdigest()
+
+
+class Embedder:
+    """Templates of prepared prints with a loaded Module 2 bundle (fixed batch: one compiled graph).
+
+    `embed(prints)` -> float32 [n, 2 * embed_dim] unit templates, in order.
+    """
+
+    def __init__(self, bundle: LoadedBundle, batch_size: int = 8, mode: str = DEFAULT_MODE):
+        if bundle.matcher is None:
+            raise GalleryError(f"{bundle.path}: a Module 1 bundle; templates need a Module 2 bundle")
+        self.bundle, self.batch_size, self.mode = bundle, int(batch_size), mode
+        self.size = int(bundle.meta["preprocessing"]["input_size"][0])
+        self.dim = 2 * bundle.cfg.module2.embed_dim
+        cfg = bundle.cfg
+        self._fn = nnx.jit(lambda m, x, k: embed_images(cfg, m, x, k, mode=mode)["template"])
+
+    def prepare(self, path: str | Path, dpi: float | None = None) -> PreparedImage:
+        return prepare_image(path, self.size, dpi)
+
+    def embed(self, prints: Sequence[PreparedImage]) -> np.ndarray:
+        out = []
+        for s in range(0, len(prints), self.batch_size):
+            chunk = list(prints[s:s + self.batch_size])
+            n = len(chunk)
+            chunk += [chunk[-1]] * (self.batch_size - n)  # pad: templates are per-print
+            x = jnp.asarray(np.stack([p.window for p in chunk])[..., None])
+            m = jnp.asarray(np.stack([p.mask for p in chunk]))
+            out.append(np.asarray(jax.device_get(self._fn(self.bundle.matcher, x, m)))[:n])
+        return np.concatenate(out, 0).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+
+
+@dataclass(frozen=True)
+class Enrolee:
+    """One file to enrol: path, identity (subject) and impression number."""
+
+    path: Path
+    subject: str
+    impression: int
+
+
+@dataclass
+class Gallery:
+    """A loaded gallery: `templates` float32 [N, D] (memory-mapped) and `entries` (N dicts)."""
+
+    path: Path
+    meta: dict[str, Any]
+    templates: np.ndarray
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        return self.meta["entries"]
+
+    def __len__(self) -> int:
+        return len(self.meta["entries"])
+
+
+def template_spec(bundle: LoadedBundle, mode: str) -> dict[str, Any]:
+    return {"mode": mode, "embed_dim": bundle.cfg.module2.embed_dim,
+            "dim": 2 * bundle.cfg.module2.embed_dim, "fusion_alpha": bundle.cfg.module2.fusion_alpha,
+            "definition": "[sqrt(a) z_global, sqrt(1-a) z_local] (ifvit_core.ifvit.embed_images)"}
+
+
+def enroll(
+    bundle: LoadedBundle,
+    enrolees: Sequence[Enrolee],
+    out: str | Path,
+    *,
+    inputs: Iterable[str | Path] = (),
+    dpi: float | None = None,
+    batch_size: int = 8,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Gallery, list[tuple[str, str]]]:
+    """Prepares, embeds and writes every readable file into a new gallery folder.
+
+    The folder is claimed before any work (`ifvit_data.outputs`: never an input, never a user's
+    folder or another kind of output unless `force`, never an earlier gallery unless `force`);
+    an interrupted or failed run leaves no gallery.json (and no new folder if it made it).
+
+    Args:
+      bundle: a loaded Module 2 bundle; enrolees: the files; out: the gallery folder;
+      inputs: paths the output must not touch (the data folder, the model);
+      dpi: resolution of every file (default: metadata, else 500);
+      progress: called with the number of files done so far.
+
+    Returns:
+      (the gallery, [(file, reason)] of files that could not be read).
+
+    Raises:
+      GalleryError: no file could be read. OutputError: the output folder is refused.
+    """
+    from ifvit_data.imagefile import ImageReadError
+
+    embedder = Embedder(bundle, batch_size)
+    with claimed_output_dir(out, OUTPUT_KIND, inputs=list(inputs), force=force, resume=False) as folder:
+        kept: list[Enrolee] = []
+        skipped: list[tuple[str, str]] = []
+        blocks: list[np.ndarray] = []
+        pending: list[PreparedImage] = []
+        dpis: list[float] = []
+        for done, e in enumerate(enrolees, start=1):
+            try:
+                p = embedder.prepare(e.path, dpi)
+            except (ImageReadError, ValueError) as err:
+                skipped.append((str(e.path), str(err)))
+            else:
+                kept.append(e)
+                pending.append(p)
+                dpis.append(p.dpi)
+            if len(pending) == batch_size:
+                blocks.append(embedder.embed(pending))
+                pending = []
+            if progress is not None:
+                progress(done)
+        if pending:
+            blocks.append(embedder.embed(pending))
+        if not kept:
+            raise GalleryError(f"{out}: none of the {len(enrolees)} files could be read "
+                               f"(first: {skipped[0][0]}: {skipped[0][1]})" if skipped else
+                               f"{out}: no files to enrol")
+        templates = np.concatenate(blocks, 0)
+        buf = io.BytesIO()
+        np.save(buf, templates, allow_pickle=False)
+        digest = hashlib.sha256(buf.getvalue()).hexdigest()
+        tname = f"templates-{digest[:16]}.npy"
+        atomic_write_bytes(folder / tname, buf.getvalue())
+        meta = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "model": {"path": str(Path(bundle.path).resolve()), "step": bundle.step,
+                      "sha256": model_hash(bundle)},
+            "template": template_spec(bundle, embedder.mode),
+            "preprocessing": bundle.meta["preprocessing"],
+            "templates": {"file": tname, "shape": list(templates.shape), "dtype": "float32",
+                          "sha256": digest},
+            "count": len(kept), "skipped": len(skipped), "versions": library_versions(),
+            "entries": [{"id": i, "subject": e.subject, "impression": e.impression,
+                         "path": str(Path(e.path).resolve()), "dpi": d}
+                        for i, (e, d) in enumerate(zip(kept, dpis))],
+        }
+        write_json_atomic(folder / GALLERY_FILE, meta)
+    return Gallery(folder, meta, templates), skipped
+
+
+def load_gallery(path: str | Path, *, expect_model: str | None = None) -> Gallery:
+    """Reads and checks a gallery folder; `expect_model` = `model_hash` of the model in use.
+
+    Raises:
+      GalleryError: not a gallery, damaged, of another version, or made with another model.
+    """
+    path = Path(path)
+    meta_file = path / GALLERY_FILE
+    if not meta_file.is_file():
+        raise GalleryError(f"{path}: not a gallery (no {GALLERY_FILE}); make one with `ifvit enroll`")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GalleryError(f"{meta_file}: unreadable ({e}); re-run `ifvit enroll`") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise GalleryError(f"{meta_file}: not an {FORMAT} file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise GalleryError(f"{meta_file}: {FORMAT} version {meta.get('format_version')}; this ifvit "
+                           f"reads version {FORMAT_VERSION}: re-run `ifvit enroll`")
+    if expect_model is not None and meta.get("model", {}).get("sha256") != expect_model:
+        raise GalleryError(
+            f"{path}: enrolled with another model ({meta.get('model', {}).get('path')}, hash "
+            f"{str(meta.get('model', {}).get('sha256'))[:12]}), not this one ({expect_model[:12]}); "
+            "templates of different models are not comparable: pass that --model or re-enrol")
+    tname = str(meta.get("templates", {}).get("file", ""))
+    if not tname or Path(tname).name != tname:
+        raise GalleryError(f"{meta_file}: bad templates file name {tname!r}; re-run `ifvit enroll`")
+    tfile = path / tname
+    try:
+        templates = np.load(tfile, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise GalleryError(f"{tfile}: unreadable ({e}); re-run `ifvit enroll`") from None
+    n = len(meta.get("entries", []))
+    if templates.dtype != np.float32 or templates.shape != (n, meta["template"]["dim"]):
+        raise GalleryError(f"{tfile}: holds {templates.dtype} {templates.shape}, gallery.json says "
+                           f"float32 ({n}, {meta['template']['dim']}); re-run `ifvit enroll`")
+    return Gallery(path, meta, templates)

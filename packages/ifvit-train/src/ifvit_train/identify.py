@@ -1,0 +1,95 @@
+"""1:N identification: template search in a gallery, then re-ranking with the pairwise IFViT score.
+
+For each probe file: the training preprocessing, its template (`gallery.Embedder`), the top k
+gallery rows by template cosine (`search.top_k`, or `search.sharded_top_k` over a mesh), then the
+first `rerank` of them are scored with the full pairwise model (`infer.Verifier`: Module 1
+alignment, Module 2 on the overlap and the ROI) against their enrolled files and re-ordered by that
+score; the other candidates follow in template order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from ifvit_train.bundle import LoadedBundle
+from ifvit_train.gallery import Embedder, Gallery, GalleryError, load_gallery, model_hash
+from ifvit_train.infer import PreparedImage, Verifier
+from ifvit_train.search import shard_gallery, sharded_top_k, top_k
+
+
+class Identifier:
+    """Searches one gallery with one model (the gallery must have been enrolled with it).
+
+    Args:
+      bundle: the Module 2 bundle; gallery: the gallery folder;
+      mesh: optional mesh (`ifvit_train.mesh.make_mesh`) to shard the gallery rows over.
+    """
+
+    def __init__(self, bundle: LoadedBundle, gallery: str | Path, mesh: Mesh | None = None):
+        self.gallery: Gallery = load_gallery(gallery, expect_model=model_hash(bundle))
+        mode = self.gallery.meta["template"]["mode"]
+        self.embedder = Embedder(bundle, batch_size=1, mode=mode)
+        self.bundle, self.mesh = bundle, mesh
+        self._verifier: Verifier | None = None
+        t = np.asarray(self.gallery.templates)
+        self._rows = shard_gallery(t, mesh) if mesh is not None else jax.device_put(t)
+
+    @property
+    def verifier(self) -> Verifier:
+        if self._verifier is None:
+            self._verifier = Verifier(self.bundle)
+        return self._verifier
+
+    def search(self, templates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """[P, D] probe templates -> (scores [P, k], gallery rows [P, k]) by template cosine."""
+        n = len(self.gallery)
+        if not 1 <= k <= n:
+            raise ValueError(f"top-k {k} must be between 1 and the gallery size {n}")
+        if self.mesh is not None:
+            s, i = sharded_top_k(self.mesh, self._rows, templates, k, n)
+        else:
+            s, i = top_k(self._rows, templates, k)
+        return np.asarray(s), np.asarray(i)
+
+    def identify(self, probes: Sequence[PreparedImage], k: int = 10,
+                 rerank: int = 0) -> list[dict[str, Any]]:
+        """Candidates of each probe, best first.
+
+        Returns one dict per probe: {'probe': path, 'candidates': [{'rank', 'id', 'subject',
+        'impression', 'path', 'template_score', 'score' (pairwise; None if not re-ranked)}]}.
+
+        Raises:
+          GalleryError: an enrolled file needed for re-ranking is gone.
+        """
+        k = min(k, len(self.gallery))
+        rerank = min(rerank, k)
+        scores, rows = self.search(self.embedder.embed(probes), k)
+        out = []
+        for probe, s_row, i_row in zip(probes, scores, rows):
+            cands = []
+            for s, i in zip(s_row, i_row):
+                e = self.gallery.entries[int(i)]
+                cands.append({"id": int(e["id"]), "subject": e["subject"],
+                              "impression": e["impression"], "path": e["path"],
+                              "template_score": round(float(s), 6), "score": None})
+            for c in cands[:rerank]:
+                c["score"] = round(float(self.verifier.verify(probe, self._enrolled(c))["score"]), 6)
+            cands[:rerank] = sorted(cands[:rerank], key=lambda c: -c["score"])
+            for r, c in enumerate(cands, start=1):
+                c["rank"] = r
+            out.append({"probe": str(probe.path), "candidates": cands})
+        return out
+
+    def _enrolled(self, cand: dict[str, Any]) -> PreparedImage:
+        path = Path(cand["path"])
+        if not path.is_file():
+            raise GalleryError(f"{path}: enrolled file of gallery entry {cand['id']} is gone; "
+                               "re-ranking needs it (restore it, or pass --rerank 0)")
+        entry = self.gallery.entries[cand["id"]]
+        return self.verifier.prepare(path, entry.get("dpi"))

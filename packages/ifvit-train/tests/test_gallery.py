@@ -1,0 +1,139 @@
+"""Galleries and 1:N search: exact sharded top-k, gallery files, identification with a tiny bundle."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from ifvit_train.mesh import make_mesh
+from ifvit_train.search import padded_rows, shard_gallery, sharded_top_k, top_k
+
+
+def _unit(rng, n, d):
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n", [64, 1003])  # 1003: not a multiple of the 8 devices
+@pytest.mark.parametrize("shape", [(8, 1), (4, 2)])
+def test_sharded_top_k_equals_unsharded(n, shape):
+    assert jax.device_count() == 8
+    rng = np.random.default_rng(n)
+    g, q, k = _unit(rng, n, 16), _unit(rng, 5, 16), 7
+    mesh = make_mesh(*shape)
+    rows = shard_gallery(g, mesh)
+    assert rows.shape == (padded_rows(n, mesh), 16) and rows.shape[0] % 8 == 0
+    assert len(rows.addressable_shards) == 8
+    s, i = sharded_top_k(mesh, rows, q, k, n)
+    s1, i1 = top_k(g, q, k)
+    np.testing.assert_array_equal(np.asarray(i), np.asarray(i1))
+    np.testing.assert_allclose(np.asarray(s), np.asarray(s1), atol=1e-6)
+    # reference computed with numpy: the k largest dot products, best first
+    ref = np.argsort(-(q @ g.T), axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(np.asarray(i1), ref)
+
+
+def test_padding_never_wins():
+    """Padded rows are zeros (cosine 0): with every real score negative they must still lose."""
+    rng = np.random.default_rng(1)
+    q = _unit(rng, 3, 8)
+    g = -np.repeat(q[:1], 9, 0) + 0.01 * rng.standard_normal((9, 8)).astype(np.float32)
+    g /= np.linalg.norm(g, axis=1, keepdims=True)  # 9 rows: 7 padded rows on 8 devices
+    mesh = make_mesh()
+    s, i = sharded_top_k(mesh, shard_gallery(g, mesh), q[:1], 1, 9)
+    assert int(i[0, 0]) < 9 and float(s[0, 0]) < 0
+    s, i = sharded_top_k(mesh, shard_gallery(g, mesh), q, 9, 9)  # k above the 2 rows per device
+    np.testing.assert_array_equal(np.asarray(i), np.asarray(top_k(g, q, 9)[1]))
+    with pytest.raises(ValueError, match="between 1 and the gallery size"):
+        sharded_top_k(mesh, shard_gallery(g, mesh), q, 10, 9)
+
+
+# ---- with a trained tiny bundle ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tiny_shards, tmp_path_factory):
+    from ifvit_core import config
+    from ifvit_train.config import TrainConfig
+    from ifvit_train.run import train_dense, train_match
+
+    root = tmp_path_factory.mktemp("bundle")
+    tc = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
+                     val_prints=8, holdout=0.4, checkpoint_every=1)
+    quiet = lambda s: None
+    train_dense(tiny_shards, root / "dense", config.tiny(), tc, log=quiet, progress=False)
+    train_match(tiny_shards, root / "match", root / "dense", tc, log=quiet, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def prints(tmp_path_factory, make_print):
+    """4 fingers x 2 impressions of ridge-like prints (FVC names) plus a broken file."""
+    d = tmp_path_factory.mktemp("prints")
+    rng = np.random.default_rng(5)
+    for f in range(1, 5):
+        base = make_print(rng, 120)
+        for k in (1, 2):
+            Image.fromarray(np.roll(base, (3 * k, -2 * k), (0, 1))).save(d / f"{f}_{k}.png")
+    (d / "9_1.png").write_bytes(b"not an image")
+    return d
+
+
+def _enrolees(folder):
+    from ifvit_data.readers import scan
+    from ifvit_train.gallery import Enrolee
+
+    entries, _ = scan(folder, "fvc")
+    return [Enrolee(e.path, e.subject, e.impression) for e in entries]
+
+
+def test_gallery_round_trip_and_identify(tiny_bundle, prints, tmp_path):
+    from ifvit_data.outputs import OutputError
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.gallery import Embedder, GalleryError, enroll, load_gallery, model_hash
+    from ifvit_train.identify import Identifier
+
+    bundle = load_bundle(tiny_bundle / "match", require="match")
+    out = tmp_path / "g"
+    gallery, skipped = enroll(bundle, _enrolees(prints), out, inputs=[prints], batch_size=3)
+    assert [p for p, _ in skipped] == [str(prints / "9_1.png")]
+    assert len(gallery) == 8
+    meta = json.loads((out / "gallery.json").read_text())
+    assert meta["format"] == "ifvit-gallery" and meta["model"]["sha256"] == model_hash(bundle)
+    assert [e["subject"] for e in meta["entries"]] == ["1", "1", "2", "2", "3", "3", "4", "4"]
+    t = np.load(out / meta["templates"]["file"], allow_pickle=False)
+    assert t.dtype == np.float32 and t.shape == (8, 2 * bundle.cfg.module2.embed_dim)
+    np.testing.assert_allclose(np.linalg.norm(t, axis=1), 1.0, atol=1e-5)
+    # the stored templates are those of each file embedded alone (batch 3 with padding = batch 1)
+    emb = Embedder(bundle, batch_size=1)
+    alone = emb.embed([emb.prepare(prints / "3_2.png")])[0]
+    np.testing.assert_allclose(t[5], alone, atol=1e-5)
+    loaded = load_gallery(out, expect_model=model_hash(bundle))
+    np.testing.assert_array_equal(np.asarray(loaded.templates), t)
+    assert loaded.entries == gallery.entries
+    # another model's hash is refused; so is writing over the gallery without force
+    with pytest.raises(GalleryError, match="enrolled with another model"):
+        load_gallery(out, expect_model="0" * 64)
+    with pytest.raises(OutputError, match="earlier gallery output"):
+        enroll(bundle, _enrolees(prints), out, inputs=[prints])
+    # identification: a probe that is an enrolled file finds itself first (template cosine 1)
+    ident = Identifier(bundle, out)
+    probe = emb.prepare(prints / "2_1.png")
+    res = ident.identify([probe], k=4, rerank=0)[0]["candidates"]
+    assert res[0]["path"] == str(prints / "2_1.png") and res[0]["template_score"] > 0.9999
+    assert [c["rank"] for c in res] == [1, 2, 3, 4]
+    scores = [c["template_score"] for c in res]
+    assert scores == sorted(scores, reverse=True)
+    # re-ranking scores the first 3 with the pairwise model and orders them by it
+    rr = ident.identify([probe], k=4, rerank=3)[0]["candidates"]
+    assert {c["id"] for c in rr[:3]} == {c["id"] for c in res[:3]} and rr[3]["id"] == res[3]["id"]
+    pair = [c["score"] for c in rr[:3]]
+    assert pair == sorted(pair, reverse=True) and rr[3]["score"] is None
+    cand = next(c for c in rr if c["id"] == res[1]["id"])
+    b = ident.verifier.prepare(res[1]["path"])
+    assert abs(cand["score"] - ident.verifier.verify(probe, b)["score"]) < 1e-5
+    # sharded over the 8 devices: the same candidates
+    sharded = Identifier(bundle, out, mesh=make_mesh())
+    assert sharded.identify([probe], k=4, rerank=0)[0]["candidates"] == res
