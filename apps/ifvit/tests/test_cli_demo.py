@@ -108,6 +108,15 @@ def _check_export_evaluate_pairs(out, tmp, capsys):
     assert json.loads((tmp / "eval0" / "report.json").read_text())["untrained"] is True
     assert [r["inliers"] for r in base] == [r["inliers"] for r in rows]  # same Module 1
     assert [r["score"] for r in base] != [r["score"] for r in rows]
+    # closed-set identification: first impressions form the gallery, the rest are probes
+    assert main(["evaluate", "--model", str(exported), "--data", str(data), "--protocol",
+                 "identification", "--rerank", "3", "--out", str(tmp / "ident"), "--quiet"]) == 0
+    capsys.readouterr()
+    ident = json.loads((tmp / "ident" / "report.json").read_text())
+    assert (ident["gallery"], ident["probes"], ident["rerank"]) == (6, 5, 3)  # 9_1 unreadable
+    for name in ("template", "re-ranked"):
+        assert 0.0 <= ident[name]["rank1"] <= ident[name]["rank10"] == 1.0  # 6 gallery entries
+    assert np.asarray(Image.open(tmp / "ident" / "cmc.png").convert("L")).std() > 5
     # many pairs from a list file, relative to it
     (data / "pairs.txt").write_text("# a comment\n1_1.png 1_2.png\n1_1.png, 2_1.png\n9_1.png 1_2.png\n")
     assert main(["match", "--model", str(exported), "--pairs", str(data / "pairs.txt"),

@@ -34,7 +34,7 @@ from flax import nnx
 from ifvit_core.ifvit.template import DEFAULT_MODE, embed_images
 from ifvit_data.outputs import atomic_write_bytes, claimed_output_dir
 from ifvit_train.bundle import LoadedBundle, library_versions, state_hash, write_json_atomic
-from ifvit_train.infer import PreparedImage, prepare_image
+from ifvit_train.infer import PreparedImage, prepare_for_bundle
 
 GALLERY_FILE = "gallery.json"
 FORMAT = "ifvit-gallery"
@@ -65,13 +65,12 @@ class Embedder:
         if bundle.matcher is None:
             raise GalleryError(f"{bundle.path}: a Module 1 bundle; templates need a Module 2 bundle")
         self.bundle, self.batch_size, self.mode = bundle, int(batch_size), mode
-        self.size = int(bundle.meta["preprocessing"]["input_size"][0])
         self.dim = 2 * bundle.cfg.module2.embed_dim
         cfg = bundle.cfg
         self._fn = nnx.jit(lambda m, x, k: embed_images(cfg, m, x, k, mode=mode)["template"])
 
     def prepare(self, path: str | Path, dpi: float | None = None) -> PreparedImage:
-        return prepare_image(path, self.size, dpi)
+        return prepare_for_bundle(self.bundle.meta, path, dpi)
 
     def embed(self, prints: Sequence[PreparedImage]) -> np.ndarray:
         out = []

@@ -20,6 +20,8 @@ from jax.sharding import Mesh
 from ifvit_train.bundle import LoadedBundle
 from ifvit_train.gallery import Embedder, Gallery, GalleryError, load_gallery, model_hash
 from ifvit_train.infer import PreparedImage, Verifier
+
+RERANK_BATCH = 8  # pairs per compiled call when re-ranking
 from ifvit_train.search import shard_gallery, sharded_top_k, top_k
 
 
@@ -78,8 +80,11 @@ class Identifier:
                 cands.append({"id": int(e["id"]), "subject": e["subject"],
                               "impression": e["impression"], "path": e["path"],
                               "template_score": round(float(s), 6), "score": None})
-            for c in cands[:rerank]:
-                c["score"] = round(float(self.verifier.verify(probe, self._enrolled(c))["score"]), 6)
+            pairs = [(probe, self._enrolled(c)) for c in cands[:rerank]]
+            for s in range(0, len(pairs), RERANK_BATCH):  # one compiled graph, batched pairs
+                got = self.verifier.score_batch(pairs[s:s + RERANK_BATCH], RERANK_BATCH)["score"]
+                for c, v in zip(cands[s:s + RERANK_BATCH], got):
+                    c["score"] = round(float(v), 6)
             cands[:rerank] = sorted(cands[:rerank], key=lambda c: -c["score"])
             for r, c in enumerate(cands, start=1):
                 c["rank"] = r

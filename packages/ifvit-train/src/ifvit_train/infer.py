@@ -71,6 +71,14 @@ def prepare_image(path: str | Path, size: int, dpi: float | None = None,
     return PreparedImage(path, gray, window, mask, _h(c) @ _h(to_stored), dpi, source)
 
 
+def prepare_for_bundle(meta: dict[str, Any], path: str | Path,
+                       dpi: float | None = None) -> PreparedImage:
+    """`prepare_image` with the settings a bundle was trained with (bundle.json 'preprocessing'):
+    the one place every command (match, evaluate, enroll, identify) reads them."""
+    pre = meta["preprocessing"]
+    return prepare_image(path, int(pre["input_size"][0]), dpi, float(pre.get("downscale", 1.0)))
+
+
 class Verifier:
     """Scores pairs with a loaded Module 2 bundle (one jit-compiled graph, batch of one)."""
 
@@ -78,8 +86,6 @@ class Verifier:
         if bundle.matcher is None:
             raise ValueError(f"{bundle.path}: a Module 1 bundle; matching needs a Module 2 bundle")
         self.bundle, self.cfg = bundle, bundle.cfg
-        self.size = int(bundle.meta["preprocessing"]["input_size"][0])
-        self.downscale = float(bundle.meta["preprocessing"].get("downscale", 1.0))
         self._key = jax.random.key(seed)
         cfg = self.cfg
 
@@ -103,7 +109,7 @@ class Verifier:
         self._run, self._scores = run, scores
 
     def prepare(self, path: str | Path, dpi: float | None = None) -> PreparedImage:
-        return prepare_image(path, self.size, dpi, self.downscale)
+        return prepare_for_bundle(self.bundle.meta, path, dpi)
 
     def score_batch(self, pairs: list[tuple[PreparedImage, PreparedImage]], batch_size: int,
                     ) -> dict[str, np.ndarray]:

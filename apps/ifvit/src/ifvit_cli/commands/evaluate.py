@@ -17,7 +17,10 @@ Protocols: fvc (FVC2000-2004: genuine = every pair of impressions of a finger, i
 impressions of two different fingers; a 10x8 set gives 280 / 45 pairs, 100x8 gives 2,800 / 4,950),
 all-pairs (every unordered pair; IFViT's protocol) and baselines (every genuine pair and 2,000
 cross-finger impostor pairs drawn with numpy.random.default_rng(0): the protocol of the project's
-classical Bozorth3 / afis figures, data/BASELINES.md, so the numbers compare one to one). Each
+classical Bozorth3 / afis figures, data/BASELINES.md, so the numbers compare one to one), and
+identification (closed-set 1:N: the first impression of each finger is the gallery, every other
+print a probe; rank-1 / rank-10 and a CMC curve, by template cosine alone and with the top --rerank
+candidates re-scored by the pairwise IFViT score, as `ifvit identify` does). Each
 print is prepared once exactly as in training; a print that cannot be read counts as a failure to
 process (its pairs get the lowest score, as in FVC).
 
@@ -39,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", default="fvc",
                    choices=["fvc", "nist-sd4", "nist-sd300", "nist-sd301", "nist-sd302", "folder"],
                    help="file naming convention (default: fvc, e.g. 101_1.tif)")
-    p.add_argument("--protocol", default="fvc", choices=["fvc", "all-pairs", "baselines"],
+    p.add_argument("--protocol", default="fvc", choices=["fvc", "all-pairs", "baselines", "identification"],
                    help="pairs to score (default: fvc)")
     p.add_argument("--out", type=Path, required=True, help="report folder")
     p.add_argument("--dpi", type=float, default=None,
@@ -47,6 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--untrained", action="store_true",
                    help="score with the network Module 2 training started from (Module 1's trunk in "
                         "both branches, fresh heads): the baseline the trained model must beat")
+    p.add_argument("--rerank", type=int, default=10,
+                   help="identification: candidates re-scored with the pairwise score (default: 10)")
     p.add_argument("--batch", type=int, default=8, help="pairs per compiled call (default: 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
@@ -57,15 +62,16 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
     from ifvit_data.readers import DatasetError, scan
 
-    if args.batch < 1:
-        raise UserError(f"--batch {args.batch}: give a positive number of pairs")
+    if args.batch < 1 or args.rerank < 0:
+        raise UserError(f"--batch {args.batch} / --rerank {args.rerank}: give positive numbers")
+    ident = args.protocol == "identification"
     if not args.data.is_dir():
         raise UserError(f"--data {args.data}: not a folder; pass the folder that holds the prints")
     from ifvit_train import evaluate as ev
 
     try:  # the folder and the protocol are checked before any output exists
         entries, _ = scan(args.data, args.layout)
-        pairs, genuine = ev.protocol_pairs(entries, args.protocol)
+        pairs, genuine = ev.protocol_pairs(entries, "all-pairs" if ident else args.protocol)
     except DatasetError as e:
         raise UserError(str(e)) from None
     if not genuine.any() or genuine.all():
@@ -80,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     with tqdm(total=len(entries), desc="prepare", unit="print", disable=args.quiet) as bar:
         prints = ev.load_prints(verifier, args.data, args.layout, dpi=args.dpi, progress=bar.update)
+    if ident:
+        return _identification(args, verifier, prints, model_path)
     with tqdm(total=len(pairs), desc="score", unit="pair", disable=args.quiet) as bar:
         pairs, genuine, scores, report = ev.evaluate_prints(
             verifier, prints, args.protocol, args.batch, progress=bar.update,
@@ -98,4 +106,29 @@ def run(args: argparse.Namespace) -> int:
     for name, s in report["systems"].items():
         print(f"{name:<8} {s['eer']:>7.2%} {s['fmr100']:>7.2%} {s['fmr1000']:>8.2%} {s['zerofmr']:>8.2%}")
     print(f"report {args.out / 'report.json'}, scores.csv, det.png, roc.png, histogram.png")
+    return 0
+
+
+def _identification(args: argparse.Namespace, verifier, prints, model_path: Path) -> int:
+    import json
+
+    from ifvit_data.outputs import atomic_write_text
+    from ifvit_train.identification import identification
+    from ifvit_train.plots import plot_cmc
+
+    try:
+        report, curves = identification(verifier.bundle, prints, rerank=args.rerank,
+                                        batch_size=args.batch)
+    except ValueError as e:
+        raise UserError(f"--data {e}") from None
+    report = {"model": str(model_path), "model_step": verifier.bundle.step, "data": str(args.data),
+              "untrained": args.untrained, **report}
+    plot_cmc(curves, args.out / "cmc.png", title=f"CMC {args.data.name}")
+    atomic_write_text(args.out / "report.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
+    print(f"{args.data}: gallery {report['gallery']} prints (first impressions), "
+          f"{report['probes']} probes; {report['seconds_per_template'] * 1e3:.0f} ms per template")
+    for name in curves:
+        r = report[name]
+        print(f"{name:<10} rank-1 {r['rank1']:.1%}  rank-10 {r.get('rank10', float('nan')):.1%}")
+    print(f"report {args.out / 'report.json'}, cmc.png")
     return 0
