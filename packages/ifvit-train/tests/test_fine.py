@@ -87,3 +87,48 @@ def test_fine_training_updates_fine_groups_and_lowers_fine_error():
           f"(cell corner: {float(m['coarse_epe_px']):.2f} px on the training batch)")
     assert np.isfinite(float(m["loss"]))
     assert epe1 < 0.8 * epe0, (epe0, epe1)
+
+
+def test_bundle_records_trained_fine_stage_and_inference_uses_it(tiny_shards, tmp_path):
+    from ifvit_core.ifvit.verify import register_pair
+    from ifvit_train.bundle import load_bundle, read_meta
+    from ifvit_train.run import train_dense
+
+    cfg = config.tiny()
+    tc = TrainConfig(steps=3, batch_size=8, checkpoint_every=3, validate_every=0, val_pairs=8,
+                     holdout=0.25, warmup_steps=1, train_fine=True)
+    meta = train_dense(tiny_shards, tmp_path / "m1", cfg, tc, progress=False, log=lambda s: None)
+    assert meta["stages"]["fine"] == "trained"
+    disk = read_meta(tmp_path / "m1")
+    assert disk["config"]["loftr"]["fine"]["enabled"] is True and disk["train"]["train_fine"] is True
+    # coarse vs fine end-point error, before and after training
+    assert {"coarse_epe_px", "fine_epe_px"} <= set(meta["initial_validation"])
+    assert {"val_coarse_epe_px", "val_fine_epe_px"} <= set(meta["validation"])
+    b = load_bundle(tmp_path / "m1")
+    assert b.cfg.loftr.fine.enabled
+    # the loaded fine weights are the trained ones, not a fresh initialisation
+    fresh = init_dense_state(cfg, tc, make_mesh())[1].params
+    got = nnx.state(b.module1, nnx.Param)
+    assert _changed_groups(jax.device_get(fresh), jax.device_get(got)) >= {"fine", "fpn_half"}
+    img = jnp.asarray(shifted_pairs(2, cfg.image_size, 3)["image0"])
+    mask = jnp.ones(img.shape[:3], bool)
+    dense, _, _ = register_pair(b.cfg, b.module1, jax.random.key(0), img, img, mask, mask)
+    assert "mkpts1_f" in dense and "fine_valid" in dense
+
+
+def test_bundle_meta_enables_fine_only_when_trained_and_old_runs_still_resume():
+    from ifvit_train.bundle import canonical_settings, new_meta
+
+    cfg, tc = config.tiny(), TrainConfig()
+    params = {"w": np.zeros(3)}
+    off = new_meta("dense", cfg, tc, {}, {}, params)
+    on = new_meta("dense", cfg, tc.replace(train_fine=True), {}, {}, params, fine_trained=True)
+    m2 = new_meta("match", cfg, tc, {}, {}, params, fine_trained=True)  # from a fine-trained Module 1
+    assert off["stages"]["fine"] == "untrained" and not off["config"]["loftr"]["fine"]["enabled"]
+    assert on["stages"]["fine"] == "trained" and on["config"]["loftr"]["fine"]["enabled"]
+    assert m2["stages"]["fine"] == "trained" and m2["config"]["loftr"]["fine"]["enabled"]
+    # a bundle.json written before `train_fine` / `fine_weight` existed describes the same run
+    old = {**off, "train": {k: v for k, v in off["train"].items() if k != "train_fine"}}
+    old["config"] = {**off["config"], "loss": {k: v for k, v in off["config"]["loss"].items()
+                                               if k != "fine_weight"}}
+    assert canonical_settings(old) == canonical_settings(off) != canonical_settings(on)
