@@ -9,7 +9,7 @@
                              iterator state (JSON)
       module1/               'match' only: the frozen Module 1 weights (Orbax), so the bundle is
                              self-contained
-      metrics.jsonl, train_curves.png
+      metrics.jsonl, train_curves.png, tensorboard/ (event files, `ifvit_train.tensorboard`)
 
 No pickle anywhere: JSON and Orbax (tensorstore/OCDBT) only.
 """
