@@ -119,9 +119,10 @@ def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, m
     `batch` holds `dense_batch_keys(tc)` (`image0`, `image1` [B, H, W, 1], `gt_i`, `gt_j`,
     `gt_valid` [B, L], with `train_fine` also `gt_pts1` [B, L, 2]; docs/contracts.md), sharded along
     B (`mesh.shard_batch`). With `train_fine` the metrics add `L_dense`, `L_fine`, and over the
-    ground-truth rows inside the fine window: `fine_epe_px` (mean end-point error of the fine
-    position, image-1 pixels) next to `coarse_epe_px` (the same rows at the cell corner, i.e.
-    without refinement).
+    ground-truth rows inside the fine window: `fine_epe_gt_px` (mean end-point error of the fine
+    position, image-1 pixels) next to `coarse_epe_gt_px` (the same rows at the cell corner, i.e.
+    without refinement). Validation's `fine_epe_px` / `coarse_epe_px` differ: medians over the
+    *predicted* matches (`ifvit_train.validate`).
     """
     tx = make_optimizer(tc, dense_trainable(tc))
     lc, fc = cfg.loss, cfg.loftr.fine
@@ -158,8 +159,8 @@ def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, m
             inside = faux["inside"]  # the cell corner's error, i.e. the coarse-only position
             corner = jnp.sum(jnp.where(inside, jnp.linalg.norm(target, axis=-1), 0.0)) / jnp.maximum(
                 faux["num_inside"], 1.0)
-            aux = {**aux, "L_dense": l_dense, "L_fine": l_fine, "fine_epe_px": faux["epe"] * radius,
-                   "coarse_epe_px": corner * radius}
+            aux = {**aux, "L_dense": l_dense, "L_fine": l_fine,
+                   "fine_epe_gt_px": faux["epe"] * radius, "coarse_epe_gt_px": corner * radius}
         new_stats = cast_floating(nnx.state(model, nnx.BatchStat), jnp.float32)
         return loss, (out, aux, new_stats)
 
@@ -169,7 +170,8 @@ def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, m
             state.params, state.batch_stats, batch, key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
-        extra = {k: aux[k] for k in ("L_dense", "L_fine", "fine_epe_px", "coarse_epe_px") if k in aux}
+        extra = {k: aux[k] for k in ("L_dense", "L_fine", "fine_epe_gt_px", "coarse_epe_gt_px")
+                 if k in aux}
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
                    "num_gt": aux["num_gt_total"], **extra, **dense_metrics(out, batch)}
         return TrainState(state.step + 1, new_params, stats, opt_state), metrics
