@@ -14,6 +14,8 @@ from ifvit_cli.main import main
     (["train", "all", "--data", "{shards}", "--workdir", "{shards}/sub"], "input"),
     (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--init-loftr", "{tmp}/x"],
      "no such file"),
+    (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
+      "--train-fine"], "--train-fine is for"),
     (["inspect", "{tmp}"], "not a model bundle"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):
@@ -33,3 +35,15 @@ def test_bad_arguments(tmp_path, capsys, argv, msg):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and msg in err[0], err
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_train_fine_flag_reaches_the_training_settings():
+    import argparse
+
+    from ifvit_cli.commands import train
+
+    p = argparse.ArgumentParser()
+    train.add_arguments(p)
+    base = ["dense", "--data", "d", "--workdir", "w"]
+    assert train._settings_from_args(p.parse_args(base + ["--train-fine"])).train_fine
+    assert not train._settings_from_args(p.parse_args(base)).train_fine

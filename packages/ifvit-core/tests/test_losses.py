@@ -329,3 +329,57 @@ def test_fuse_scores():
     mask = np.array([[True, True, False], [False, False, False]])
     fused = losses.fuse_scores(np.array([1.0, 0.2]), rois, 0.5, local_valid=mask)
     np.testing.assert_allclose(fused, [0.5 + 0.5 * 0.3, 0.2])
+
+
+# --------------------------------------------------------------------------------------------------
+# LoFTR fine loss
+# --------------------------------------------------------------------------------------------------
+
+
+def _fine_case():
+    coords = np.array([[0.0, 0.0], [0.5, 0.5], [0.2, 0.2], [0.0, 0.0]], np.float32)
+    std = np.array([0.5, 1.0, 0.1, 0.3], np.float32)
+    target = np.array([[0.3, 0.4], [0.5, -0.5], [1.2, 0.0], [0.1, 0.1]], np.float32)
+    valid = np.array([True, True, True, False])
+    return coords, std, target, valid
+
+
+def test_fine_loss_hand_case():
+    from ifvit_core.losses import fine_loss
+
+    coords, std, target, valid = _fine_case()
+    loss, aux = fine_loss(coords, std, target, valid)
+    # row 0: l2 0.09+0.16 = 0.25, w = 1/0.5 = 2; row 1: l2 0 + 1 = 1, w = 1;
+    # row 2 lies outside the window (|1.2| >= 1), row 3 has no GT: (2*0.25 + 1*1) / (2 + 1) = 0.5
+    assert float(loss) == pytest.approx(0.5, abs=1e-6)
+    assert float(aux["num_inside"]) == 2 and list(np.asarray(aux["inside"])) == [True, True, False, False]
+    assert float(aux["epe"]) == pytest.approx((0.5 + 1.0) / 2, abs=1e-5)
+    g_c, g_s = jax.grad(lambda c, s: fine_loss(c, s, target, valid)[0], argnums=(0, 1))(
+        jnp.asarray(coords), jnp.asarray(std))
+    # d/dc of w0/Σw * ||t0 - c0||² = (2/3) * 2 * (c0 - t0) = (-0.4, -0.5333); std gets no gradient
+    np.testing.assert_allclose(np.asarray(g_c[0]), [-0.4, -1.6 / 3], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(g_c[2:]), 0.0)
+    np.testing.assert_allclose(np.asarray(g_s), 0.0)
+
+
+def test_fine_loss_zero_at_target_and_grows_with_offset():
+    from ifvit_core.losses import fine_loss
+
+    target = np.array([[0.25, -0.5]], np.float32)
+    std, valid = np.array([0.7], np.float32), np.array([True])
+    assert float(fine_loss(target, std, target, valid)[0]) == 0.0
+    for d in (0.1, 0.2, 0.4):  # one row: the weights cancel, the loss is the squared offset
+        c = target + np.array([[d, 0.0]], np.float32)
+        assert float(fine_loss(c, std, target, valid)[0]) == pytest.approx(d * d, rel=1e-5)
+    # no row inside the window: exactly 0 with zero gradient
+    outside = np.array([[1.0, 0.0]], np.float32)
+    loss, g = jax.value_and_grad(lambda c: fine_loss(c, std, outside, valid)[0])(jnp.zeros((1, 2)))
+    assert float(loss) == 0.0 and not np.any(np.asarray(g))
+
+
+def test_fine_offset_target_inverts_the_fine_keypoint():
+    from ifvit_core.loftr.fine import fine_offset_target
+
+    # cell 5 of a 4-wide grid is (col 1, row 1): corner (8, 8); window 5 at fine stride 2 reaches 4 px
+    t = fine_offset_target(jnp.array([[10.0, 4.0]]), jnp.array([5]), 4, 5)
+    np.testing.assert_allclose(np.asarray(t), [[0.5, -1.0]])

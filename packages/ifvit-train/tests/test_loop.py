@@ -1,15 +1,20 @@
-"""The training loop: NaN stops keep the last good checkpoint; metrics history follows resumes."""
+"""The training loop: NaN stops keep the last good checkpoint; metrics history follows resumes;
+TensorBoard events equal metrics.jsonl across a resume."""
 
 import json
+import math
+import struct
 
 import grain
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tensorboardX.proto.event_pb2 import Event
 
 from ifvit_train.checkpoint import Checkpointer
 from ifvit_train.config import TrainConfig
 from ifvit_train.loop import TrainingDiverged, run_loop
+from ifvit_train.optim import learning_rate_schedule
 
 
 def _batches(state):
@@ -46,3 +51,61 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 11))  # the NaN row of step 5 was dropped
     assert (tmp_path / "train_curves.png").stat().st_size > 1000
+
+
+def read_records(path):
+    """Events of one file, parsed from the TFRecord framing (u64 length, u32 crc, data, u32 crc)."""
+    data, pos, out = path.read_bytes(), 0, []
+    while pos < len(data):
+        (n,) = struct.unpack("<Q", data[pos:pos + 8])
+        out.append(Event.FromString(data[pos + 12:pos + 12 + n]))
+        pos += 12 + n + 4
+    assert pos == len(data), f"{path}: truncated record"
+    return out
+
+
+def scalars(logdir):
+    """(raw [(tag, step, value)] in file order, {(tag, step): value} as TensorBoard shows them:
+    a SessionLog.START at step s drops every earlier event at step >= s)."""
+    raw, shown = [], {}
+    for f in sorted(logdir.glob("events.out.tfevents.*")):  # TensorBoard's (time-ordered) order
+        for e in read_records(f):
+            if e.HasField("session_log") and e.session_log.status == e.session_log.START:
+                shown = {k: v for k, v in shown.items() if k[1] < e.step}
+            for v in e.summary.value:
+                raw.append((v.tag, e.step, v.simple_value))
+                assert (v.tag, e.step) not in shown, f"{v.tag} logged twice at step {e.step}"
+                shown[(v.tag, e.step)] = v.simple_value
+    return raw, shown
+
+
+def test_event_scalars_equal_metrics_jsonl_after_a_resume(tmp_path):
+    tc = TrainConfig(steps=10, checkpoint_every=4, validate_every=5, learning_rate=1e-2,
+                     warmup_steps=3)
+    state = {"w": jnp.zeros(()), "n": jnp.zeros((), jnp.int32)}
+    validate = lambda s: {"w_half": float(s["w"]) / 2}
+    kw = dict(validate=validate, initial_validation={"w_half": 0.0}, progress=False,
+              log=lambda s: None)
+    with pytest.raises(TrainingDiverged):  # NaN at step 7: steps 5, 6 were logged, checkpoint at 4
+        run_loop(tmp_path, state, _step(7), _batches, lambda b: b, 10, tc, **kw)
+    run_loop(tmp_path, state, _step(-1), _batches, lambda b: b, 10, tc, **kw)
+
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 11))
+    raw, shown = scalars(tmp_path / "tensorboard")
+    # the killed run's steps 5 and 6 are in its file; the resumed run's purge marker hides them
+    assert sum(1 for t, s, _ in raw if t == "train/loss" and s == 5) == 2
+    expected = {("val/w_half", 0): 0.0}
+    for r in rows:
+        for k, v in r.items():
+            if k not in ("step", "time") and math.isfinite(v):
+                expected[("val/" + k[4:] if k.startswith("val_") else "train/" + k, r["step"])] = v
+    assert shown.keys() == expected.keys()
+    for key, v in expected.items():
+        assert shown[key] == pytest.approx(v, rel=1e-6, abs=1e-6), key
+    # the logged learning rate is the optimizer's schedule, and validation landed at 5 and 10
+    sched = learning_rate_schedule(tc)
+    assert [shown[("train/lr", s)] for s in (1, 2, 10)] == pytest.approx(
+        [float(sched(0)), float(sched(1)), float(sched(9))], rel=1e-6)
+    assert {s for t, s in shown if t == "val/w_half"} == {0, 5, 10}
+    assert all(shown[("train/step_seconds", s)] >= 0 for s in range(1, 11))

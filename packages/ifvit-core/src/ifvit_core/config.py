@@ -139,6 +139,7 @@ class LossConfig:
     dense_focal: bool = False  # False: NLL (IFViT paper); True: LoFTR's focal variant
     focal_alpha: float = 0.25  # [CODE LoFTR]
     focal_gamma: float = 2.0  # [CODE LoFTR]
+    fine_weight: float = 1.0  # Module 1 with the fine stage trained: L_D + w_f·L_fine [CODE LoFTR]
     cosine_margin: float = 0.0  # L_E margin m_E (PyTorch default; paper value unconfirmed)
     arcface_scale: float = 64.0  # s [PRIOR]
     arcface_margin: float = 0.4  # m [PRIOR]

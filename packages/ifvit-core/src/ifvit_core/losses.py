@@ -1,4 +1,5 @@
-"""IFViT losses (SPEC §3): dense registration L_D, cosine embedding L_E, ArcFace L_A, score fusion.
+"""IFViT losses (SPEC §3): dense registration L_D, LoFTR's fine loss, cosine embedding L_E, ArcFace
+L_A, score fusion.
 
 Pure functions of arrays, jit-able, with no data-dependent shapes. Shape glossary (STYLE §3.4):
 `B` batch, `L`/`S` coarse tokens of image0/image1, `M` padded GT matches, `d` embedding size,
@@ -11,6 +12,7 @@ Every hyper-parameter is a keyword argument whose default is the SPEC value; the
 Provenance of the defaults (SPEC §0 tags):
 * NLL form of L_D and the clamp eps=1e-6 — LoFTR/IFViT papers [PRIOR/CODE].
 * focal alpha=0.25, gamma=2 — LoFTR `outdoor_ds` training config [CODE].
+* fine loss: ℓ2 with inverse-std weights, window bound 1.0 — LoFTR `outdoor_ds` [CODE].
 * cosine margin 0.0 — PyTorch `CosineEmbeddingLoss` default; paper value unconfirmed [INF].
 * ArcFace s=64, m=0.4 and lambdas (0.5, 0.1, 1.0) — earlier attempt's "paper" values [PRIOR].
 * fusion alpha=0.5 — [INF], tune on validation.
@@ -92,6 +94,53 @@ def dense_loss(
     num_gt = jnp.sum(valid.astype(jnp.float32), axis=1)  # [B]
     per_pair = jnp.sum(jnp.where(valid, per_match, 0.0), axis=1) / jnp.maximum(num_gt, 1.0)
     return loss, {"per_pair": per_pair, "num_gt": num_gt, "num_gt_total": num_total}
+
+
+# --------------------------------------------------------------------------------------------------
+# L_fine: LoFTR fine-stage loss (ℓ2 weighted by the inverse predicted std)
+# --------------------------------------------------------------------------------------------------
+
+
+def fine_loss(
+    coords: jax.Array,
+    std: jax.Array,
+    target: jax.Array,
+    valid: jax.Array,
+    *,
+    inside: float = 1.0,
+    eps: float = 1e-10,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """LoFTR's fine loss (ℓ2 with std weighting) on normalised window offsets.
+
+    `Σ_k w_k ||t_k - ĉ_k||² / Σ_k w_k` over the rows k that are `valid` and whose target lies
+    inside the window (`max(|t_k|) < inside`), with `w_k = 1 / max(std_k, eps)` and no gradient
+    through `w` (confident heat maps weigh more; the std is not pushed up to lower the loss). LoFTR
+    normalises `w` by its mean over all rows and then averages over the inside rows; normalising over
+    the inside rows (done here) makes the loss a proper weighted mean and leaves it unchanged when
+    rows outside the window are added. No inside row gives exactly 0 with zero gradients.
+
+    Args:
+      coords: [..., 2] predicted expectation ĉ (x, y) of the heat map, normalised to [-1, 1].
+      std: [...] predicted standard deviation of the heat map (`fine_expectation`).
+      target: [..., 2] ground-truth offset t in the same units (`loftr.fine.fine_offset_target`).
+      valid: [...] bool, rows with a ground-truth correspondence.
+      inside: window bound on |t| (LoFTR's correct threshold, 1.0).
+      eps: std floor.
+
+    Returns:
+      (loss, aux): aux has `inside` [...] bool (the rows that count), `num_inside` scalar float,
+      `epe` scalar: the unweighted mean ||t - ĉ|| over the inside rows (normalised units).
+    """
+    coords = coords.astype(jnp.float32)
+    target = target.astype(jnp.float32)
+    ok = valid.astype(bool) & (jnp.max(jnp.abs(target), axis=-1) < inside)
+    # Masked rows may hold any target (padding): zero them so nothing non-finite reaches the backward.
+    diff = jnp.where(ok[..., None], target - coords, 0.0)
+    l2 = jnp.sum(diff * diff, axis=-1)
+    w = jnp.where(ok, 1.0 / jnp.maximum(jax.lax.stop_gradient(std.astype(jnp.float32)), eps), 0.0)
+    loss = jnp.sum(w * l2) / jnp.maximum(jnp.sum(w), eps)
+    epe, num = _masked_mean(jnp.sqrt(l2 + 1e-12), ok)
+    return loss, {"inside": ok, "num_inside": num, "epe": epe}
 
 
 # --------------------------------------------------------------------------------------------------

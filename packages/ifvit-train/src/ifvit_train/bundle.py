@@ -9,7 +9,7 @@
                              iterator state (JSON)
       module1/               'match' only: the frozen Module 1 weights (Orbax), so the bundle is
                              self-contained
-      metrics.jsonl, train_curves.png
+      metrics.jsonl, train_curves.png, tensorboard/ (event files, `ifvit_train.tensorboard`)
 
 An exported bundle (`export_bundle`, `ifvit export`: what gets shipped) keeps bundle.json and the
 weights only (`module1/`, and `module2/` for 'match'; no optimizer state, no data iterator):
@@ -40,6 +40,7 @@ from ifvit_data.outputs import atomic_write_text
 from ifvit_core.loftr import LoFTR
 from ifvit_train.checkpoint import Checkpointer, load_weights
 from ifvit_train.config import TrainConfig
+from ifvit_train.dense import dense_trainable
 from ifvit_train.optim import make_optimizer
 from ifvit_train.partition import group_counts
 from ifvit_train.state import split_model
@@ -48,7 +49,6 @@ BUNDLE_FILE = "bundle.json"
 FORMAT = "ifvit-bundle"
 FORMAT_VERSION = 1
 KINDS = ("dense", "match")
-DENSE_TRAINABLE = ("trunk",)
 MATCH_TRAINABLE = ("trunk", "heads")
 
 
@@ -187,7 +187,7 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
                 _load_weights_into(matcher, path / "module2")
             step = int(meta["step"])
         elif meta["kind"] == "dense":
-            step = _restore_model(module1, ckpt, tc, DENSE_TRAINABLE, meta.get("step"))
+            step = _restore_model(module1, ckpt, tc, dense_trainable(tc), meta.get("step"))
         else:
             _load_weights_into(module1, path / "module1")
             step = _restore_model(matcher, ckpt, tc, MATCH_TRAINABLE, meta.get("step"))
@@ -199,10 +199,32 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
     return LoadedBundle(path, meta, cfg, step, module1, matcher)
 
 
+def fine_trained(meta: dict[str, Any]) -> bool:
+    """Whether a bundle's Module 1 fine stage was trained (then its config enables it)."""
+    return meta.get("stages", {}).get("fine") == "trained"
+
+
+def canonical_settings(meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config, train settings) of a bundle.json with every field the run left out at its default,
+    so a run started before a setting existed still resumes.
+
+    Raises BundleError when they do not parse."""
+    try:
+        cfg = config_to_dict(config_from_dict(meta["config"]))
+        return cfg, TrainConfig(**meta["train"]).to_dict()
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"bundle.json: bad config ({e})") from None
+
+
 def new_meta(kind: str, cfg: IFViTConfig, tc: TrainConfig, data: dict[str, Any],
-             preprocessing: dict[str, Any], params: Any, **extra: Any) -> dict[str, Any]:
-    """The bundle.json of a run that starts now (status 'training')."""
-    stages = {"coarse": "trained", "fine": "untrained"}
+             preprocessing: dict[str, Any], params: Any, *, fine_trained: bool = False,
+             **extra: Any) -> dict[str, Any]:
+    """The bundle.json of a run that starts now (status 'training').
+
+    fine_trained: Module 1's fine stage is trained (`ifvit train dense --train-fine`, or a Module 2
+      run from such a Module 1 bundle); only then does the shipped config enable it.
+    """
+    stages = {"coarse": "trained", "fine": "trained" if fine_trained else "untrained"}
     if kind == "match":
         stages["module2"] = "trained"
     # The shipped config never enables a stage that was not trained.

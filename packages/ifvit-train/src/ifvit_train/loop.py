@@ -1,4 +1,4 @@
-"""The training loop both trainers run: resume, step, watch, checkpoint, validate, plot.
+"""The training loop both trainers run: resume, step, watch, checkpoint, validate, plot, log.
 
     result = run_loop(workdir, state, step_fn, make_batches, total_steps, tc, validate=...)
 
@@ -24,9 +24,12 @@ from tqdm import tqdm
 from ifvit_data.outputs import atomic_write_text
 from ifvit_train.checkpoint import Checkpointer, abstract_like
 from ifvit_train.config import TrainConfig
+from ifvit_train.optim import learning_rate_schedule
+from ifvit_train.tensorboard import ScalarLog
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "train_curves.png"
+TENSORBOARD_DIR = "tensorboard"
 
 
 class TrainingDiverged(RuntimeError):
@@ -80,7 +83,9 @@ def run_loop(
     """Runs `step_fn` until `total_steps` micro-steps, resuming from `workdir/checkpoints`.
 
     Args:
-      workdir: run folder (checkpoints/, metrics.jsonl, train_curves.png).
+      workdir: run folder (checkpoints/, metrics.jsonl, train_curves.png, tensorboard/). Each
+        metrics row holds the step's metrics, `lr` (the learning rate of the update it feeds) and
+        `step_seconds`; process 0 also writes them as TensorBoard scalars (`ifvit_train.tensorboard`).
       state: freshly initialised state (the restore target when a checkpoint exists).
       step_fn: jitted `(state, device batch) -> (state, metrics)`; metrics hold at least `loss`.
       make_batches: `(iterator state or None) -> Grain iterator` positioned there.
@@ -103,6 +108,10 @@ def run_loop(
     _write_history(workdir / METRICS_FILE, history)
     it = make_batches(data_state)
     metrics_file = open(workdir / METRICS_FILE, "a")
+    lr = learning_rate_schedule(tc)
+    tb = ScalarLog(workdir / TENSORBOARD_DIR, start) if jax.process_index() == 0 else None
+    if tb is not None and start == 0 and initial_validation:
+        tb.write({f"val_{k}": v for k, v in initial_validation.items()}, step=0)
     validation = None
     t0 = time.time()
     bar = tqdm(total=total_steps, initial=start, desc=desc, unit="step", disable=not progress,
@@ -110,9 +119,12 @@ def run_loop(
     step = start
     try:
         while step < total_steps:
+            t_step = time.time()
             batch = next(it)
             state, m = step_fn(state, to_device(batch))
             m = {k: float(v) for k, v in jax.device_get(m).items()}
+            m["lr"] = float(lr(step // tc.accum_steps))
+            m["step_seconds"] = round(time.time() - t_step, 4)
             step += 1
             if not math.isfinite(m["loss"]):
                 ck.wait()
@@ -126,20 +138,28 @@ def run_loop(
                 row.update(validation)
             metrics_file.write(json.dumps(row, sort_keys=True) + "\n")
             metrics_file.flush()
+            if tb is not None:
+                tb.write(row)
             history.append(row)
             bar.set_postfix(loss=f"{m['loss']:.3f}", refresh=False)
             bar.update(1)
             if step % tc.checkpoint_every == 0 or step == total_steps:
                 ck.save(step, state, it.get_state())
+                if tb is not None:
+                    tb.flush()
         if validate is not None:
             validation = {f"val_{k}": v for k, v in validate(state).items()}
             if history:
                 history[-1].update(validation)
                 _write_history(workdir / METRICS_FILE, history)
+                if tb is not None and step > start:  # a rerun of a finished run logged it already
+                    tb.write(validation, step=history[-1]["step"])
     finally:
         bar.close()
         metrics_file.close()
         ck.close()
+        if tb is not None:
+            tb.close()
     _plot(workdir, history, initial_validation)
     return LoopResult(state, step, resumed, time.time() - t0, history, validation)
 

@@ -10,20 +10,25 @@ from ifvit_train.config import TrainConfig
 from ifvit_train.partition import trainable_labels
 
 
-def make_optimizer(tc: TrainConfig, trainable: Iterable[str]) -> optax.GradientTransformation:
-    """AdamW (linear warm-up from 0.1·lr, cosine decay to 0.01·lr), global-norm clipping.
-
-    Parameter groups not in `trainable` (see `ifvit_train.partition`) are frozen. With
-    `accum_steps > 1` gradients of that many micro-batches are averaged before one update
-    (`optax.MultiSteps`); the schedule counts updates, not micro-batches.
-    """
-    sched = optax.warmup_cosine_decay_schedule(
+def learning_rate_schedule(tc: TrainConfig) -> optax.Schedule:
+    """Learning rate of update number n (0-based): linear warm-up from 0.1·lr, cosine to 0.01·lr."""
+    return optax.warmup_cosine_decay_schedule(
         init_value=0.1 * tc.learning_rate,
         peak_value=tc.learning_rate,
         warmup_steps=max(tc.warmup_steps, 1),
         decay_steps=max(tc.steps, tc.warmup_steps + 1),
         end_value=0.01 * tc.learning_rate,
     )
+
+
+def make_optimizer(tc: TrainConfig, trainable: Iterable[str]) -> optax.GradientTransformation:
+    """AdamW (`learning_rate_schedule`), global-norm clipping.
+
+    Parameter groups not in `trainable` (see `ifvit_train.partition`) are frozen. With
+    `accum_steps > 1` gradients of that many micro-batches are averaged before one update
+    (`optax.MultiSteps`); the schedule counts updates, not micro-batches.
+    """
+    sched = learning_rate_schedule(tc)
     train = optax.chain(
         optax.clip_by_global_norm(tc.grad_clip), optax.adamw(sched, weight_decay=tc.weight_decay)
     )

@@ -20,7 +20,7 @@ from ifvit_data.pipeline import make_iterator
 from ifvit_train import bundle as bundles
 from ifvit_train.config import TrainConfig
 from ifvit_train.data import dense_dataset, match_dataset, open_data
-from ifvit_train.dense import DENSE_BATCH_KEYS, init_dense_state, make_dense_step
+from ifvit_train.dense import dense_batch_keys, init_dense_state, make_dense_step
 from ifvit_train.loop import LoopResult, run_loop
 from ifvit_train.match import MATCH_BATCH_KEYS, init_match_state, make_match_step
 from ifvit_train.mesh import make_mesh, shard_batch
@@ -46,7 +46,8 @@ def _check_resume(workdir: Path, meta: dict[str, Any], log: Log) -> dict[str, An
     if not (workdir / bundles.BUNDLE_FILE).is_file():
         return meta
     old = bundles.read_meta(workdir)
-    same = all(old.get(k) == meta.get(k) for k in ("kind", "config", "train"))
+    same = old.get("kind") == meta.get("kind")
+    same &= bundles.canonical_settings(old) == bundles.canonical_settings(meta)
     same &= old.get("data", {}).get("manifest_sha256") == meta["data"]["manifest_sha256"]
     if not same:
         raise bundles.BundleError(
@@ -85,11 +86,12 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
     graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr)
     _log_model(log, "Module 1", state.params, state)
     meta = bundles.new_meta("dense", cfg, tc, data.summary(), preprocessing(cfg, tc), state.params,
+                            fine_trained=tc.train_fine,
                             init_loftr=str(init_loftr) if init_loftr else None)
     meta = _check_resume(workdir, meta, log)
     val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
     val_batches = [next(val_it) for _ in range(max(1, tc.val_pairs // tc.batch_size))]
-    reg = registration_metrics(cfg, val_batches)
+    reg = registration_metrics(cfg, val_batches, fine=tc.train_fine)
     validate = lambda s: reg(merge_model(graphdef, s.params, s.batch_stats, train=False))
     if "initial_validation" not in meta:
         meta["initial_validation"] = validate(state)
@@ -98,7 +100,7 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
     result = run_loop(
         workdir, state, step, _batches(dense_dataset, data.train, tc, cfg.image_size, seed=tc.seed,
                                        correspondence=data.correspondence),
-        lambda b: shard_batch({k: b[k] for k in DENSE_BATCH_KEYS}, mesh),
+        lambda b: shard_batch({k: b[k] for k in dense_batch_keys(tc)}, mesh),
         tc.steps * tc.accum_steps, tc, validate=validate,
         initial_validation=meta["initial_validation"], desc="train Module 1", log=log,
         progress=progress)
@@ -146,7 +148,7 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
         bundles_save_module1(workdir, m1_params, m1_stats)
     dense_hash = bundles.state_hash(dense.path / "checkpoints" / str(dense.step))
     meta = bundles.new_meta("match", cfg, tc, data.summary(), dense.meta["preprocessing"],
-                            state.params,
+                            state.params, fine_trained=bundles.fine_trained(dense.meta),
                             from_dense={"path": str(Path(from_dense).resolve()), "step": dense.step,
                                         "state_sha256": dense_hash, **transfer})
     meta = _check_resume(workdir, meta, log)

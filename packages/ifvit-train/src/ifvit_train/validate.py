@@ -24,27 +24,47 @@ def _rotation_deg(A: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(A[..., 1, 0], A[..., 0, 0]))
 
 
-def registration_metrics(cfg: IFViTConfig, batches: list[dict]) -> Callable[[nnx.Module], dict]:
+def _gt_point_of_row(batch: dict, l_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact image-1 point [B, L, 2] and GT cell [B, L] (-1: none) of every image-0 cell."""
+    b = len(batch["gt_i"])
+    pts, cell = np.zeros((b, l_len, 2), np.float64), np.full((b, l_len), -1, np.int64)
+    for e in range(b):
+        v = np.asarray(batch["gt_valid"][e], bool)
+        rows = np.asarray(batch["gt_i"][e])[v]
+        pts[e, rows] = np.asarray(batch["gt_pts1"][e])[v]
+        cell[e, rows] = np.asarray(batch["gt_j"][e])[v]
+    return pts, cell
+
+
+def registration_metrics(cfg: IFViTConfig, batches: list[dict], *,
+                         fine: bool = False) -> Callable[[nnx.Module], dict]:
     """Returns `module1 -> metrics` on fixed held-out Module 1 batches (known transforms).
 
     Metrics: precision (every predicted match counts), recall, matches per pair, and RANSAC
     registration error against the known transform: median rotation error (deg), median mean
     corner error (px), fraction of pairs within 8 px.
+
+    With `fine` (a trained fine stage) RANSAC uses the fine-refined points, as inference does, and
+    two more metrics compare the stages on the predicted matches whose coarse cell is right:
+    `coarse_epe_px` / `fine_epe_px`, the median distance (px) of the coarse / fine-refined image-1
+    point to the exact ground-truth point.
     """
 
     @nnx.jit
     def forward(model, image0, image1):
-        o = model(image0, image1, fine=False)
-        fit = geometry.ransac_similarity(jax.random.key(0), o["mkpts0_c"], o["mkpts1_c"], o["valid"],
+        o = model(image0, image1, fine=fine)
+        pts1 = o["mkpts1_f"] if fine else o["mkpts1_c"]
+        fit = geometry.ransac_similarity(jax.random.key(0), o["mkpts0_c"], pts1, o["valid"],
                                          weights=o["mconf"], threshold=cfg.ransac_threshold,
                                          num_iters=cfg.ransac_iters)
-        return {"valid": o["valid"], "j_ids": o["j_ids"], "A": fit.A}
+        keep = ("valid", "j_ids", "mkpts1_c") + (("mkpts1_f", "fine_valid") if fine else ())
+        return {**{k: o[k] for k in keep}, "A": fit.A}
 
     size = batches[0]["image0"].shape[1]
     corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
 
     def run(model: nnx.Module) -> dict[str, float]:
-        mets, rot, corner = [], [], []
+        mets, rot, corner, epe_c, epe_f = [], [], [], [], []
         for b in batches:
             o = jax.device_get(forward(model, jnp.asarray(b["image0"]), jnp.asarray(b["image1"])))
             mets.append(jax.device_get(dense_metrics(o, b)))
@@ -53,13 +73,22 @@ def registration_metrics(cfg: IFViTConfig, batches: list[dict]) -> Callable[[nnx
             pe = np.einsum("bij,kj->bki", A[:, :, :2], corners) + A[:, None, :, 2]
             pt = np.einsum("bij,kj->bki", T[:, :, :2], corners) + T[:, None, :, 2]
             corner.extend(np.linalg.norm(pe - pt, axis=-1).mean(axis=1))
+            if fine:
+                gt, cell = _gt_point_of_row(b, o["valid"].shape[1])
+                right = o["fine_valid"] & (o["j_ids"] == cell)
+                epe_c.extend(np.linalg.norm(o["mkpts1_c"] - gt, axis=-1)[right])
+                epe_f.extend(np.linalg.norm(o["mkpts1_f"] - gt, axis=-1)[right])
         mean = lambda k: float(np.mean([m[k] for m in mets]))
         corner = np.asarray(corner)
-        return {"precision": mean("precision"), "recall": mean("recall"),
-                "matches_per_pair": mean("matches_per_pair"),
-                "rotation_error_deg": float(np.median(rot)),
-                "corner_error_px": float(np.median(corner)),
-                "aligned_fraction": float(np.mean(corner < 8.0))}
+        out = {"precision": mean("precision"), "recall": mean("recall"),
+               "matches_per_pair": mean("matches_per_pair"),
+               "rotation_error_deg": float(np.median(rot)),
+               "corner_error_px": float(np.median(corner)),
+               "aligned_fraction": float(np.mean(corner < 8.0))}
+        if fine:  # NaN when no predicted match is right (e.g. an untrained model)
+            med = lambda x: float(np.median(x)) if len(x) else float("nan")
+            out.update(coarse_epe_px=med(epe_c), fine_epe_px=med(epe_f))
+        return out
 
     return run
 

@@ -13,7 +13,8 @@ Train IFViT on ArrayRecord shards (`ifvit ingest` output). Fingers are split int
 held-out fingers (--holdout); held-out fingers are never trained on and give the validation numbers.
 
   dense  Module 1 (LoFTR dense registration) on corrupted + rotated copies with exact ground truth;
-         validation: match precision/recall and registration error on held-out fingers.
+         validation: match precision/recall and registration error on held-out fingers. With
+         --train-fine also the fine stage (validation adds coarse vs fine end-point error).
   match  Module 2 (global + ROI branches, L_D + L_E + ArcFace) from a Module 1 bundle; the frozen
          Module 1 aligns every pair exactly as at inference; validation: EER on held-out fingers.
   all    dense into WORKDIR/dense, then match into WORKDIR/match.
@@ -58,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dense: fraction of pairs made of two different impressions with exact ground "
                         "truth (shards ingested from an `ifvit synth` folder; other shards use "
                         "corrupted copies only; default: 0.5)")
+    p.add_argument("--train-fine", action="store_true",
+                   help="dense/all: also train Module 1's fine stage (LoFTR's fine loss on ground-truth "
+                        "matches); the bundle then refines matches with it (default: coarse only, "
+                        "fine stage off)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
     p.add_argument("--arcface-scale", type=float, default=None,
@@ -84,7 +89,7 @@ def _settings_from_args(args: argparse.Namespace):
                            input_downscale=args.downscale, checkpoint_every=args.checkpoint_every,
                            validate_every=args.validate_every, seed=args.seed,
                            margin_warmup_steps=args.margin_warmup,
-                           impression_pairs=args.impression_pairs,
+                           impression_pairs=args.impression_pairs, train_fine=args.train_fine,
                            warmup_steps=min(100, args.steps // 10))
     except ValueError as e:
         raise UserError(str(e)) from None
@@ -98,6 +103,9 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError("train match needs --from-dense BUNDLE (the Module 1 bundle)")
     if args.stage != "match" and args.from_dense is not None:
         raise UserError("--from-dense is only for `train match`")
+    if args.stage == "match" and args.train_fine:
+        raise UserError("--train-fine is for `train dense` or `train all` (Module 2 keeps the fine "
+                        "stage of its --from-dense bundle)")
     if args.init_loftr is not None and not args.init_loftr.is_file():
         raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with `ifvit convert`")
     from ifvit_data.outputs import OutputError, claim_output_dir
@@ -130,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
         if args.stage in ("match", "all"):
             src = args.from_dense if args.stage == "match" else args.workdir / "dense"
             match_dir = args.workdir / "match" if args.stage == "all" else args.workdir
-            meta = train_match(args.data, match_dir, src, tc, loss=_loss(args, src), force=args.force,
-                               progress=progress)
+            meta = train_match(args.data, match_dir, src, tc.replace(train_fine=False),
+                               loss=_loss(args, src), force=args.force, progress=progress)
             _report("Module 2", match_dir, meta)
     except (BundleError, OutputError, ShardError, TrainingDiverged) as e:
         raise UserError(str(e)) from None

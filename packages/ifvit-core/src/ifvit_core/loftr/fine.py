@@ -150,3 +150,22 @@ def run_fine_transformer(
     b, l_len, ww, c = win0.shape
     f0, f1 = transformer(win0.reshape(b * l_len, ww, c), win1.reshape(b * l_len, ww, c))
     return f0.reshape(b, l_len, ww, c), f1.reshape(b, l_len, ww, c)
+
+
+def window_radius_px(window: int, fine_stride: int = 2) -> float:
+    """Image pixels from a fine window's centre to its edge entry (normalised offset 1)."""
+    return float((window // 2) * fine_stride)
+
+
+def fine_offset_target(
+    pts1: jax.Array, j_ids: jax.Array, w1_c: int, window: int, *, stride: int = 8, fine_stride: int = 2
+) -> jax.Array:
+    """The normalised window offset at which exact image-1 points lie in the window of cell j.
+
+    The inverse of the fine keypoint `p1 = stride * (col_j, row_j) + offset * window_radius_px`
+    (`LoFTR.refine`): |offset| < 1 on both axes means the point lies inside the window.
+    pts1: [..., 2] (x, y) image-1 pixels; j_ids: [...] int cells of a grid `w1_c` cells wide.
+    Returns [..., 2] float32.
+    """
+    corner = jnp.stack([j_ids % w1_c, j_ids // w1_c], axis=-1).astype(jnp.float32) * stride
+    return (pts1.astype(jnp.float32) - corner) / window_radius_px(window, fine_stride)

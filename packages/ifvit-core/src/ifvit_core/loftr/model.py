@@ -28,6 +28,7 @@ from ifvit_core.loftr.fine import (
     run_fine_transformer,
     scatter_rows,
     select_fine_rows,
+    window_radius_px,
 )
 from ifvit_core.loftr.position_encoding import sine_position_encoding
 from ifvit_core.loftr.transformer import LocalFeatureTransformer
@@ -174,6 +175,49 @@ class LoFTR(LoFTRCoarse):
             out.update(self.refine(feat_f0, feat_f1, f0, f1, matches, hw0, hw1, return_intermediates))
         return out
 
+    def fine_at_cells(
+        self,
+        feat_f0: jax.Array,
+        feat_f1: jax.Array,
+        f0: jax.Array,
+        f1: jax.Array,
+        i_ids: jax.Array,
+        j_ids: jax.Array,
+        hw0: tuple[int, int],
+        hw1: tuple[int, int],
+    ) -> tuple[jax.Array, jax.Array, tuple[jax.Array, jax.Array]]:
+        """The fine stage on given cell pairs (i_ids[b, k] of image 0, j_ids[b, k] of image 1).
+
+        Used by `refine` on predicted matches and by the trainer on ground-truth matches.
+        feat_f0, feat_f1: [B, Hf, Wf, Cf]; f0 [B, L, C], f1 [B, S, C]; i_ids, j_ids [B, K] int.
+        Returns (coords [B, K, 2] normalised window offset (x, y) in [-1, 1], std [B, K],
+        (win0, win1) [B, K, WW, Cf] transformed window features).
+        """
+        win0, win1 = self.fine_preprocess(feat_f0, feat_f1, f0, f1, i_ids, j_ids, hw0, hw1)
+        win0, win1 = run_fine_transformer(self.loftr_fine, win0, win1)
+        coords, std = fine_expectation(win0, win1)
+        return coords, std, (win0, win1)
+
+    def forward_fine_at(
+        self, image0: jax.Array, image1: jax.Array, i_ids: jax.Array, j_ids: jax.Array
+    ) -> dict[str, Any]:
+        """Training forward: coarse matching as `__call__(fine=False)`, plus the fine stage run on
+        the given cell pairs (e.g. ground-truth coarse matches) instead of the predicted ones.
+
+        image0, image1: [B, H, W, 1]; i_ids, j_ids: [B, K] int cells of image 0 / image 1.
+        Returns `__call__`'s coarse outputs plus `fine_coords` [B, K, 2] (normalised window offset)
+        and `fine_std` [B, K].
+        """
+        feat_c0, feat_c1, feat_f0, feat_f1 = self.extract(image0, image1, fine=True)
+        hw0, hw1 = tuple(feat_c0.shape[1:3]), tuple(feat_c1.shape[1:3])
+        f0, f1 = self.encode_coarse(feat_c0, feat_c1)
+        matches = self.match(f0, f1, hw0, hw1)
+        coords, std, _ = self.fine_at_cells(feat_f0, feat_f1, f0, f1, i_ids, j_ids, hw0, hw1)
+        out: dict[str, Any] = {"feat_c0": f0, "feat_c1": f1, "hw0_c": hw0, "hw1_c": hw1}
+        out.update(matches._asdict())
+        out.update(fine_coords=coords, fine_std=std)
+        return out
+
     def refine(
         self,
         feat_f0: jax.Array,
@@ -197,9 +241,7 @@ class LoFTR(LoFTRCoarse):
         k = num_fine_rows(l_len, hw0, self.cfg.matching.border_rm, fc.max_matches)
         rows = select_fine_rows(matches.valid, matches.mconf, k)  # [B, K]
         j_sel = jnp.take_along_axis(matches.j_ids, rows, axis=1)
-        win0, win1 = self.fine_preprocess(feat_f0, feat_f1, f0, f1, rows, j_sel, hw0, hw1)
-        win0, win1 = run_fine_transformer(self.loftr_fine, win0, win1)
-        coords, std = fine_expectation(win0, win1)  # [B, K, 2], [B, K]
+        coords, std, (win0, win1) = self.fine_at_cells(feat_f0, feat_f1, f0, f1, rows, j_sel, hw0, hw1)
         zeros = jnp.zeros((b, l_len), jnp.float32)
         expec = scatter_rows(jnp.zeros((b, l_len, 3), jnp.float32), rows,
                              jnp.concatenate([coords, std[..., None]], axis=-1))
@@ -207,7 +249,7 @@ class LoFTR(LoFTRCoarse):
         out = {
             "expec_f": expec,
             "mkpts0_f": matches.mkpts0_c,
-            "mkpts1_f": matches.mkpts1_c + expec[..., :2] * (fc.window // 2) * FINE_STRIDE,
+            "mkpts1_f": matches.mkpts1_c + expec[..., :2] * window_radius_px(fc.window, FINE_STRIDE),
             "fine_valid": matches.valid & refined,
         }
         if return_windows:
