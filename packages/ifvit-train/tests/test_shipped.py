@@ -1,0 +1,47 @@
+"""The model shipped inside ifvit-train loads and still tells real fingers apart.
+
+Scores 10 real FVC2002 DB1_B prints kept in tests/data (fingers 101-105, impressions 1 and 2): a
+broken bundle, a changed preprocessing or a changed forward path fails here.
+"""
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ifvit_train.bundle import load_bundle
+from ifvit_train.evaluate import load_prints, score_pairs
+from ifvit_train.infer import Verifier
+from ifvit_train.shipped import shipped_bundle
+
+DATA = Path(__file__).parent / "data" / "fvc2002_db1_b"
+
+
+def test_shipped_bundle_is_complete_and_says_how_it_was_made():
+    path = shipped_bundle()
+    assert path is not None, "the shipped bundle is missing from ifvit_train/weights"
+    meta = json.loads((path / "bundle.json").read_text())
+    assert meta["kind"] == "match" and meta["status"] == "complete"
+    assert meta["recipe"] and "ifvit train" in meta["recipe"]
+    assert meta["stages"]["module2"] == "trained"
+    assert set(meta["thresholds"]) >= {"fmr_0.01", "fmr_0.001"}
+    # weights only (no optimizer state), a few MB, and no pickle anywhere
+    files = [p for p in path.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 20e6
+    assert not any(p.suffix in (".pkl", ".pickle", ".pt", ".ckpt") for p in files)
+
+
+def test_shipped_model_scores_real_genuine_pairs_above_impostors():
+    verifier = Verifier(load_bundle(shipped_bundle(), require="match"))
+    prints = load_prints(verifier, DATA, "fvc")
+    assert len(prints.entries) == 10 and not prints.failures
+    fingers = np.array([e.finger for e in prints.entries])
+    pairs = np.array(list(itertools.combinations(range(10), 2)))
+    genuine = fingers[pairs[:, 0]] == fingers[pairs[:, 1]]
+    assert genuine.sum() == 5 and (~genuine).sum() == 40
+    s = score_pairs(verifier, prints.prepared, pairs, batch_size=8)["score"]
+    assert np.isfinite(s).all() and s.std() > 1e-3  # not one saturated value
+    # ranking quality: the share of (genuine, impostor) pairs ordered correctly (ROC AUC)
+    auc = float((s[genuine][:, None] > s[~genuine][None, :]).mean())
+    assert auc >= 0.75, (auc, s[genuine], np.sort(s[~genuine]))
