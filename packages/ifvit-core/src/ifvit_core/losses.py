@@ -6,8 +6,8 @@ Pure functions of arrays, jit-able, with no data-dependent shapes. Shape glossar
 `C` ArcFace classes, `R` ROIs.
 
 Every hyper-parameter is a keyword argument whose default is the SPEC value; the keyword names of
-`module2_loss` match the fields of `ifvit_core.config.LossConfig`, so a trainer can pass
-`**dataclasses.asdict(cfg.loss)`.
+`module2_loss` match the fields of `ifvit_core.config.LossConfig` except `fine_weight` (Module 1's
+fine-stage weight, `fine_loss`), so a trainer passes `**dataclasses.asdict(cfg.loss)` without it.
 
 Provenance of the defaults (SPEC §0 tags):
 * NLL form of L_D and the clamp eps=1e-6 — LoFTR/IFViT papers [PRIOR/CODE].

@@ -62,7 +62,8 @@ def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFVi
     """
     tx = make_optimizer(tc, MATCH_TRAINABLE)
     dtype = jnp.bfloat16 if tc.compute_dtype == "bfloat16" else jnp.float32
-    loss_kw = dataclasses.asdict(cfg.loss)
+    # every LossConfig weight but Module 1's fine-stage one (`fine_weight`, used by ifvit_train.dense)
+    loss_kw = {k: v for k, v in dataclasses.asdict(cfg.loss).items() if k != "fine_weight"}
     m2 = cfg.module2
     seed_key = jax.random.key(tc.seed)
 
