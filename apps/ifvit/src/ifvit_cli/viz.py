@@ -1,4 +1,4 @@
-"""Figures people would rather look at than read: match lines, training curves, contact sheets.
+"""Figures people would rather look at than read: the picture of a verification.
 
 matplotlib with the Agg backend (no display needed); every writer is atomic (temp file + rename).
 """
@@ -36,44 +36,52 @@ def save_figure_atomic(fig, path: str | Path, dpi: int = 120) -> Path:
     return path
 
 
-def plot_matches(
-    image0: np.ndarray,
-    image1: np.ndarray,
-    pts0: np.ndarray,
-    pts1: np.ndarray,
-    conf: np.ndarray,
-    path: str | Path,
-    *,
-    title: str = "",
-    correct: np.ndarray | None = None,
-) -> Path:
-    """Side-by-side images with one line per match, coloured by confidence (viridis).
+def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path: str | Path,
+                      *, title: str = "") -> Path:
+    """The picture of one verification (`ifvit_train.infer.Verifier.verify` result).
 
-    image0, image1: [H, W] or [H, W, 1] in [0, 1]; pts0, pts1: [M, 2] (x, y) pixels; conf: [M].
-    correct: optional [M] bool; wrong matches are then drawn red and dashed.
+    Left: both prints side by side, Module 1's correspondences coloured by confidence. Right: image 1
+    warped onto image 0 by the alignment (magenta = ridges of image 0 only, green = image 1 only,
+    dark = both), with the overlap the global branch saw (cyan) and the ROI (orange).
+    image0, image1: [H, W] in [0, 1] (the user's files).
     """
+    import cv2
+
     plt = _plt()
-    a = np.squeeze(image0)
-    b = np.squeeze(image1)
-    h = max(a.shape[0], b.shape[0])
-    gap = 8
+    a, b = np.squeeze(image0).astype(np.float32), np.squeeze(image1).astype(np.float32)
+    m = result["correspondences"]["module1"]
+    pts0 = np.array([[c["x0"], c["y0"]] for c in m]).reshape(-1, 2)
+    pts1 = np.array([[c["x1"], c["y1"]] for c in m]).reshape(-1, 2)
+    conf = np.array([c["confidence"] for c in m])
+    h, gap = max(a.shape[0], b.shape[0]), 8
     canvas = np.ones((h, a.shape[1] + gap + b.shape[1]), np.float32)
     canvas[: a.shape[0], : a.shape[1]] = a
     canvas[: b.shape[0], a.shape[1] + gap :] = b
     off = a.shape[1] + gap
-    fig, ax = plt.subplots(figsize=(8, 8 * h / canvas.shape[1] + 0.6))
-    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1)
+    width = canvas.shape[1] + a.shape[1]
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 12 * h / width + 0.8),
+                                   gridspec_kw={"width_ratios": [canvas.shape[1], a.shape[1]]})
+    ax0.imshow(canvas, cmap="gray", vmin=0, vmax=1)
     cmap = plt.get_cmap("viridis")
-    order = np.argsort(conf)
-    for k in order:
-        bad = correct is not None and not bool(correct[k])
-        ax.plot([pts0[k, 0], pts1[k, 0] + off], [pts0[k, 1], pts1[k, 1]],
-                color="red" if bad else cmap(float(conf[k])), lw=0.8,
-                ls="--" if bad else "-", alpha=0.85)
-        ax.plot([pts0[k, 0], pts1[k, 0] + off], [pts0[k, 1], pts1[k, 1]], "o",
-                ms=1.5, color="red" if bad else cmap(float(conf[k])))
-    ax.set_axis_off()
-    n = len(conf)
-    extra = "" if correct is None else f", {int(np.sum(correct))} correct"
-    ax.set_title(f"{title}  ({n} matches{extra}; colour = confidence)".strip(), fontsize=9)
+    for k in np.argsort(conf):
+        col = cmap(float(conf[k]))
+        ax0.plot([pts0[k, 0], pts1[k, 0] + off], [pts0[k, 1], pts1[k, 1]], color=col, lw=0.7, alpha=0.85)
+    ax0.set_title(f"{len(m)} Module 1 correspondences (colour = confidence)", fontsize=9)
+    # image 1 resampled at A(p0): aligned with image 0 (A maps image-0 pixels to image-1 pixels)
+    A = np.asarray(result["alignment"]["matrix_image0_to_image1"], np.float64)
+    warped = cv2.warpAffine(b, A, (a.shape[1], a.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+    ax1.imshow(np.stack([a, warped, np.minimum(a, 1.0) * 0.5 + warped * 0.5], axis=-1).clip(0, 1))
+    for name, colour in (("overlap", "cyan"), ("roi", "orange")):
+        poly = np.array(result.get("regions_image0", {}).get(name, []), np.float64).reshape(-1, 2)
+        if len(poly):
+            ax1.plot(*np.vstack([poly, poly[:1]]).T, color=colour, lw=1.5, label=name)
+    ax1.legend(loc="lower right", fontsize=7)
+    al = result["alignment"]
+    ax1.set_title(f"aligned overlay: rotation {al['rotation_deg']:.1f} deg, {al['inliers']} inliers"
+                  + ("" if al["ok"] else " (alignment failed)"), fontsize=9)
+    for ax in (ax0, ax1):
+        ax.set_axis_off()
+    fig.suptitle(f"{title}  score {result['score']:.3f} (global {result['cos_global']:.3f}, "
+                 f"ROI {result['cos_local']:.3f})".strip(), fontsize=10)
     return save_figure_atomic(fig, path)

@@ -163,6 +163,11 @@ class Verifier:
                      "y1": round(float(y1), 2), "confidence": round(float(c), 4)}
                     for (x0, y0), (x1, y1), c in zip(q0, q1, m["mconf"][v])]
 
+        def outline(frame: np.ndarray, n: int) -> list[list[float]]:
+            """Border of an n x n branch input, in image 0's file pixels (pixel-edge corners)."""
+            c = np.array([[-0.5, -0.5], [n - 0.5, -0.5], [n - 0.5, n - 0.5], [-0.5, n - 0.5]])
+            return _apply(inv0, _apply(np.linalg.inv(_h(frame)), c)).round(2).tolist()
+
         thresholds = self.thresholds
         score = float(o["score"])
         return {
@@ -180,5 +185,8 @@ class Verifier:
             "correspondences": {"module1": pairs(o["module1"], None),
                                 "global": pairs(o["global"], o["global_frame"]),
                                 "local": pairs(o["local"], o["roi_frame"])},
+            "regions_image0": {  # what each Module 2 branch saw, outlined in image 0's pixels
+                "overlap": outline(o["global_frame"], self.cfg.module2.global_size),
+                "roi": outline(o["roi_frame"], self.cfg.module2.roi_size)},
             "dpi": {"image0": [a.dpi, a.dpi_source], "image1": [b.dpi, b.dpi_source]},
         }

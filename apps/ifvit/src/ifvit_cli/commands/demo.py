@@ -133,9 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _evaluate(out: Path, synth_dir: Path, real: Path | None, heldout: list[int]) -> dict[str, Any]:
     """compare_with_baselines on each set, a DET curve and one genuine match picture per set."""
-    import numpy as np
-
-    from ifvit_cli.viz import plot_matches
+    from ifvit_cli.viz import plot_verification
     from ifvit_data.readers import scan
     from ifvit_train.bundle import load_bundle
     from ifvit_train.evaluate import compare_with_baselines
@@ -152,12 +150,8 @@ def _evaluate(out: Path, synth_dir: Path, real: Path | None, heldout: list[int])
         a = entries[0]
         b = next(e for e in entries[1:] if e.finger == a.finger)
         pa, pb = verifier.prepare(a.path, a.name_ppi), verifier.prepare(b.path, b.name_ppi)
-        res = verifier.verify(pa, pb)
-        m = res["correspondences"]["module1"]
-        xy = lambda k: np.array([[c[f"x{k}"], c[f"y{k}"]] for c in m]).reshape(-1, 2)
-        plot_matches(pa.image / 255.0, pb.image / 255.0, xy(0), xy(1),
-                     np.array([c["confidence"] for c in m]), out / f"match_{name}.png",
-                     title=f"{a.rel} vs {b.rel}: score {res['score']:.3f}, {len(m)} Module 1 matches")
+        plot_verification(pa.image / 255.0, pb.image / 255.0, verifier.verify(pa, pb),
+                          out / f"match_{name}.png", title=f"{a.rel} vs {b.rel}:")
     return result
 
 

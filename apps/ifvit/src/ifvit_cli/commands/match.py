@@ -19,7 +19,8 @@ centroid). Prints: the fused score, the global and ROI branch cosines, a decisio
 stored in the bundle (calibrated on held-out impostor scores), the alignment (rotation, scale,
 translation, RANSAC inliers) and the number of correspondences. --json prints everything, with
 every correspondence (Module 1 and both branches) in the pixel coordinates of YOUR two files.
---viz draws both prints side by side with the Module 1 correspondences coloured by confidence.
+--viz draws both prints side by side with the Module 1 correspondences coloured by confidence, and
+image 1 aligned onto image 0 with the overlap (global branch) and the ROI outlined.
 
 Many pairs: --pairs FILE --out scores.csv scores every pair listed in FILE (one pair per line,
 two image paths separated by whitespace or a comma; relative paths are relative to FILE's folder;
@@ -141,15 +142,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     result = verifier.verify(a, b)
     if args.viz is not None:
-        from ifvit_cli.viz import plot_matches
-        import numpy as np
+        from ifvit_cli.viz import plot_verification
 
-        m = result["correspondences"]["module1"]
-        pts0 = np.array([[c["x0"], c["y0"]] for c in m]).reshape(-1, 2)
-        pts1 = np.array([[c["x1"], c["y1"]] for c in m]).reshape(-1, 2)
-        conf = np.array([c["confidence"] for c in m])
-        plot_matches(a.image / 255.0, b.image / 255.0, pts0, pts1, conf, args.viz,
-                     title=f"score {result['score']:.3f}, {len(m)} Module 1 correspondences")
+        plot_verification(a.image / 255.0, b.image / 255.0, result, args.viz,
+                          title=f"{args.image0.name} vs {args.image1.name}:")
         result["viz"] = str(args.viz)
     if args.json:
         print(json.dumps(result, indent=1))
