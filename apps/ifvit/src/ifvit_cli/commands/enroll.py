@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ifvit_cli.errors import UserError
+from ifvit_cli.model import add_model_argument, model_path
 
 HELP = "prints -> a gallery of per-print templates for 1:N search"
 DESCRIPTION = """\
@@ -26,7 +27,7 @@ EPILOG = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, required=True, help="Module 2 model bundle")
+    add_model_argument(p)
     p.add_argument("--data", type=Path, required=True, help="folder of prints (searched recursively)")
     p.add_argument("--layout", choices=("fvc", "folder"), default="fvc",
                    help="file naming: fvc (F_I.png, default) or folder (subject/.../file)")
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_train.gallery import Enrolee, GalleryError, enroll
 
     try:
+        args.model = model_path(args.model)
         read_meta(args.model)
         bundle = load_bundle(args.model, require="match")
     except BundleError as e:

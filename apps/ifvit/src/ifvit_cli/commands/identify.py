@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ifvit_cli.errors import UserError
+from ifvit_cli.model import add_model_argument, model_path
 
 HELP = "1:N search: the gallery prints most similar to each probe"
 DESCRIPTION = """\
@@ -23,7 +24,7 @@ EPILOG = """examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("probes", type=Path, nargs="+", metavar="PROBE", help="probe print(s)")
-    p.add_argument("--model", type=Path, required=True, help="the Module 2 bundle the gallery was enrolled with")
+    add_model_argument(p)
     p.add_argument("--gallery", type=Path, required=True, help="gallery folder (`ifvit enroll` output)")
     p.add_argument("--top-k", type=int, default=10, help="candidates per probe (default 10)")
     p.add_argument("--rerank", type=int, default=None,
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         load_gallery(args.gallery)  # format checks before the model is loaded
+        args.model = model_path(args.model)
         read_meta(args.model)
         bundle = load_bundle(args.model, require="match")
         mesh = None
