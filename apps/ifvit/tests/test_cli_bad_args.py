@@ -189,6 +189,8 @@ CASES: list[tuple[str, list[str], str]] = [
      "not a model bundle"),
     ("evaluate one finger only", ["evaluate", "--model", "empty", "--data", "prints", "--out", "o"],
      "needs two fingers"),
+    ("evaluate into a user's folder (shipped model)",
+     ["evaluate", "--data", "prints2", "--out", "user_folder"], "not an ifvit evaluation output"),
     ("match --pairs without --out", ["match", "--model", "empty", "--pairs", "a_file.txt"], "--out"),
     ("match --pairs bad line", ["match", "--model", "empty", "--pairs", "a_file.txt", "--out", "s.csv"],
      "expected two image paths"),
