@@ -32,12 +32,28 @@ MATCH_BATCH_KEYS = ("image0", "image1", "mask0", "mask1", "gt_i", "gt_valid", "g
 
 
 def init_match_state(cfg: IFViTConfig, tc: TrainConfig, mesh: Mesh, module1: LoFTR,
-                     log=print) -> tuple[nnx.GraphDef, TrainState, dict[str, int]]:
-    """Module 2 with both branch trunks copied from `module1` (checked tensor by tensor).
+                     log=print, init_matcher: Matcher | None = None,
+                     ) -> tuple[nnx.GraphDef, TrainState, dict[str, int]]:
+    """Module 2 with both branch trunks copied from `module1` (checked tensor by tensor), or, with
+    `init_matcher` (fine-tuning a trained Module 2), every variable of `init_matcher` except
+    ArcFace class centres of another number of classes.
 
     Returns (graphdef, state replicated over mesh, {'copied_per_branch': n, 'checked': n}).
     """
     matcher = Matcher(cfg, rngs=nnx.Rngs(tc.seed + 1))
+    if init_matcher is not None:
+        own = params.flat_state(matcher)
+        src = {k: v for k, v in params.flat_state(init_matcher).items()
+               if k in own and v.shape == own[k].shape}
+        if set(own) - set(src) - {k for k in own if k.endswith("arcface_weight")}:
+            raise ValueError("the Module 2 to start from is another network: missing "
+                             f"{sorted(set(own) - set(src))[:3]}")
+        params.load_flat_state(matcher, src, strict=False)
+        log(f"Module 2 started from a trained Module 2: {len(src)} of {len(own)} tensors "
+            "(ArcFace class centres re-initialised)" if len(src) < len(own) else
+            f"Module 2 started from a trained Module 2: all {len(own)} tensors")
+        graphdef, state = split_model(matcher, make_optimizer(tc, MATCH_TRAINABLE))
+        return graphdef, jax.device_put(state, replicated(mesh)), {"copied": len(src)}
     n = init_from_module1(matcher, module1)
     src = params.flat_state(module1)
     checked = 0

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import jax
 from flax import nnx
 
+from ifvit_core import params as params_lib
 from ifvit_core.config import IFViTConfig, LossConfig
 from ifvit_data.outputs import claim_output_dir
 from ifvit_data.pipeline import make_iterator
@@ -71,23 +72,48 @@ def _finish(workdir: Path, meta: dict[str, Any], result: LoopResult, **extra: An
     return meta
 
 
+def start_point(path: str | Path, kind: str | None = None) -> tuple[bundles.LoadedBundle, dict]:
+    """A trained bundle to start a run from (fine-tuning) and its bundle.json record
+    {'path', 'step', 'state_sha256'}.
+
+    kind: 'match' requires a Module 2 bundle. Raises BundleError."""
+    b = bundles.load_bundle(path, require=kind)
+    src = b.path / "checkpoints" / str(b.step)
+    if not src.is_dir():  # an exported bundle: weights only
+        src = b.path / ("module2" if b.matcher is not None else "module1")
+    return b, {"path": str(b.path.resolve()), "step": b.step, "state_sha256": bundles.state_hash(src)}
+
+
 def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc: TrainConfig, *,
-                init_loftr: str | Path | None = None, force: bool = False, log: Log = print,
-                progress: bool = True) -> dict[str, Any]:
+                init_loftr: str | Path | None = None, init_from: str | Path | None = None,
+                force: bool = False, log: Log = print, progress: bool = True) -> dict[str, Any]:
     """Trains Module 1 on corrupted-copy pairs of the training fingers; returns bundle.json.
 
-    The workdir is claimed with the output-safety policy (`ifvit_data.outputs`) before any work:
-    never the data folder, never a folder of the user's files unless `force`.
+    init_loftr: converted LoFTR weights to start from; init_from: a trained bundle (Module 1 or
+    Module 2) whose Module 1 to start from (fine-tuning, e.g. on larger windows: its network must
+    equal `cfg.loftr`). The workdir is claimed with the output-safety policy
+    (`ifvit_data.outputs`) before any work: never the data folder, never a folder of the user's
+    files unless `force`.
     """
+    if init_loftr is not None and init_from is not None:
+        raise ValueError("start from converted LoFTR weights or from a bundle, not both")
     data = open_data(data_dir, tc)  # reads only: a bad data folder leaves no workdir behind
-    inputs = [data_dir] + ([init_loftr] if init_loftr else [])
+    init_flat, started = None, None
+    if init_from is not None:
+        start, started = start_point(init_from)
+        if dataclasses.replace(start.cfg.loftr, fine=cfg.loftr.fine) != cfg.loftr:
+            raise bundles.BundleError(f"{init_from}: its Module 1 is another network than the "
+                                      "preset's; give the preset it was trained with")
+        init_flat = params_lib.flat_state(start.module1)
+    inputs = [data_dir] + [p for p in (init_loftr, init_from) if p]
     workdir = claim_output_dir(workdir, "bundle-dense", inputs=inputs, force=force)
     mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
-    graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr)
+    graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr, init_flat=init_flat)
     _log_model(log, "Module 1", state.params, state)
     meta = bundles.new_meta("dense", cfg, tc, data.summary(), preprocessing(cfg, tc), state.params,
                             fine_trained=tc.train_fine,
-                            init_loftr=str(init_loftr) if init_loftr else None)
+                            init_loftr=str(init_loftr) if init_loftr else None,
+                            **({"init_from": started} if started else {}))
     meta = _check_resume(workdir, meta, log)
     val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
     val_batches = [next(val_it) for _ in range(max(1, tc.val_pairs // tc.batch_size))]
@@ -121,11 +147,14 @@ def _batches(make_ds: Callable, *args: Any, **kw: Any) -> Callable[[dict | None]
 
 
 def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Path, tc: TrainConfig,
-                *, loss: LossConfig | None = None, force: bool = False, log: Log = print,
-                progress: bool = True) -> dict[str, Any]:
+                *, loss: LossConfig | None = None, init_from: str | Path | None = None,
+                force: bool = False, log: Log = print, progress: bool = True) -> dict[str, Any]:
     """Trains Module 2 from a Module 1 bundle; returns the Module 2 bundle.json.
 
     `loss` replaces the Module 1 bundle's loss settings (λ weights, ArcFace s/m, L_E margin).
+    `init_from`: a Module 2 bundle whose branches to start from instead of Module 1's trunk
+    (fine-tuning, e.g. on real prints or larger windows; ArcFace class centres are kept only when
+    the number of training fingers is the same).
     """
     dense = bundles.load_bundle(from_dense, require=None)
     if dense.kind != "dense":
@@ -136,12 +165,15 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     data = open_data(data_dir, tc)
     if data.num_classes < 2:
         raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
-    workdir = claim_output_dir(workdir, "bundle-match", inputs=[data_dir, from_dense], force=force)
+    start, started = start_point(init_from, "match") if init_from is not None else (None, None)
+    inputs = [data_dir, from_dense] + ([init_from] if init_from else [])
+    workdir = claim_output_dir(workdir, "bundle-match", inputs=inputs, force=force)
     cfg = dense.cfg.replace(module2=dataclasses.replace(dense.cfg.module2,
                                                         num_classes=data.num_classes),
                             loss=loss or dense.cfg.loss)
     mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
-    graphdef, state, transfer = init_match_state(cfg, tc, mesh, dense.module1, log=log)
+    graphdef, state, transfer = init_match_state(cfg, tc, mesh, dense.module1, log=log,
+                                                 init_matcher=start.matcher if start else None)
     _log_model(log, "Module 2", state.params, state)
     m1_graphdef, m1_params, m1_stats = nnx.split(dense.module1, nnx.Param, nnx.BatchStat)
     if not (workdir / "module1").exists():
@@ -150,7 +182,8 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     meta = bundles.new_meta("match", cfg, tc, data.summary(), dense.meta["preprocessing"],
                             state.params, fine_trained=bundles.fine_trained(dense.meta),
                             from_dense={"path": str(Path(from_dense).resolve()), "step": dense.step,
-                                        "state_sha256": dense_hash, **transfer})
+                                        "state_sha256": dense_hash, **transfer},
+                            **({"init_from": started} if started else {}))
     meta = _check_resume(workdir, meta, log)
     ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints,
                                downscale=tc.input_downscale)

@@ -27,6 +27,9 @@ examples:
   ifvit train all --data shards/ --workdir runs/m --preset small --steps 400
   ifvit train dense --data shards/ --workdir runs/m1 --preset paper --init-loftr loftr.safetensors
   ifvit train match --data shards/ --from-dense runs/m1 --workdir runs/m2 --steps 2000 --accum 4
+  # fine-tune: Module 1 on whole prints (256-px windows), then Module 2 on real prints
+  ifvit train dense --data shards/ --workdir runs/m1_256 --init-from runs/m1 --image-size 256
+  ifvit train match --data real_shards/ --from-dense runs/m1_256 --init-from runs/m2 --workdir runs/m2r
 """
 
 
@@ -34,8 +37,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("stage", choices=["dense", "match", "all"], help="what to train")
     p.add_argument("--data", type=Path, required=True, help="shard folder (ifvit ingest --out)")
     p.add_argument("--workdir", type=Path, required=True, help="run folder = the model bundle")
-    p.add_argument("--preset", default="small", choices=["tiny", "small", "paper"],
-                   help="model size for dense/all (default: small; match takes its Module 1's)")
+    p.add_argument("--preset", default=None, choices=["tiny", "small", "paper"],
+                   help="model size for dense/all (default: small, or --init-from's; match takes "
+                        "its Module 1's)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="dense/all: side of the model-input window in pixels (multiple of 8), for "
+                        "Module 1 and Module 2's global branch; large enough (e.g. 256 at "
+                        "--downscale 1.6) and Module 1 registers the whole print instead of a "
+                        "centre crop (default: the preset's, 128 for small; match takes its "
+                        "Module 1's)")
+    p.add_argument("--init-from", type=Path,
+                   help="fine-tune: dense: start Module 1 from a trained bundle's Module 1 (its "
+                        "preset is used); match: start Module 2 from a trained Module 2 bundle "
+                        "(ArcFace class centres are re-learnt when the number of fingers differs)")
     p.add_argument("--from-dense", type=Path, help="match: the Module 1 bundle to start from")
     p.add_argument("--init-loftr", type=Path, help="dense/all: converted LoFTR weights to start from")
     p.add_argument("--steps", type=int, default=400, help="optimizer updates per stage (default: 400)")
@@ -63,6 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dense/all: also train Module 1's fine stage (LoFTR's fine loss on ground-truth "
                         "matches); the bundle then refines matches with it (default: coarse only, "
                         "fine stage off)")
+    p.add_argument("--lambda-dense", type=float, default=None,
+                   help="Module 2: weight of L_D, the dense-correspondence loss on both branches "
+                        "(default: the model config's, 0.5 [PRIOR]; 0 turns it off)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
     p.add_argument("--arcface-scale", type=float, default=None,
@@ -106,6 +123,22 @@ def _check(args: argparse.Namespace) -> None:
     if args.stage == "match" and args.train_fine:
         raise UserError("--train-fine is for `train dense` or `train all` (Module 2 keeps the fine "
                         "stage of its --from-dense bundle)")
+    for flag, v in (("--lambda-dense", args.lambda_dense), ("--lambda-embed", args.lambda_embed)):
+        if v is not None and not v >= 0:
+            raise UserError(f"{flag} {v}: a loss weight must be >= 0 (0 turns the loss off)")
+    if args.init_from is not None:
+        if args.stage == "all":
+            raise UserError("--init-from is for `train dense` or `train match` (run them one after "
+                            "the other to fine-tune both modules)")
+        if args.init_loftr is not None:
+            raise UserError("give --init-from or --init-loftr, not both")
+        if not (args.init_from / "bundle.json").is_file():
+            raise UserError(f"--init-from {args.init_from}: not a model bundle (no bundle.json)")
+    if args.stage == "match" and (args.image_size is not None or args.preset is not None):
+        raise UserError("train match takes its model and window size from --from-dense; drop "
+                        "--preset / --image-size")
+    if args.image_size is not None and (args.image_size < 32 or args.image_size % 8):
+        raise UserError(f"--image-size {args.image_size}: must be a multiple of 8, at least 32")
     if args.init_loftr is not None and not args.init_loftr.is_file():
         raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with `ifvit convert`")
     from ifvit_data.outputs import OutputError, claim_output_dir
@@ -121,7 +154,6 @@ def _check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _check(args)
     tc = _settings_from_args(args)
-    from ifvit_core.config import get_preset
     from ifvit_data.outputs import OutputError
     from ifvit_data.shards import ShardError
     from ifvit_train.bundle import BundleError
@@ -132,20 +164,45 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.stage in ("dense", "all"):
             dense_dir = args.workdir / "dense" if args.stage == "all" else args.workdir
-            meta = train_dense(args.data, dense_dir, get_preset(args.preset), tc,
-                               init_loftr=args.init_loftr, force=args.force, progress=progress)
+            meta = train_dense(args.data, dense_dir, _model_config(args), tc,
+                               init_loftr=args.init_loftr, init_from=args.init_from,
+                               force=args.force, progress=progress)
             _report("Module 1", dense_dir, meta)
         if args.stage in ("match", "all"):
             src = args.from_dense if args.stage == "match" else args.workdir / "dense"
             match_dir = args.workdir / "match" if args.stage == "all" else args.workdir
             meta = train_match(args.data, match_dir, src, tc.replace(train_fine=False),
-                               loss=_loss(args, src), force=args.force, progress=progress)
+                               loss=_loss(args, src), init_from=args.init_from,
+                               force=args.force, progress=progress)
             _report("Module 2", match_dir, meta)
     except (BundleError, OutputError, ShardError, TrainingDiverged) as e:
         raise UserError(str(e)) from None
     except ValueError as e:  # data that cannot be trained on (e.g. too few fingers to split)
         raise UserError(f"--data {args.data}: {e}") from None
     return 0
+
+
+def _model_config(args: argparse.Namespace):
+    """The network to train: the preset (or --init-from's config), at --image-size."""
+    import dataclasses
+
+    from ifvit_core.config import config_from_dict, get_preset
+    from ifvit_train.bundle import BundleError, read_meta
+
+    if args.init_from is not None:
+        try:
+            cfg = config_from_dict(read_meta(args.init_from)["config"])
+        except (BundleError, KeyError, TypeError, ValueError) as e:
+            raise UserError(f"--init-from {args.init_from}: unreadable bundle.json ({e})") from None
+        if args.preset is not None and get_preset(args.preset).loftr.backbone != cfg.loftr.backbone:
+            raise UserError(f"--init-from {args.init_from} is not a `{args.preset}` model; drop "
+                            "--preset")
+    else:
+        cfg = get_preset(args.preset or "small")
+    if args.image_size is None:
+        return cfg
+    return cfg.replace(image_size=args.image_size, module2=dataclasses.replace(
+        cfg.module2, global_size=args.image_size))
 
 
 def _loss(args: argparse.Namespace, dense_bundle: Path):
@@ -155,7 +212,8 @@ def _loss(args: argparse.Namespace, dense_bundle: Path):
     from ifvit_core.config import config_from_dict
     from ifvit_train.bundle import read_meta
 
-    changes = {k: v for k, v in (("lambda_embed", args.lambda_embed),
+    changes = {k: v for k, v in (("lambda_dense", args.lambda_dense),
+                                 ("lambda_embed", args.lambda_embed),
                                  ("arcface_scale", args.arcface_scale)) if v is not None}
     if not changes:
         return None
