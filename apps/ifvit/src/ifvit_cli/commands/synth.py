@@ -20,9 +20,9 @@ does nothing.
 
 --realism full (default) is generator 2.0: partial and off-centre contact, strong plastic
 distortion, dry/wet ridge fragmentation, creases, scratches, FVC2002 ridge density. --realism plain
-turns those off or back to generator 1.x values (less translation and contact shift, full contact,
-1.x distortion and ridge period, no fragmentation, creases or scratches), for an ablation of what
-the realism is worth; what it cannot turn off (flow variety, skin grain, contact-edge thinning,
+turns those off or back to generator 1.x values (less translation and contact shift, larger
+contact, 1.x distortion and ridge period, no fragmentation, creases or scratches), for an ablation
+of what the realism is worth; what it cannot turn off (flow variety, skin grain, contact-edge thinning,
 sensor grey levels) is listed in `ifvit_data.synth.config`. The manifest's config records the
 preset ("realism"), so changing it over an existing set needs --force like any other flag.
 
