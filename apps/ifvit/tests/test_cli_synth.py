@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from ifvit_cli.main import main
@@ -109,3 +110,42 @@ def test_synth_out_is_a_file(tmp_path, capsys) -> None:
     assert len(err) == 1 and str(out) in err[0] and "is a file; give a folder path" in err[0]
     assert out.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_synth_realism_plain_is_recorded_and_guarded(tmp_path, capsys) -> None:
+    from PIL import Image
+
+    from ifvit_data.synth import SynthConfig
+
+    flags = ["--fingers", "1", "--impressions", "2", "--seed", "4", "--size", "96x96",
+             "--workers", "1"]
+    plain, full = tmp_path / "plain", tmp_path / "full"
+    assert main(["synth", "--out", str(plain), *flags, "--realism", "plain"]) == 0
+    assert "realism plain" in capsys.readouterr().out
+    man = json.loads((plain / "manifest.json").read_text())
+    assert man["config"]["realism"] == "plain"
+    assert SynthConfig.from_dict(man["config"]) == SynthConfig.plain(size=(96, 96))
+    assert main(["synth", "--out", str(plain), *flags, "--realism", "plain"]) == 0  # a no-op
+    before = {p.name: p.read_bytes() for p in plain.iterdir()}
+    capsys.readouterr()
+    assert main(["synth", "--out", str(plain), *flags, "--realism", "full"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "realism plain" in err[0] and "--force" in err[0], err
+    assert {p.name: p.read_bytes() for p in plain.iterdir()} == before
+    assert main(["synth", "--out", str(full), *flags]) == 0  # default: full
+    assert json.loads((full / "manifest.json").read_text())["config"]["realism"] == "full"
+    for name in ("1_1.png", "1_2.png"):
+        a = np.asarray(Image.open(plain / name), dtype=np.int16)
+        b = np.asarray(Image.open(full / name), dtype=np.int16)
+        assert np.abs(a - b).mean() > 10, name
+    assert main(["synth", "--out", str(plain), *flags, "--realism", "full", "--force"]) == 0
+    assert (plain / "1_1.png").read_bytes() == (full / "1_1.png").read_bytes()
+
+
+def test_synth_help_explains_realism(capsys) -> None:
+    from ifvit_data.synth.config import REALISM_PRESETS
+
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    out = capsys.readouterr().out
+    assert "--realism {" + ",".join(REALISM_PRESETS) + "}" in out and "--realism plain" in out

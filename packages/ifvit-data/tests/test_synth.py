@@ -18,6 +18,8 @@ from ifvit_data.synth import (
     correspondence,
     generate_dataset,
     generate_master,
+    impression_geometry,
+    master_silhouette,
     poincare_index,
     render_impression,
 )
@@ -501,3 +503,81 @@ def test_same_class_fingers_vary() -> None:
     fields = [perturbation(m, (480, 336)) for m in models]
     diffs = [np.abs(fields[i] - fields[i + 1]).mean() for i in range(11)]
     assert min(diffs) > 0.03, diffs
+
+
+# generator 1.x's defaults (commit 04735d1's config.py) and the off values the plain preset documents
+PLAIN_EXPECTED = {
+    "period_range": (8.3, 9.6),
+    "n_seeds": (24, 48),
+    "max_translation_px": 25.0,
+    "contact_shift_px": 30.0,
+    "contact_scale": (0.8, 1.05),
+    "distortion": 0.6,
+    "thickness_levels": (0.0, 0.0),
+    "scratch_prob": 0.0,
+    "creases": (0, 0),
+}
+
+
+def test_plain_preset_differs_where_documented() -> None:
+    from ifvit_data.synth.config import REALISM_PLAIN, REALISM_PRESETS
+
+    plain, full = SynthConfig.plain(), SynthConfig()
+    changed = {f.name for f in dataclasses.fields(SynthConfig)
+               if getattr(plain, f.name) != getattr(full, f.name)}
+    assert changed == set(PLAIN_EXPECTED) == set(REALISM_PLAIN)
+    assert {k: getattr(plain, k) for k in PLAIN_EXPECTED} == PLAIN_EXPECTED
+    for name in PLAIN_EXPECTED:  # the docstring's table names every changed field
+        assert f"#: | {name} |" in open(sys.modules[SynthConfig.__module__].__file__).read()
+    assert (full.realism, plain.realism) == ("full", "plain") and REALISM_PRESETS == ("full", "plain")
+    assert SynthConfig.preset("plain", size=(128, 112)) == SynthConfig.plain(size=(128, 112))
+    assert SynthConfig.preset("plain", size=(128, 112)).realism == "plain"  # size is not realism
+    assert SynthConfig.plain(distortion=1.0).realism == "custom"
+    with pytest.raises(ValueError, match="unknown realism preset"):
+        SynthConfig.preset("ultra")
+    d = plain.to_dict()
+    assert d["realism"] == "plain" and SynthConfig.from_dict(json.loads(json.dumps(d))) == plain
+    with pytest.raises(ValueError, match="realism 'full'"):
+        SynthConfig.from_dict({**d, "realism": "full"})
+
+
+def test_plain_geometry_is_milder() -> None:
+    """Plain impressions stay near the centre, touch with most of the finger, distort little."""
+    stats = {}
+    for name, cfg in (("full", SynthConfig()), ("plain", SynthConfig.plain())):
+        geoms = [impression_geometry(3, f, k, cfg) for f in range(1, 5) for k in range(1, 9)]
+        t = [max(abs(g.placement.tx - 149.5), abs(g.placement.ty - 149.5)) for g in geoms]
+        disp = [max(abs(g.distortion.dx), abs(g.distortion.dy)) for g in geoms]
+        contact = [g.contact.sum() / master_silhouette(3, f, cfg).mask(cfg.master_size).sum()
+                   for f in range(1, 5) for g in geoms[(f - 1) * 8 : f * 8]]
+        stats[name] = (max(t), max(disp), min(contact), float(np.mean(contact)))
+    full, plain = stats["full"], stats["plain"]
+    assert plain[0] <= 25.0 < full[0] and plain[1] <= 0.6 * 12 < full[1], stats
+    assert plain[2] > full[2] and plain[3] > full[3] + 0.05, stats
+
+
+def test_plain_images_differ_and_have_no_creases() -> None:
+    cfg_full = SynthConfig(size=(160, 160), master_size=(240, 208))
+    cfg_plain = SynthConfig.plain(size=(160, 160), master_size=(240, 208))
+    full = render_impression(generate_master(2, 1, cfg_full), 2, 1, 1, cfg_full)
+    master_plain = generate_master(2, 1, cfg_plain)
+    plain = render_impression(master_plain, 2, 1, 1, cfg_plain)
+    assert full.image.shape == plain.image.shape
+    assert np.abs(full.image.astype(int) - plain.image.astype(int)).mean() > 10
+    assert not master_plain.creases.any()
+
+
+def test_a_manifest_without_the_realism_label_still_matches(tmp_path) -> None:
+    """Sets written before `realism` was recorded are still complete (no regeneration)."""
+    cfg = SynthConfig(size=(64, 64), master_size=(96, 96))
+    generate_dataset(tmp_path / "s", 1, 1, 0, cfg, workers=1)
+    path = tmp_path / "s" / "manifest.json"
+    man = json.loads(path.read_text())
+    del man["config"]["realism"]
+    path.write_text(json.dumps(man))
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").iterdir()}
+    generate_dataset(tmp_path / "s", 1, 1, 0, cfg, workers=1)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").iterdir()} == before
+    with pytest.raises(OutputError, match="realism full"):
+        generate_dataset(tmp_path / "s", 1, 1, 0, SynthConfig.plain(size=(64, 64),
+                                                                   master_size=(96, 96)), workers=1)

@@ -4,11 +4,14 @@ Layouts (a regular expression on the file name unless noted; `pattern=` override
 
 | layout | file names | finger identity | impression |
 |---|---|---|---|
-| `fvc` | `{finger}_{impression}.tif/bmp/png`, optionally under `DBn_A/`, `DBn_B/`, ... | (folder, finger) | the number |
+| `fvc` | `{finger}_{impression}.tif/bmp/png/wsq`, optionally under `DBn_A/`, `DBn_B/`, ... | (folder, finger) | the number |
 | `nist-sd4` | `f####_##.png`, `s####_##.png` | (folder, ####) | f = 1, s = 2 |
 | `nist-sd300` | `{subject}_{ppi}_{roll|plain}_{frgp}.png` | (subject, frgp) | rank within the finger |
 | `nist-sd301`, `nist-sd302` | `{subject}_{device}_{ppi}_{capture}_{frgp}.png` | (subject, frgp) | rank within the finger |
-| `folder` | `subject/.../impression.ext` (relative path) | the parent folder | rank within the finger |
+| `folder` | `subject/.../impression.ext` (relative path), any of `IMAGE_EXTS` | the parent folder | rank within the finger |
+
+Files with other extensions are counted as ignored, not read. `.wsq` needs the `wsq` package
+(`imagefile` module docstring): without it each WSQ file is skipped with the advice to install it.
 
 The NIST SD300/301/302 patterns are *our reading* of NIST's naming, not a NIST specification: check a
 few names of your copy and pass `pattern=` (named groups `subject`, `finger`, `frgp`, `impression`,
@@ -47,6 +50,7 @@ from ifvit_data.imagefile import (
 IMAGE_EXTS: frozenset[str] = frozenset(
     {".tif", ".tiff", ".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".wsq"}
 )
+"""Every extension `read_image` decodes (the `folder` layout accepts all of them)."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,8 @@ _SD30X = (
 LAYOUTS: dict[str, Layout] = {
     "fvc": Layout(
         "fvc",
-        r"(?P<finger>\d+)_(?P<impression>\d+)\.(?i:tif|tiff|bmp|png)",
-        frozenset({".tif", ".tiff", ".bmp", ".png"}),
+        r"(?P<finger>\d+)_(?P<impression>\d+)\.(?i:tif|tiff|bmp|png|wsq)",
+        frozenset({".tif", ".tiff", ".bmp", ".png", ".wsq"}),
         use_folder=True,
     ),
     "nist-sd4": Layout(

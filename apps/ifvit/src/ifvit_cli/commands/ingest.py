@@ -12,6 +12,8 @@ DESCRIPTION = """\
 Read a fingerprint dataset folder (FVC, NIST SD4/SD300/SD301/SD302, or subject/... folders),
 resample every print to 500 ppi 8-bit gray and write sharded ArrayRecord files plus manifest.json
 (schema version, counts, fields, shards, per-record finger/impression index).
+Files read: .tif .tiff .bmp .png .wsq (fvc), .png (nist-*), and for folder also .jpg .jpeg .pgm;
+WSQ is decoded by the `wsq` package (NIST NBIS). Other files are counted as ignored.
 Unreadable files, implausible resolutions and sizes are reported and skipped with the reason (or
 abort with --strict); the counts are printed. Re-running with the same input is a no-op.
 

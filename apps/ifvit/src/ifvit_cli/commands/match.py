@@ -13,9 +13,9 @@ HELP = "verify two prints: score, decision, alignment and correspondences (JSON,
 DESCRIPTION = """\
 Score two fingerprint images with a Module 2 model bundle (`ifvit train match|all` output).
 
-Each image is read (TIFF/BMP/PNG/JPEG; grey or colour), resampled to 500 ppi (dpi from the file,
-or --dpi) and prepared exactly as in training (the model-input window at the print's foreground
-centroid). Prints: the fused score, the global and ROI branch cosines, a decision at each threshold
+Each image is read (TIFF/BMP/PNG/JPEG/PGM, grey or colour; WSQ via the `wsq` package), resampled
+to 500 ppi (dpi from the file, or --dpi) and prepared exactly as in training (the model-input window
+at the print's foreground centroid). Prints: the fused score, the global and ROI branch cosines, a decision at each threshold
 stored in the bundle (calibrated on held-out impostor scores), the alignment (rotation, scale,
 translation, RANSAC inliers) and the number of correspondences. --json prints everything, with
 every correspondence (Module 1 and both branches) in the pixel coordinates of YOUR two files.

@@ -18,6 +18,14 @@ class, singular points and the master-to-image affine of every image). Output de
 the seed and the flags, not on --workers. Re-running with the same flags over a complete output
 does nothing.
 
+--realism full (default) is generator 2.0: partial and off-centre contact, strong plastic
+distortion, dry/wet ridge fragmentation, creases, scratches, FVC2002 ridge density. --realism plain
+turns those off or back to generator 1.x values (less translation and contact shift, larger
+contact, 1.x distortion and ridge period, no fragmentation, creases or scratches), for an ablation
+of what the realism is worth; what it cannot turn off (flow variety, skin grain, contact-edge thinning,
+sensor grey levels) is listed in `ifvit_data.synth.config`. The manifest's config records the
+preset ("realism"), so changing it over an existing set needs --force like any other flag.
+
 Never overwrites: --out must be a new or empty folder, or an earlier `ifvit synth` output (it
 carries a .ifvit-output.json marker); a folder with other files, or with a synthetic set of other
 flags, is refused unless --force (which replaces files of the names synth writes and deletes no
@@ -28,6 +36,7 @@ EPILOG = """examples:
   ifvit synth --out data/synth --fingers 100 --impressions 8 --seed 0
   ifvit synth --out /tmp/s --fingers 4 --impressions 4 --seed 1 --size 388x374 \\
       --contact-sheet /tmp/s.png
+  ifvit synth --out data/plain --fingers 300 --impressions 8 --seed 0 --realism plain
   ifvit synth --out data/synth --fingers 100 --impressions 8 --seed 1 --force   # replace a set
 """
 
@@ -42,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", required=True, type=int, metavar="S", help="dataset seed (>= 0)")
     parser.add_argument(
         "--size", default="300x300", metavar="HxW", help="sensor size in pixels (default 300x300)"
+    )
+    parser.add_argument(
+        "--realism",
+        choices=("full", "plain"),
+        default="full",
+        help="full: generator 2.0's realistic impressions (default); plain: realism features off "
+        "or at generator 1.x values (see above)",
     )
     parser.add_argument(
         "--workers", type=int, default=None, metavar="N", help="processes (default: CPU count)"
@@ -132,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_data.synth import SynthConfig, generate_dataset
     from ifvit_data.synth.dataset import MANIFEST_NAME
 
-    cfg = SynthConfig(size=size)
+    cfg = SynthConfig.preset(args.realism, size=size)
     out: Path = args.out
     manifest_path = out / MANIFEST_NAME
     total = args.fingers * args.impressions
@@ -158,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     extra = f", contact sheet {args.contact_sheet}" if args.contact_sheet else ""
     print(
         f"synth: {total} images ({args.fingers} fingers x {args.impressions} impressions, "
-        f"{size[0]}x{size[1]}) in {out} in {dt:.1f} s; manifest {manifest_path}{extra}"
+        f"{size[0]}x{size[1]}, realism {cfg.realism}) in {out} in {dt:.1f} s; "
+        f"manifest {manifest_path}{extra}"
     )
     return 0

@@ -107,7 +107,14 @@ def _complete(out: Path, header: dict[str, Any]) -> bool:
         old = json.loads((out / MANIFEST_NAME).read_text())
     except (OSError, ValueError):
         return False
-    if {k: old.get(k) for k in header} != header:
+    if {k: old.get(k) for k in header if k != "config"} != {
+        k: v for k, v in header.items() if k != "config"
+    }:
+        return False
+    try:  # compared as configs: a manifest written before `realism` was recorded still matches
+        if SynthConfig.from_dict(old["config"]) != SynthConfig.from_dict(header["config"]):
+            return False
+    except (AttributeError, KeyError, TypeError, ValueError):
         return False
     return all((out / e["file"]).is_file() for e in old.get("images", []))
 
@@ -145,6 +152,10 @@ def check_output(
     old = _old_manifest(out)
     if old is not None and not force:
         what = f"seed {old.get('seed')}, {old.get('fingers')}x{old.get('impressions')}"
+        try:
+            what += f", realism {SynthConfig.from_dict(old['config']).realism}"
+        except (AttributeError, KeyError, TypeError, ValueError):
+            pass
         raise OutputError(
             f"{out}: holds a different synthetic dataset ({what}); choose another folder, the same "
             "flags, or pass --force to replace it"

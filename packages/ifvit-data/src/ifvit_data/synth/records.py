@@ -43,9 +43,8 @@ class SynthDirError(ValueError):
 
 
 def config_from_manifest(manifest: dict[str, Any]) -> SynthConfig:
-    """The `SynthConfig` a synth manifest records (lists become tuples)."""
-    raw = manifest["config"]
-    return SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    """The `SynthConfig` a synth manifest records (`SynthConfig.from_dict`)."""
+    return SynthConfig.from_dict(manifest["config"])
 
 
 def load_synth_manifest(synth_dir: str | os.PathLike[str]) -> dict[str, Any]:
