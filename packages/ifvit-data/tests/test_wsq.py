@@ -2,7 +2,7 @@
 
 The files are written by the same package's encoder (NBIS, fixed at 0.75 bit per pixel, NISTCOM
 `PPI 500`); the expected resolution of an edited file is also read by NBIS's own parser
-(`_wsq.decompress`, the C extension under the plugin), not only by `imagefile.wsq_ppi`.
+(`_wsq.decompress`, the C extension under the plugin), not only by `ifvit_data.wsq.wsq_ppi`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ifvit_data.imagefile import WSQ_MISSING, ImageReadError, read_image, wsq_ppi
+from ifvit_data.imagefile import ImageReadError, read_image
+from ifvit_data.wsq import WSQ_MISSING, wsq_ppi
 from ifvit_data.readers import DatasetReader
 
 wsq = pytest.importorskip("wsq", reason="the wsq package has no wheel for this platform")

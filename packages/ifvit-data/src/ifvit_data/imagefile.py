@@ -11,12 +11,7 @@ Pixel modes and how they become 8-bit gray `[H, W]` (ridges dark, background whi
 | `RGBA`, `LA`, `PA`, `P` + transparency | with alpha | composited over white, then luma |
 | `F` | 32-bit float TIFF | values must lie in [0, 1]: `round(255 v)`; otherwise refused |
 
-WSQ (`.wsq`, the FBI's wavelet format for 500-ppi prints) is decoded by the `wsq` package (NIST NBIS
-5.0 as a Pillow plugin, imported on the first `.wsq` file; a dependency of ifvit-data on CPython for
-Linux x86_64 and Windows x64, where binary wheels exist; elsewhere `pip install wsq` builds it with a
-C compiler, and until then a `.wsq` file is refused with that advice). It gives 8-bit gray, and its
-resolution is the `PPI` of the file's NISTCOM comment (the plugin does not expose it, so
-`wsq_ppi` reads the comment; absent or not positive means unknown).
+WSQ (`.wsq`) is decoded by `ifvit_data.wsq` (the `wsq` package, NIST NBIS).
 
 Refused (the file is skipped with the reason, or `--strict` stops): 32-bit integer or signed pixels,
 float pixels outside [0, 1] or not finite, a side below `MIN_SIDE` or above `MAX_SIDE` pixels — in
@@ -27,14 +22,8 @@ outside `DPI_RANGE`.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import os
-import sys
-import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -53,15 +42,6 @@ MIN_SIDE = 64
 MAX_SIDE = 8192
 """Largest accepted image side in pixels, in the file and after resampling to 500 ppi (16 inches at
 500 ppi; a 2000-ppi ten-print card scan is about 3200 px)."""
-
-WSQ_MISSING = (
-    "reading WSQ needs the `wsq` package (NIST NBIS decoder), not installed here: `pip install wsq` "
-    "(binary wheels for CPython on Linux x86_64 and Windows x64, elsewhere it needs a C compiler), "
-    "or convert the file to PNG"
-)
-"""The reason given for a `.wsq` file when the `wsq` package cannot be imported."""
-
-_WSQ_SOI, _WSQ_SOB, _WSQ_COM = 0xFFA0, 0xFFA3, 0xFFA8
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -193,98 +173,6 @@ def check_side(shape: tuple[int, ...], what: str) -> str | None:
     return None
 
 
-def wsq_ppi(data: bytes) -> int | None:
-    """The `PPI` value of a WSQ stream's NISTCOM comment, or None (no NISTCOM, no PPI, or not > 0).
-
-    Walks the header segments (each `FFxx`, a 2-byte big-endian length that counts itself, then the
-    payload) from after the start-of-image marker to the first block (`FFA3`), as NBIS does, and
-    reads the first comment (`FFA8`) that starts with `NIST_COM`: lines of `NAME VALUE`.
-    """
-    if len(data) < 2 or int.from_bytes(data[:2], "big") != _WSQ_SOI:
-        return None
-    pos = 2
-    while pos + 4 <= len(data):
-        marker = int.from_bytes(data[pos : pos + 2], "big")
-        if marker == _WSQ_SOB or marker >> 8 != 0xFF:
-            return None
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if length < 2:
-            return None
-        if marker == _WSQ_COM:
-            text = data[pos + 4 : pos + 2 + length].decode("latin-1")
-            if text.startswith("NIST_COM"):
-                for line in text.splitlines():
-                    name, _, value = line.strip().partition(" ")
-                    if name == "PPI":
-                        try:
-                            ppi = int(value.strip())
-                        except ValueError:
-                            return None
-                        return ppi if ppi > 0 else None
-                return None
-        pos += 2 + length
-    return None
-
-
-@contextlib.contextmanager
-def _stderr_captured() -> Iterator[list[str]]:
-    """Redirects file descriptor 2 into a list of lines (NBIS prints its errors there from C)."""
-    lines: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines += [ln.strip() for ln in tmp.read().decode("latin-1").splitlines() if ln.strip()]
-
-
-def _read_wsq(path: Path) -> tuple[np.ndarray, float | None]:
-    """Decodes a WSQ file with the `wsq` package (the only place that imports it); see `read_image`.
-
-    The plugin fails in several ways on a broken stream (OSError, a bare Exception "WSQ Error: -39",
-    an UnboundLocalError when the frame header is missing), so any exception is a broken file here.
-    """
-    try:
-        import wsq  # noqa: F401  (registers the "WSQ" format with Pillow)
-    except ImportError:
-        raise ImageReadError(path, WSQ_MISSING) from None
-    data = path.read_bytes()
-    err: Exception | None = None
-    with _stderr_captured() as nbis, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with Image.open(io.BytesIO(data), formats=["WSQ"]) as im:
-                w, h = im.size
-                if (reason := check_side((h, w), "the image")) is not None:
-                    raise ImageReadError(path, reason)
-                im.load()
-                if im.mode != "L" or im.size != (w, h):
-                    raise ValueError(f"decoded to mode {im.mode} {im.size}, not 8-bit gray")
-                gray = np.array(im, dtype=np.uint8)
-                im.info["dpi"] = (wsq_ppi(data) or 0,) * 2  # 0: unknown, as metadata_dpi reads it
-                dpi = metadata_dpi(im)
-        except ImageReadError:
-            raise
-        except Exception as e:  # noqa: BLE001  (see the docstring)
-            err = e
-    if err is not None:
-        if isinstance(err, UnidentifiedImageError):
-            detail = "no WSQ start-of-image marker FFA0"
-        elif isinstance(err, (NameError, IndexError)):  # the plugin's header walk ran off the end
-            detail = "the header ends before the frame header; truncated?"
-        else:
-            detail = f"{type(err).__name__}: {err}"
-            if nbis:
-                detail += f"; NBIS {nbis[0].removeprefix('ERROR').lstrip(' :')}"
-        raise ImageReadError(path, f"not a readable WSQ image ({detail}); check the file or remove it")
-    return gray, dpi
-
-
 def read_image(path: Path) -> tuple[np.ndarray, float | None]:
     """Decodes an image file with Pillow (size checked from the header before decoding).
 
@@ -305,7 +193,9 @@ def read_image(path: Path) -> tuple[np.ndarray, float | None]:
         if path.stat().st_size == 0:
             raise ImageReadError(path, "empty file; remove it or re-export the image")
         if path.suffix.lower() == ".wsq":
-            return _read_wsq(path)
+            from ifvit_data.wsq import read_wsq
+
+            return read_wsq(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: our cap is lower
             with Image.open(path) as im:
