@@ -16,6 +16,16 @@ from ifvit_cli.main import main
      "no such file"),
     (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
       "--train-fine"], "--train-fine is for"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--init-from", "{tmp}/user"],
+     "not a model bundle"),
+    (["train", "all", "--data", "{shards}", "--workdir", "{tmp}/w", "--init-from", "{tmp}"],
+     "--init-from is for"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--image-size", "100"],
+     "multiple of 8"),
+    (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
+      "--image-size", "256"], "takes its model and window size"),
+    (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
+      "--lambda-dense", "-1"], "must be >= 0"),
     (["inspect", "{tmp}"], "not a model bundle"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):

@@ -35,10 +35,8 @@ def test_dense_from_a_bundle_starts_from_its_module1(trained, tiny_shards, tmp_p
     assert meta["initial_validation"] == pytest.approx(
         {k.removeprefix("val_"): v for k, v in src["validation"].items()})
     assert meta["init_from"]["step"] == src["step"]
-    # a fresh run starts elsewhere
-    fresh = train_dense(tiny_shards, tmp_path / "fresh", config.tiny(), TC, log=quiet,
-                        progress=False)
-    assert fresh["initial_validation"] != meta["initial_validation"]
+    # a fresh run (the source's own start, same seed) starts elsewhere
+    assert src["initial_validation"] != meta["initial_validation"]
     assert load_bundle(tmp_path / "ft").step == TC.steps
 
 
@@ -58,9 +56,8 @@ def test_dense_on_a_larger_window_records_it_and_match_inherits_it(trained, tiny
     assert b.cfg.image_size == 96 and b.meta["preprocessing"]["input_size"] == [96, 96]
 
 
-def test_match_from_a_module2_bundle_keeps_its_weights(trained, tiny_shards, tmp_path):
+def test_match_from_a_module2_bundle_keeps_its_weights(trained):
     from ifvit_train.bundle import load_bundle
-    from ifvit_train.run import train_match
     from ifvit_train.match import init_match_state
     from ifvit_train.mesh import make_mesh
 
@@ -80,11 +77,6 @@ def test_match_from_a_module2_bundle_keeps_its_weights(trained, tiny_shards, tmp
     _, _, info = init_match_state(more, TC, make_mesh(), src.module1, log=quiet,
                                   init_matcher=src.matcher)
     assert info["copied"] == len(want) - 2
-    # end to end: the first validation of a run from the bundle is the bundle's last one
-    meta = train_match(tiny_shards, tmp_path / "m", trained / "dense", TC,
-                       init_from=trained / "match", log=quiet, progress=False)
-    assert meta["initial_validation"] == pytest.approx(
-        {k.removeprefix("val_"): v for k, v in src.meta["validation"].items()})
 
 
 def test_init_from_a_module1_bundle_is_refused_for_module2(trained, tiny_shards, tmp_path):
