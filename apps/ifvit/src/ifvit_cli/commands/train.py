@@ -63,6 +63,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dense/all: also train Module 1's fine stage (LoFTR's fine loss on ground-truth "
                         "matches); the bundle then refines matches with it (default: coarse only, "
                         "fine stage off)")
+    p.add_argument("--enhance", action="store_true",
+                   help="dense/all: enhance every model-input window on device (orientation field + "
+                        "contextual Gabor filtering, in place of the paper's FingerNet); recorded in "
+                        "the bundle and applied by every command that loads it (match takes its "
+                        "Module 1's; default: off)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
     p.add_argument("--arcface-scale", type=float, default=None,
@@ -90,6 +95,7 @@ def _settings_from_args(args: argparse.Namespace):
                            validate_every=args.validate_every, seed=args.seed,
                            margin_warmup_steps=args.margin_warmup,
                            impression_pairs=args.impression_pairs, train_fine=args.train_fine,
+                           enhance=args.enhance,
                            warmup_steps=min(100, args.steps // 10))
     except ValueError as e:
         raise UserError(str(e)) from None
@@ -106,6 +112,9 @@ def _check(args: argparse.Namespace) -> None:
     if args.stage == "match" and args.train_fine:
         raise UserError("--train-fine is for `train dense` or `train all` (Module 2 keeps the fine "
                         "stage of its --from-dense bundle)")
+    if args.stage == "match" and args.enhance:
+        raise UserError("--enhance is for `train dense` or `train all` (Module 2 takes the "
+                        "enhancement of its --from-dense bundle)")
     if args.init_loftr is not None and not args.init_loftr.is_file():
         raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with `ifvit convert`")
     from ifvit_data.outputs import OutputError, claim_output_dir

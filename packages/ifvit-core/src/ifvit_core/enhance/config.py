@@ -75,7 +75,10 @@ class EnhanceConfig:
         if unknown:
             raise ValueError(f"unknown enhancement settings: {', '.join(unknown)}")
         kinds = {f.name: f.type for f in dataclasses.fields(cls)}
-        try:
-            return cls(**{k: (int(v) if kinds[k] == "int" else float(v)) for k, v in d.items()})
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"bad enhancement settings: {e}") from None
+        values = {}
+        for k, v in d.items():
+            cast = int if kinds[k] == "int" else float
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or cast(v) != v:
+                raise ValueError(f"bad enhancement setting {k}={v!r}: expected {kinds[k]}")
+            values[k] = cast(v)
+        return cls(**values)
