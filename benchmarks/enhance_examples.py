@@ -103,7 +103,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("docs/images/enhance_examples.png"))
     ap.add_argument("--downscale", type=float, default=1.6, help="as `ifvit train --downscale`")
-    ap.add_argument("--size", type=int, default=128, help="window side of the picture")
+    ap.add_argument("--size", type=int, default=192,
+                    help="window side of the picture (default 192: larger than the model's 128, so "
+                         "the print's border and the background show)")
     ap.add_argument("--per-set", type=int, default=3, help="prints per dataset in the picture")
     ap.add_argument("--batch", type=int, default=8, help="windows per timed call")
     ap.add_argument("--repeats", type=int, default=5)

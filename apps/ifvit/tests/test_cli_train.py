@@ -16,6 +16,8 @@ from ifvit_cli.main import main
      "no such file"),
     (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
       "--train-fine"], "--train-fine is for"),
+    (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
+      "--enhance"], "--enhance is for"),
     (["inspect", "{tmp}"], "not a model bundle"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):

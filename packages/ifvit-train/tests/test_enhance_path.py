@@ -32,7 +32,7 @@ def test_the_record_and_its_parsing():
     off = preprocessing(cfg, TrainConfig(input_downscale=1.5))
     assert off["enhancement"] == "none" and enhancement(off) is None
     assert on["enhancement"]["method"] == "gabor"
-    assert on["enhancement"]["ridge_period"] == pytest.approx(9.0 / 1.5)
+    assert on["enhancement"]["ridge_period"] == pytest.approx(9.5 / 1.5)
     assert enhancement(json.loads(json.dumps(on))) == EnhanceConfig.for_downscale(1.5)
     assert enhancement({}) is None  # bundles made before the key existed
     assert "Gabor" in describe(on) and describe(off) == "none"
