@@ -31,7 +31,8 @@ REAL = Path("/work/shared/data/real")
 SETS = ("fvc2002_db2_b", "fvc2004_db3_b")  # never fvc2002_db1_b (evaluation only)
 
 
-def load_windows(size: int, downscale: float, per_set: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_windows(size: int, downscale: float,
+                 per_set: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """float32 [N, S, S] windows, bool [N, S, S] masks and names of `per_set` prints per set."""
     wins, masks, names = [], [], []
     for name in SETS:
@@ -60,7 +61,8 @@ def ridge_period(window: np.ndarray, mask: np.ndarray) -> float:
     return n / k
 
 
-def draw_orientation(window: np.ndarray, mask: np.ndarray, theta: np.ndarray, step: int = 8) -> np.ndarray:
+def draw_orientation(window: np.ndarray, mask: np.ndarray, theta: np.ndarray,
+                     step: int = 8) -> np.ndarray:
     """RGB uint8 picture of the window with a red line per `step` px along the ridge orientation."""
     rgb = cv2.cvtColor((window * 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     rgb = (0.6 * rgb + 0.4 * 255).astype(np.uint8)  # lighter, so the lines stand out
@@ -123,7 +125,8 @@ def main() -> None:
     # ridge period at 500 ppi (downscale 1) of more prints, to justify the fixed period
     w500, m500, _ = load_windows(256, 1.0, 16)
     periods = np.array([ridge_period(w, k) for w, k in zip(w500, m500)])
-    print(f"ridge period at 500 ppi over {len(periods)} prints: median {np.median(periods):.2f} px, "
+    print(f"ridge period at 500 ppi over {len(periods)} prints: "
+          f"median {np.median(periods):.2f} px, "
           f"p10 {np.percentile(periods, 10):.2f}, p90 {np.percentile(periods, 90):.2f} "
           f"(fixed: {cfg.ridge_period * args.downscale:.2f} px at 500 ppi, "
           f"{cfg.ridge_period:.2f} px in the model input)")
@@ -135,7 +138,8 @@ def main() -> None:
         xb, mbb = jnp.asarray(wb[: args.batch, ..., None]), jnp.asarray(mb[: args.batch])
         times[size] = time_call(fn, (xb, mbb, cfg), args.repeats)
         print(f"enhance {len(xb)} x {size}x{size} on {jax.devices()[0].platform}: "
-              f"{times[size] * 1e3:.1f} ms per batch, {times[size] / len(xb) * 1e3:.2f} ms per window")
+              f"{times[size] * 1e3:.1f} ms per batch, "
+              f"{times[size] / len(xb) * 1e3:.2f} ms per window")
     print(f"ratio 256/128: {times[256] / times[128]:.2f} (4.00 = linear in the pixel count)")
 
 

@@ -34,7 +34,8 @@ def test_bundles_record_the_enhancement_and_match_inherits_it(trained, capsys):
     assert dense["train"]["enhance"] and match["train"]["enhance"]
     capsys.readouterr()
     assert main(["inspect", str(trained / "run" / "match")]) == 0
-    assert "enhancement orientation field + Gabor filtering (period 6.33 px" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "enhancement orientation field + Gabor filtering (period 6.33 px" in out
 
 
 def test_match_runs_on_the_enhanced_bundle(trained, capsys):

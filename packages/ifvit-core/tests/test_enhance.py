@@ -31,7 +31,7 @@ def ridges_at(theta: float, period: float = 7.0, h=S, w=S) -> np.ndarray:
 
 
 def circles(cx: float, cy: float, period: float = 7.0):
-    """Concentric ridges around (cx, cy): image [S, S], analytic ridge angle [S, S], radius [S, S]."""
+    """Concentric ridges around (cx, cy): image, analytic ridge angle and radius, each [S, S]."""
     y, x = _grid()
     r = np.hypot(x - cx, y - cy)
     tangent = np.mod(np.arctan2(y - cy, x - cx) + math.pi / 2, math.pi)

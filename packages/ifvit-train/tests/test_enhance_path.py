@@ -73,7 +73,8 @@ def test_dense_step_enhances_its_inputs():
     n = (s // 8) ** 2
     batch = {"image0": imgs, "image1": imgs, "mask0": masks, "mask1": masks,
              "gt_i": np.tile(np.arange(n, dtype=np.int32), (8, 1)),
-             "gt_j": np.tile(np.arange(n, dtype=np.int32), (8, 1)), "gt_valid": np.ones((8, n), bool)}
+             "gt_j": np.tile(np.arange(n, dtype=np.int32), (8, 1)),
+             "gt_valid": np.ones((8, n), bool)}
     e = np.asarray(_enhance(jnp.asarray(imgs), jnp.asarray(masks), enh))
     assert np.abs(e - imgs).mean() > 0.1  # the enhanced images are not the raw ones
     pre = {**batch, "image0": e, "image1": e}

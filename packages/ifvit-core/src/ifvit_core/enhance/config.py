@@ -59,7 +59,7 @@ class EnhanceConfig:
 
     @classmethod
     def for_downscale(cls, downscale: float, **changes: Any) -> "EnhanceConfig":
-        """The defaults for a 500-ppi print downscaled by `downscale` (period 9.5 / downscale px)."""
+        """Defaults for a 500-ppi print downscaled by `downscale` (period 9.5 / downscale px)."""
         return cls(**{"ridge_period": PERIOD_500PPI / float(downscale), **changes})
 
     def px(self, periods: float) -> float:

@@ -16,7 +16,8 @@ from ifvit_core.enhance.orientation import orientation_field
 
 
 def gabor_bank(cfg: EnhanceConfig) -> np.ndarray:
-    """Even-symmetric Gabor kernels, float32 [K, K', 1, N] (HWIO, N = num_orientations).
+    """Even-symmetric Gabor kernels, float32 [K, K, 1, N] (HWIO; N = num_orientations,
+    K = 2 ceil(3 max(sigma_along, sigma_across) * ridge_period) + 1).
 
     Kernel n is tuned to ridges of orientation theta_n = n pi / N: a cosine of the ridge period
     across the ridge times a Gaussian envelope (`sigma_along` / `sigma_across` periods), its mean
