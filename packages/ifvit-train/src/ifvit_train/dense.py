@@ -30,10 +30,10 @@ from jax.sharding import Mesh
 
 from ifvit_core import losses, params
 from ifvit_core.config import IFViTConfig
+from ifvit_core.enhance import EnhanceConfig
 from ifvit_core.loftr import LoFTR
 from ifvit_core.loftr.fine import fine_offset_target, num_fine_rows, window_radius_px
 from ifvit_core.loftr.model import FINE_STRIDE, STRIDE
-from ifvit_core.enhance import EnhanceConfig
 from ifvit_train.config import TrainConfig
 from ifvit_train.mesh import batch_sharding, replicated
 from ifvit_train.optim import make_optimizer
@@ -124,11 +124,12 @@ def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, m
     `batch` holds `dense_batch_keys(tc)` (`image0`, `image1` [B, H, W, 1], `gt_i`, `gt_j`,
     `gt_valid` [B, L], with `train_fine` also `gt_pts1` [B, L, 2]; docs/contracts.md), sharded along
     B (`mesh.shard_batch`). With `enhance` (the bundle's, `ifvit_train.preprocessing`) both images
-    are enhanced on device first, using `mask0`, `mask1` [B, H, W]. With `train_fine` the metrics add `L_dense`, `L_fine`, and over the
-    ground-truth rows inside the fine window: `fine_epe_gt_px` (mean end-point error of the fine
-    position, image-1 pixels) next to `coarse_epe_gt_px` (the same rows at the cell corner, i.e.
-    without refinement). Validation's `fine_epe_px` / `coarse_epe_px` differ: medians over the
-    *predicted* matches (`ifvit_train.validate`).
+    are enhanced on device first, using `mask0`, `mask1` [B, H, W] (then also batch keys). With
+    `train_fine` the metrics add `L_dense`, `L_fine`, and over the ground-truth rows inside the fine
+    window: `fine_epe_gt_px` (mean end-point error of the fine position, image-1 pixels) next to
+    `coarse_epe_gt_px` (the same rows at the cell corner, i.e. without refinement). Validation's
+    `fine_epe_px` / `coarse_epe_px` differ: medians over the *predicted* matches
+    (`ifvit_train.validate`).
     """
     tx = make_optimizer(tc, dense_trainable(tc))
     lc, fc = cfg.loss, cfg.loftr.fine

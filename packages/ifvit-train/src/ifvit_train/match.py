@@ -19,8 +19,8 @@ from jax.sharding import Mesh
 
 from ifvit_core import losses, params
 from ifvit_core.config import IFViTConfig
-from ifvit_core.ifvit import Matcher, init_from_module1, module2_targets, register_pair, run_matcher
 from ifvit_core.enhance import EnhanceConfig
+from ifvit_core.ifvit import Matcher, init_from_module1, module2_targets, register_pair, run_matcher
 from ifvit_core.loftr import LoFTR
 from ifvit_train.config import TrainConfig
 from ifvit_train.mesh import batch_sharding, replicated
