@@ -26,6 +26,8 @@ from ifvit_cli.main import main
       "--image-size", "256"], "takes its model and window size"),
     (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
       "--lambda-dense", "-1"], "must be >= 0"),
+    (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
+      "--enhance"], "--enhance is for"),
     (["inspect", "{tmp}"], "not a model bundle"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):

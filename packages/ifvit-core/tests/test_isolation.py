@@ -5,7 +5,7 @@ import sys
 
 MODULES = [
     "ifvit_core", "ifvit_core.config", "ifvit_core.params", "ifvit_core.losses",
-    "ifvit_core.geometry", "ifvit_core.loftr", "ifvit_core.ifvit",
+    "ifvit_core.geometry", "ifvit_core.loftr", "ifvit_core.ifvit", "ifvit_core.enhance",
 ]
 FORBIDDEN = ("torch", "grain", "array_record", "orbax")
 

@@ -7,6 +7,8 @@ Modules:
   losses   — L_D, L_E, L_A and the Module 2 total; score fusion.
   geometry — jit-able RANSAC similarity/affine fit, warps, overlap masks and ROI crops.
   params   — flat '/'-keyed views of model variables and strict loading.
+  enhance  — optional ridge enhancement (orientation field + contextual Gabor filtering), in
+             place of IFViT's FingerNet.
 """
 
 __version__ = "0.1.0"

@@ -43,6 +43,7 @@ from ifvit_train.config import TrainConfig
 from ifvit_train.dense import dense_trainable
 from ifvit_train.optim import make_optimizer
 from ifvit_train.partition import group_counts
+from ifvit_train.preprocessing import enhancement
 from ifvit_train.state import split_model
 
 BUNDLE_FILE = "bundle.json"
@@ -176,6 +177,7 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
     try:
         cfg = config_from_dict(meta["config"])
         tc = TrainConfig(**meta["train"])
+        enhancement(meta.get("preprocessing", {}))
     except (KeyError, TypeError, ValueError) as e:
         raise BundleError(f"{path / BUNDLE_FILE}: bad config ({e})") from None
     module1, matcher = build_models(cfg, meta["kind"])

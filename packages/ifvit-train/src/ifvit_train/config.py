@@ -31,6 +31,7 @@ class TrainConfig:
     val_pairs: int = 64  # Module 1 validation pairs
     val_prints: int = 40  # Module 2 validation: all pairs of up to this many held-out prints
     input_downscale: float = 1.0  # stored 500-ppi print -> model input (1-2; 2 sees 4x the area)
+    enhance: bool = False  # on-device ridge enhancement of the inputs (ifvit_train.preprocessing)
     max_rotation: float = 30.0  # degrees, corrupted-copy training pairs (IFViT: 60)
     max_translation: float = 0.0  # pixels, corrupted-copy training pairs
     impression_pairs: float = 0.0  # Module 1: fraction of pairs from two impressions (synth shards)

@@ -30,12 +30,14 @@ from jax.sharding import Mesh
 
 from ifvit_core import losses, params
 from ifvit_core.config import IFViTConfig
+from ifvit_core.enhance import EnhanceConfig
 from ifvit_core.loftr import LoFTR
 from ifvit_core.loftr.fine import fine_offset_target, num_fine_rows, window_radius_px
 from ifvit_core.loftr.model import FINE_STRIDE, STRIDE
 from ifvit_train.config import TrainConfig
 from ifvit_train.mesh import batch_sharding, replicated
 from ifvit_train.optim import make_optimizer
+from ifvit_train.preprocessing import enhance_inputs
 from ifvit_train.state import TrainState, cast_floating, merge_model, split_model
 
 DENSE_TRAINABLE = ("trunk",)
@@ -50,8 +52,10 @@ def dense_trainable(tc: TrainConfig) -> tuple[str, ...]:
 
 
 def dense_batch_keys(tc: TrainConfig) -> tuple[str, ...]:
-    """Batch keys the Module 1 step reads (`gt_pts1`, the exact image-1 point, only for the fine loss)."""
-    return FINE_BATCH_KEYS if tc.train_fine else DENSE_BATCH_KEYS
+    """Batch keys the Module 1 step reads (`gt_pts1`, the exact image-1 point, only for the fine
+    loss; the foregrounds `mask0`, `mask1` only when the inputs are enhanced)."""
+    keys = FINE_BATCH_KEYS if tc.train_fine else DENSE_BATCH_KEYS
+    return keys + (("mask0", "mask1") if tc.enhance else ())
 
 
 def fine_rows(gt_valid: jax.Array, k: int, key: jax.Array) -> jax.Array:
@@ -113,16 +117,19 @@ def dense_metrics(out: dict, batch: dict) -> dict[str, jax.Array]:
     }
 
 
-def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, mesh: Mesh):
+def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, mesh: Mesh,
+                    enhance: EnhanceConfig | None = None):
     """Returns the jitted `step(state, batch) -> (state, metrics)`; the state buffer is donated.
 
     `batch` holds `dense_batch_keys(tc)` (`image0`, `image1` [B, H, W, 1], `gt_i`, `gt_j`,
     `gt_valid` [B, L], with `train_fine` also `gt_pts1` [B, L, 2]; docs/contracts.md), sharded along
-    B (`mesh.shard_batch`). With `train_fine` the metrics add `L_dense`, `L_fine`, and over the
-    ground-truth rows inside the fine window: `fine_epe_gt_px` (mean end-point error of the fine
-    position, image-1 pixels) next to `coarse_epe_gt_px` (the same rows at the cell corner, i.e.
-    without refinement). Validation's `fine_epe_px` / `coarse_epe_px` differ: medians over the
-    *predicted* matches (`ifvit_train.validate`).
+    B (`mesh.shard_batch`). With `enhance` (the bundle's, `ifvit_train.preprocessing`) both images
+    are enhanced on device first, using `mask0`, `mask1` [B, H, W] (then also batch keys). With
+    `train_fine` the metrics add `L_dense`, `L_fine`, and over the ground-truth rows inside the fine
+    window: `fine_epe_gt_px` (mean end-point error of the fine position, image-1 pixels) next to
+    `coarse_epe_gt_px` (the same rows at the cell corner, i.e. without refinement). Validation's
+    `fine_epe_px` / `coarse_epe_px` differ: medians over the *predicted* matches
+    (`ifvit_train.validate`).
     """
     tx = make_optimizer(tc, dense_trainable(tc))
     lc, fc = cfg.loss, cfg.loftr.fine
@@ -138,7 +145,9 @@ def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, m
 
     def loss_fn(p: Any, stats: Any, batch: dict, key: jax.Array):
         model = merge_model(graphdef, cast_floating(p, dtype), stats, train=True)
-        image0, image1 = batch["image0"].astype(dtype), batch["image1"].astype(dtype)
+        masks = (batch["mask0"], batch["mask1"]) if enhance is not None else (None, None)
+        image0 = enhance_inputs(enhance, batch["image0"], masks[0]).astype(dtype)
+        image1 = enhance_inputs(enhance, batch["image1"], masks[1]).astype(dtype)
         if not tc.train_fine:
             out = model(image0, image1, fine=False)
             loss, aux = dense_term(out, batch)

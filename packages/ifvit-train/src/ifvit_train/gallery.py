@@ -35,6 +35,7 @@ from ifvit_core.ifvit.template import DEFAULT_MODE, embed_images
 from ifvit_data.outputs import atomic_write_bytes, claimed_output_dir
 from ifvit_train.bundle import LoadedBundle, library_versions, state_hash, write_json_atomic
 from ifvit_train.infer import PreparedImage, prepare_for_bundle
+from ifvit_train.preprocessing import enhance_inputs, enhancement
 
 GALLERY_FILE = "gallery.json"
 FORMAT = "ifvit-gallery"
@@ -67,7 +68,9 @@ class Embedder:
         self.bundle, self.batch_size, self.mode = bundle, int(batch_size), mode
         self.dim = 2 * bundle.cfg.module2.embed_dim
         cfg = bundle.cfg
-        self._fn = nnx.jit(lambda m, x, k: embed_images(cfg, m, x, k, mode=mode)["template"])
+        enh = enhancement(bundle.meta["preprocessing"])  # the bundle's input enhancement, if any
+        self._fn = nnx.jit(lambda m, x, k: embed_images(cfg, m, enhance_inputs(enh, x, k), k,
+                                                        mode=mode)["template"])
 
     def prepare(self, path: str | Path, dpi: float | None = None) -> PreparedImage:
         return prepare_for_bundle(self.bundle.meta, path, dpi)

@@ -3,7 +3,8 @@ score, decision and every correspondence in the pixels of the user's own images.
 
 Preprocessing is the one path training used (`bundle.json` "preprocessing"): decode and convert to
 grey (`ifvit_data.imagefile`), resample to 500 ppi, the fixed-size window at the foreground centroid
-(`ifvit_data.preprocess.crop_print`) and its foreground mask (`ifvit_data.foreground`). Each
+(`ifvit_data.preprocess.crop_print`) and its foreground mask (`ifvit_data.foreground`), then, on
+device and only if the bundle records it, the ridge enhancement (`ifvit_train.preprocessing`). Each
 prepared image keeps the affine map from its file's pixels to the model input, so every output
 point is mapped back.
 """
@@ -24,6 +25,7 @@ from ifvit_data.imagefile import check_dpi, read_image, resample_to
 from ifvit_data.preprocess import CropConfig, crop_print
 from ifvit_data.schema import STORED_DPI
 from ifvit_train.bundle import LoadedBundle
+from ifvit_train.preprocessing import enhance_inputs, enhancement
 
 
 def _h(a: np.ndarray) -> np.ndarray:
@@ -88,9 +90,12 @@ class Verifier:
         self.bundle, self.cfg = bundle, bundle.cfg
         self._key = jax.random.key(seed)
         cfg = self.cfg
+        # the bundle's on-device input enhancement, if any (both windows, before Module 1)
+        self.enhance = enh = enhancement(bundle.meta["preprocessing"])
 
         @nnx.jit
         def run(m1, m2, key, i0, i1, k0, k1):
+            i0, i1 = enhance_inputs(enh, i0, k0), enhance_inputs(enh, i1, k1)
             o = verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
             pick = lambda d: {k: d[k] for k in ("valid", "mconf", "mkpts0_c", "mkpts1_c")}
             return {"score": o["score"], "cos_global": o["cos_global"], "cos_local": o["cos_local"],
@@ -101,6 +106,7 @@ class Verifier:
 
         @nnx.jit
         def scores(m1, m2, key, i0, i1, k0, k1):
+            i0, i1 = enhance_inputs(enh, i0, k0), enhance_inputs(enh, i1, k1)
             o = verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
             a = o["alignment"]
             return {"score": o["score"], "cos_global": o["cos_global"], "cos_local": o["cos_local"],

@@ -19,11 +19,13 @@ from jax.sharding import Mesh
 
 from ifvit_core import losses, params
 from ifvit_core.config import IFViTConfig
+from ifvit_core.enhance import EnhanceConfig
 from ifvit_core.ifvit import Matcher, init_from_module1, module2_targets, register_pair, run_matcher
 from ifvit_core.loftr import LoFTR
 from ifvit_train.config import TrainConfig
 from ifvit_train.mesh import batch_sharding, replicated
 from ifvit_train.optim import make_optimizer
+from ifvit_train.preprocessing import enhance_inputs
 from ifvit_train.state import TrainState, cast_floating, merge_model, split_model
 
 MATCH_TRAINABLE = ("trunk", "heads")
@@ -70,11 +72,12 @@ def init_match_state(cfg: IFViTConfig, tc: TrainConfig, mesh: Mesh, module1: LoF
 
 
 def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFViTConfig,
-                    tc: TrainConfig, mesh: Mesh):
+                    tc: TrainConfig, mesh: Mesh, enhance: EnhanceConfig | None = None):
     """Returns the jitted `step(state, module1_vars, batch) -> (state, metrics)` (state donated).
 
     `module1_vars` = (params, batch_stats) of the frozen Module 1; `batch` holds
-    `MATCH_BATCH_KEYS` sharded along B.
+    `MATCH_BATCH_KEYS` sharded along B. With `enhance` (the Module 1 bundle's) both windows are
+    enhanced on device before `register_pair`, so Module 1 and both Module 2 branches see them.
     """
     tx = make_optimizer(tc, MATCH_TRAINABLE)
     dtype = jnp.bfloat16 if tc.compute_dtype == "bfloat16" else jnp.float32
@@ -96,7 +99,9 @@ def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFVi
     def step(state: TrainState, m1_vars: tuple, batch: dict) -> tuple[TrainState, dict]:
         module1 = merge_model(m1_graphdef, *m1_vars, train=False)
         key = jax.random.fold_in(seed_key, state.step)
-        _, ali, inputs = register_pair(cfg, module1, key, batch["image0"], batch["image1"],
+        image0 = enhance_inputs(enhance, batch["image0"], batch["mask0"])
+        image1 = enhance_inputs(enhance, batch["image1"], batch["mask1"])
+        _, ali, inputs = register_pair(cfg, module1, key, image0, image1,
                                        batch["mask0"], batch["mask1"])
         raw_hw = batch["image0"].shape[1:3]
         targets = module2_targets(batch["gt_i"], batch["gt_valid"], batch["gt_pts1"], raw_hw,

@@ -27,19 +27,11 @@ from ifvit_train.match import MATCH_BATCH_KEYS, init_match_state, make_match_ste
 from ifvit_train.mesh import make_mesh, shard_batch
 from ifvit_train.metrics import calibrate_threshold
 from ifvit_train.partition import group_counts
+from ifvit_train.preprocessing import enhancement, preprocessing
 from ifvit_train.state import merge_model, param_count
 from ifvit_train.validate import registration_metrics, verification_metrics
 
 Log = Callable[[str], None]
-PREPROCESSING_VERSION = 1
-
-
-def preprocessing(cfg: IFViTConfig, tc: TrainConfig) -> dict[str, Any]:
-    """How images become inputs (recorded in the bundle; inference uses the same settings)."""
-    return {"version": PREPROCESSING_VERSION, "dpi": 500.0, "input_size": [cfg.image_size] * 2,
-            "downscale": tc.input_downscale,
-            "crop": "window at the foreground centroid (ifvit_data.preprocess.crop_print)",
-            "segmentation": "ifvit_data.foreground.foreground_mask", "enhancement": "none"}
 
 
 def _check_resume(workdir: Path, meta: dict[str, Any], log: Log) -> dict[str, Any]:
@@ -110,19 +102,21 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
     mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
     graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr, init_flat=init_flat)
     _log_model(log, "Module 1", state.params, state)
-    meta = bundles.new_meta("dense", cfg, tc, data.summary(), preprocessing(cfg, tc), state.params,
+    pre = preprocessing(cfg, tc)
+    enh = enhancement(pre)
+    meta = bundles.new_meta("dense", cfg, tc, data.summary(), pre, state.params,
                             fine_trained=tc.train_fine,
                             init_loftr=str(init_loftr) if init_loftr else None,
                             **({"init_from": started} if started else {}))
     meta = _check_resume(workdir, meta, log)
     val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
     val_batches = [next(val_it) for _ in range(max(1, tc.val_pairs // tc.batch_size))]
-    reg = registration_metrics(cfg, val_batches, fine=tc.train_fine)
+    reg = registration_metrics(cfg, val_batches, fine=tc.train_fine, enhance=enh)
     validate = lambda s: reg(merge_model(graphdef, s.params, s.batch_stats, train=False))
     if "initial_validation" not in meta:
         meta["initial_validation"] = validate(state)
         bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
-    step = make_dense_step(graphdef, cfg, tc, mesh)
+    step = make_dense_step(graphdef, cfg, tc, mesh, enhance=enh)
     result = run_loop(
         workdir, state, step, _batches(dense_dataset, data.train, tc, cfg.image_size, seed=tc.seed,
                                        correspondence=data.correspondence),
@@ -161,7 +155,9 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
         raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs the Module 1 "
                                   "bundle (`ifvit train dense` output)")
     # Module 2 sees its inputs exactly as Module 1 was trained to (one preprocessing path)
-    tc = tc.replace(input_downscale=float(dense.meta["preprocessing"].get("downscale", 1.0)))
+    enh = enhancement(dense.meta["preprocessing"])
+    tc = tc.replace(input_downscale=float(dense.meta["preprocessing"].get("downscale", 1.0)),
+                    enhance=enh is not None)
     data = open_data(data_dir, tc)
     if data.num_classes < 2:
         raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
@@ -186,12 +182,12 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
                             **({"init_from": started} if started else {}))
     meta = _check_resume(workdir, meta, log)
     ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints,
-                               downscale=tc.input_downscale)
+                               downscale=tc.input_downscale, enhance=enh)
     validate = lambda s: ver(merge_model(graphdef, s.params, s.batch_stats, train=False))
     if "initial_validation" not in meta:
         meta["initial_validation"] = validate(state)
         bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
-    step = make_match_step(graphdef, m1_graphdef, cfg, tc, mesh)
+    step = make_match_step(graphdef, m1_graphdef, cfg, tc, mesh, enhance=enh)
     m1_vars = jax.device_put((m1_params, m1_stats), jax.sharding.NamedSharding(
         mesh, jax.sharding.PartitionSpec()))
     result = run_loop(

@@ -12,12 +12,14 @@ from flax import nnx
 
 from ifvit_core import geometry
 from ifvit_core.config import IFViTConfig
+from ifvit_core.enhance import EnhanceConfig
 from ifvit_core.ifvit import verify_pairs
 from ifvit_data.pipeline import eval_dataset, make_iterator
 from ifvit_data.preprocess import CropConfig
 from ifvit_data.protocol import all_pairs
 from ifvit_train.dense import dense_metrics
 from ifvit_train.metrics import verification_report
+from ifvit_train.preprocessing import enhance_inputs
 
 
 def _rotation_deg(A: np.ndarray) -> np.ndarray:
@@ -37,7 +39,8 @@ def _gt_point_of_row(batch: dict, l_len: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def registration_metrics(cfg: IFViTConfig, batches: list[dict], *,
-                         fine: bool = False) -> Callable[[nnx.Module], dict]:
+                         fine: bool = False, enhance: EnhanceConfig | None = None,
+                         ) -> Callable[[nnx.Module], dict]:
     """Returns `module1 -> metrics` on fixed held-out Module 1 batches (known transforms).
 
     Metrics: precision (every predicted match counts), recall, matches per pair, and RANSAC
@@ -47,12 +50,14 @@ def registration_metrics(cfg: IFViTConfig, batches: list[dict], *,
     With `fine` (a trained fine stage) RANSAC uses the fine-refined points, as inference does, and
     two more metrics compare the stages on the predicted matches whose coarse cell is right:
     `coarse_epe_px` / `fine_epe_px`, the median distance (px) of the coarse / fine-refined image-1
-    point to the exact ground-truth point.
+    point to the exact ground-truth point. `enhance`: the run's input enhancement (applied on
+    device, with the batches' `mask0`, `mask1`).
     """
 
     @nnx.jit
-    def forward(model, image0, image1):
-        o = model(image0, image1, fine=fine)
+    def forward(model, image0, image1, mask0, mask1):
+        o = model(enhance_inputs(enhance, image0, mask0), enhance_inputs(enhance, image1, mask1),
+                  fine=fine)
         pts1 = o["mkpts1_f"] if fine else o["mkpts1_c"]
         fit = geometry.ransac_similarity(jax.random.key(0), o["mkpts0_c"], pts1, o["valid"],
                                          weights=o["mconf"], threshold=cfg.ransac_threshold,
@@ -66,7 +71,8 @@ def registration_metrics(cfg: IFViTConfig, batches: list[dict], *,
     def run(model: nnx.Module) -> dict[str, float]:
         mets, rot, corner, epe_c, epe_f = [], [], [], [], []
         for b in batches:
-            o = jax.device_get(forward(model, jnp.asarray(b["image0"]), jnp.asarray(b["image1"])))
+            o = jax.device_get(forward(model, *(jnp.asarray(b[k]) for k in (
+                "image0", "image1", "mask0", "mask1"))))
             mets.append(jax.device_get(dense_metrics(o, b)))
             A, T = o["A"].astype(np.float64), b["transform"].astype(np.float64)
             rot.extend(np.abs((_rotation_deg(A) - _rotation_deg(T) + 180) % 360 - 180))
@@ -95,11 +101,14 @@ def registration_metrics(cfg: IFViTConfig, batches: list[dict], *,
 
 def score_pairs(cfg: IFViTConfig, module1: nnx.Module, matcher: nnx.Module, records: Any,
                 pairs: np.ndarray, is_genuine: np.ndarray, size: int, batch_size: int = 8,
-                seed: int = 0, downscale: float = 1.0) -> np.ndarray:
-    """Fused IFViT scores [P] of `pairs` of `records` (fixed-size crops; last batch padded)."""
+                seed: int = 0, downscale: float = 1.0,
+                enhance: EnhanceConfig | None = None) -> np.ndarray:
+    """Fused IFViT scores [P] of `pairs` of `records` (fixed-size crops; last batch padded;
+    `enhance`: the bundle's input enhancement, applied on device)."""
 
     @nnx.jit
     def score(m1, m2, key, i0, i1, k0, k1):
+        i0, i1 = enhance_inputs(enhance, i0, k0), enhance_inputs(enhance, i1, k1)
         return verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)["score"]
 
     ds = eval_dataset(records, pairs, is_genuine, CropConfig(size=(size, size), downscale=downscale),
@@ -123,7 +132,8 @@ def heldout_pairs(records: Any, max_prints: int = 64) -> tuple[np.ndarray, np.nd
 
 
 def verification_metrics(cfg: IFViTConfig, module1: nnx.Module, records: Any, size: int,
-                         max_prints: int = 64, downscale: float = 1.0) -> Callable[[nnx.Module], dict]:
+                         max_prints: int = 64, downscale: float = 1.0,
+                         enhance: EnhanceConfig | None = None) -> Callable[[nnx.Module], dict]:
     """Returns `matcher -> {eer, fmr100, genuine_mean, impostor_mean}` on held-out fingers."""
     pairs, gen = heldout_pairs(records, max_prints)
     if not (gen == 1).any() or not (gen == 0).any():
@@ -131,11 +141,13 @@ def verification_metrics(cfg: IFViTConfig, module1: nnx.Module, records: Any, si
 
     def scores(matcher: nnx.Module) -> tuple[np.ndarray, np.ndarray]:
         """(genuine scores, impostor scores) of the held-out pairs."""
-        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size, downscale=downscale)
+        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size, downscale=downscale,
+                        enhance=enhance)
         return s[gen == 1], s[gen == 0]
 
     def run(matcher: nnx.Module) -> dict[str, float]:
-        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size, downscale=downscale)
+        s = score_pairs(cfg, module1, matcher, records, pairs, gen, size, downscale=downscale,
+                        enhance=enhance)
         rep = verification_report(s[gen == 1], s[gen == 0])
         return {"eer": float(rep.eer), "fmr100": float(rep.fmr100),
                 "genuine_mean": float(np.nanmean(s[gen == 1])),

@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ifvit_train.bundle import BundleError, read_meta
+    from ifvit_train.preprocessing import describe
 
     from ifvit_cli.model import model_path
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"recipe      {m['recipe']}")
     pre = m.get("preprocessing", {})
     lines.append(f"inputs      {pre.get('dpi')} ppi, downscale {pre.get('downscale', 1.0)}, window "
-                 f"{pre.get('input_size')} at the foreground centroid, enhancement {pre.get('enhancement')}")
+                 f"{pre.get('input_size')} at the foreground centroid, enhancement {describe(pre)}")
     if m.get("thresholds"):
         lines.append("thresholds  " + ", ".join(f"{k} {v:.4f}" for k, v in m["thresholds"].items()
                                                 if isinstance(v, float)))

@@ -80,6 +80,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambda-dense", type=float, default=None,
                    help="Module 2: weight of L_D, the dense-correspondence loss on both branches "
                         "(default: the model config's, 0.5 [PRIOR]; 0 turns it off)")
+    p.add_argument("--enhance", action="store_true",
+                   help="dense/all: enhance every model-input window on device (orientation field + "
+                        "contextual Gabor filtering, in place of the paper's FingerNet); recorded in "
+                        "the bundle and applied by every command that loads it (match takes its "
+                        "Module 1's; default: off)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
     p.add_argument("--arcface-scale", type=float, default=None,
@@ -107,6 +112,7 @@ def _settings_from_args(args: argparse.Namespace):
                            validate_every=args.validate_every, seed=args.seed,
                            margin_warmup_steps=args.margin_warmup,
                            impression_pairs=args.impression_pairs, train_fine=args.train_fine,
+                           enhance=args.enhance,
                            warmup_steps=min(100, args.steps // 10))
     except ValueError as e:
         raise UserError(str(e)) from None
@@ -139,6 +145,9 @@ def _check(args: argparse.Namespace) -> None:
                         "--preset / --image-size")
     if args.image_size is not None and (args.image_size < 32 or args.image_size % 8):
         raise UserError(f"--image-size {args.image_size}: must be a multiple of 8, at least 32")
+    if args.stage == "match" and args.enhance:
+        raise UserError("--enhance is for `train dense` or `train all` (Module 2 takes the "
+                        "enhancement of its --from-dense bundle)")
     if args.init_loftr is not None and not args.init_loftr.is_file():
         raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with `ifvit convert`")
     from ifvit_data.outputs import OutputError, claim_output_dir

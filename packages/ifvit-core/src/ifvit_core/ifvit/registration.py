@@ -11,7 +11,8 @@ Foreground masks come from the caller (one segmentation for the whole project:
 comes with its *frame*: the affine map from image 0's pixels to the branch input's pixels, so that
 ground truth can be carried into a branch (`ifvit_core.ifvit.targets`) and branch correspondences
 back to the user's images. FingerNet enhancement is not part of this port; the global branch sees
-the aligned original prints restricted to their overlap.
+the aligned prints restricted to their overlap (the windows as given: a bundle trained with the
+optional Gabor enhancement, `ifvit_core.enhance`, passes enhanced windows in).
 """
 
 from __future__ import annotations

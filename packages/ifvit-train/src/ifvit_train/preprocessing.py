@@ -1,0 +1,68 @@
+"""How images become model inputs: the bundle.json "preprocessing" record, and the one place its
+optional on-device ridge enhancement is applied.
+
+    pre = preprocessing(cfg, tc)          # recorded in bundle.json by `ifvit train dense`
+    enh = enhancement(pre)                # EnhanceConfig, or None (older bundles, "none")
+    images = enhance_inputs(enh, images, masks)   # inside every jitted step / forward
+
+Host-side preparation (decode, 500 ppi, window, foreground) is `ifvit_train.infer.prepare_image`
+and `ifvit_data`; the enhancement runs on device, on the windows, before Module 1 and before the
+Module 2 branches see them: in the Module 1 and Module 2 training steps, validation, `Verifier`
+(match, evaluate, identify) and `Embedder` (enrol, templates).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from ifvit_core.config import IFViTConfig
+from ifvit_core.enhance import EnhanceConfig, enhance
+from ifvit_train.config import TrainConfig
+
+PREPROCESSING_VERSION = 1
+NO_ENHANCEMENT = "none"
+
+
+def preprocessing(cfg: IFViTConfig, tc: TrainConfig) -> dict[str, Any]:
+    """The record of a new Module 1 run (Module 2 copies its Module 1's)."""
+    enh = (EnhanceConfig.for_downscale(tc.input_downscale).to_dict() | {"method": "gabor"}
+           if tc.enhance else NO_ENHANCEMENT)
+    return {"version": PREPROCESSING_VERSION, "dpi": 500.0, "input_size": [cfg.image_size] * 2,
+            "downscale": tc.input_downscale,
+            "crop": "window at the foreground centroid (ifvit_data.preprocess.crop_print)",
+            "segmentation": "ifvit_data.foreground.foreground_mask", "enhancement": enh}
+
+
+def enhancement(pre: dict[str, Any]) -> EnhanceConfig | None:
+    """The enhancement a "preprocessing" record asks for: None when absent, "none" or false
+    (every bundle made before enhancement existed), else its `EnhanceConfig`.
+
+    Raises ValueError for anything else (a damaged or foreign bundle.json)."""
+    value = pre.get("enhancement", NO_ENHANCEMENT)
+    if value in (NO_ENHANCEMENT, None, False):
+        return None
+    if not isinstance(value, dict) or value.get("method") != "gabor":
+        raise ValueError(f"preprocessing.enhancement: expected \"none\" or a gabor setting, got "
+                         f"{value!r}")
+    return EnhanceConfig.from_dict({k: v for k, v in value.items() if k != "method"})
+
+
+def enhance_inputs(enh: EnhanceConfig | None, images: jax.Array, masks: jax.Array) -> jax.Array:
+    """The model inputs as the bundle's Module 1 was trained on: `images` [B, H, W, 1] in [0, 1]
+    unchanged when `enh` is None, else enhanced (`ifvit_core.enhance.enhance`, float32) with the
+    foregrounds `masks` [B, H, W]. Call it inside jit; `enh` is static."""
+    return images if enh is None else enhance(images, masks, enh)
+
+
+def describe(pre: dict[str, Any]) -> str:
+    """One line for `ifvit inspect`."""
+    try:
+        enh = enhancement(pre)
+    except ValueError as e:
+        return f"unreadable ({e})"
+    if enh is None:
+        return "none"
+    return (f"orientation field + Gabor filtering (period {enh.ridge_period:.3g} px, "
+            f"{enh.num_orientations} orientations)")
