@@ -50,7 +50,8 @@ def main() -> None:
     ap.add_argument("--synth", type=Path, default=None, help="held-out synthetic prints (fvc naming)")
     ap.add_argument("--sets", default=",".join(CLASSICAL), help="real sets to evaluate")
     ap.add_argument("--untrained-on", default="fvc2002_db1_b,synthetic",
-                    help="sets also scored with --untrained (each doubles the time)")
+                    help="sets (or set-protocol, e.g. fvc2002_db1_b-baselines) also scored with "
+                         "--untrained (each doubles the time)")
     a = ap.parse_args()
     model = ["--model", a.model] if a.model else []
     jobs = [(name, REAL / name, "baselines") for name in a.sets.split(",") if name]
@@ -65,7 +66,7 @@ def main() -> None:
         tag = name.split(" ")[0]
         t = _run(model, data, protocol, a.out / f"{tag}-{protocol}", False, DPI.get(name))
         u = (_run(model, data, protocol, a.out / f"{tag}-{protocol}-untrained", True, DPI.get(name))
-             if tag in a.untrained_on.split(",") else None)
+             if {tag, f"{tag}-{protocol}"} & set(a.untrained_on.split(",")) else None)
         cl = CLASSICAL.get(name) if protocol == "baselines" else None
         c = [" / ".join(f"{x:.1f}" for x in v) for v in cl] if cl else ["–", "–"]
         p = t["pairs"]

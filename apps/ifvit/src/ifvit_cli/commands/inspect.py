@@ -61,9 +61,15 @@ def run(args: argparse.Namespace) -> int:
     ]
     if m["kind"] == "match":
         fd = m.get("from_dense", {})
+        copied = (f", {fd['copied_per_branch']} tensors per branch, checked equal"
+                  if fd.get("copied_per_branch") else "")
         lines.append(f"Module 1    from {fd.get('path')} (step {fd.get('step')}, state sha256 "
-                     f"{str(fd.get('state_sha256'))[:12]}), {fd.get('copied_per_branch')} tensors "
-                     "per branch, checked equal")
+                     f"{str(fd.get('state_sha256'))[:12]}){copied}")
+    if m.get("init_from"):
+        st = m["init_from"]
+        what = "Module 2" if m["kind"] == "match" else "Module 1"
+        lines.append(f"fine-tuned  {what} started from {st.get('path')} (step {st.get('step')}, "
+                     f"weights sha256 {str(st.get('state_sha256'))[:12]})")
     for key, label in (("initial_validation", "val before"), ("validation", "val after")):
         if m.get(key):
             lines.append(f"{label:<12}" + ", ".join(f"{k.removeprefix('val_')} {v:.4g}"
