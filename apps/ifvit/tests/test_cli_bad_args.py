@@ -197,6 +197,15 @@ CASES: list[tuple[str, list[str], str]] = [
     ("match --pairs and images", ["match", "--pairs", "a_file.txt", "prints/1_1.png"], "do not also"),
     ("export onto a user folder", ["export", "empty", "--out", "user_folder"], "not an empty folder"),
     ("export not a bundle", ["export", "prints", "--out", "new"], "not a model bundle"),
+    ("calibrate no --eval", ["calibrate", "--out", "new"], "arguments are required: --eval"),
+    ("calibrate --evidence-k -1", ["calibrate", "--eval", "prints", "--out", "new", "--evidence-k", "-1"],
+     "--evidence-k -1.0: must be a number >= 0"),
+    ("calibrate onto a user folder", ["calibrate", "--eval", "prints", "--out", "user_folder"],
+     "not an empty folder"),
+    ("calibrate --eval not an evaluation", ["calibrate", "--eval", "prints", "--out", "new"],
+     "no report.json and scores.csv"),
+    ("calibrate --model not a bundle", ["calibrate", "--model", "prints", "--eval", "prints",
+                                        "--out", "new"], "not a model bundle"),
 ]
 
 

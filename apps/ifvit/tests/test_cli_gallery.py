@@ -82,3 +82,29 @@ def test_enroll_then_identify(world, tmp_path, capsys):
                     "enrolled with another model")
     _one_line_error(capsys, ["identify", "--model", str(world / "dense"), "--gallery", str(gallery),
                              str(probe)], "Module 2")
+
+
+def test_evaluate_calibrate_then_match_uses_the_evidence_weighted_score(world, tmp_path, capsys):
+    model, synth = str(world / "match"), world / "synth"
+    ev, cal = tmp_path / "ev", tmp_path / "cal"
+    assert main(["evaluate", "--model", model, "--data", str(synth), "--out", str(ev), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["calibrate", "--model", model, "--eval", str(ev), "--out", str(cal),
+                 "--evidence-k", "5"]) == 0
+    assert "evidence k 5 (given)" in capsys.readouterr().out
+    meta = json.loads((cal / "bundle.json").read_text())
+    assert meta["config"]["module2"]["evidence_k"] == 5.0
+    assert meta["calibration"]["sets"][0]["genuine"] == 5 and meta["calibration"]["sets"][0]["impostor"] == 10
+    assert main(["match", "--model", str(cal), str(synth / "2_1.png"), str(synth / "2_2.png"),
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    n = r["alignment"]["inliers"]
+    assert r["evidence_k"] == 5.0
+    assert abs(r["score"] - r["cosine"] * n / (n + 5)) < 1e-5
+    assert r["decision"] == {k: r["score"] >= t for k, t in meta["thresholds"].items()
+                             if isinstance(t, float)}
+    assert main(["inspect", str(cal)]) == 0
+    assert "calibrated  evidence k 5 (given)" in capsys.readouterr().out
+    # an evaluation of another model is refused, nothing written
+    assert main(["calibrate", "--model", str(cal), "--eval", str(ev), "--out", str(tmp_path / "c2")]) == 2
+    assert "scores made with" in capsys.readouterr().err and not (tmp_path / "c2").exists()

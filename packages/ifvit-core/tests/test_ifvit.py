@@ -1,5 +1,7 @@
 """IFViT Module 2 and the verification graph: shapes under jit, weight transfer, embeddings."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -109,3 +111,22 @@ def test_module2_loss_gradients_reach_heads_and_arcface(models):
         assert float(jnp.abs(gb.arcface_weight[...]).sum()) > 0
         assert float(jnp.abs(gb.embed.kernel[...]).sum()) > 0
         assert float(jnp.abs(gb.loftr_coarse.layers_0.q_proj.kernel[...]).sum()) > 0
+
+
+def test_evidence_k_weights_the_decision_score_by_module1_inliers(models):
+    cfg, m1, m2 = models
+    m1.eval()
+    m2.eval()
+    k = 10.0
+    ecfg = cfg.replace(module2=dataclasses.replace(cfg.module2, evidence_k=k))
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
+    m = jnp.ones((2, 64, 64), bool)
+    key = jax.random.key(0)
+    plain = verify_pairs(cfg, m1, m2, key, x, x[::-1], m, m)
+    ev = verify_pairs(ecfg, m1, m2, key, x, x[::-1], m, m)
+    np.testing.assert_array_equal(np.asarray(plain["score"]), np.asarray(plain["cosine"]))
+    np.testing.assert_array_equal(np.asarray(ev["cosine"]), np.asarray(plain["cosine"]))
+    n = np.asarray(ev["alignment"].num_inliers, np.float64)
+    want = np.asarray(plain["cosine"], np.float64) * n / (n + k)
+    np.testing.assert_allclose(np.asarray(ev["score"]), want, rtol=1e-6, atol=1e-7)

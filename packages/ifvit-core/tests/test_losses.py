@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ifvit_core import losses
+from ifvit_core import config, losses
 
 # Jitted entry points: one compile per shape instead of eager op-by-op compiles (keeps the suite
 # fast); scale/margin/eps stay traced, which also checks that they may be traced values.
@@ -383,3 +383,16 @@ def test_fine_offset_target_inverts_the_fine_keypoint():
     # cell 5 of a 4-wide grid is (col 1, row 1): corner (8, 8); window 5 at fine stride 2 reaches 4 px
     t = fine_offset_target(jnp.array([[10.0, 4.0]]), jnp.array([5]), 4, 5)
     np.testing.assert_allclose(np.asarray(t), [[0.5, -1.0]])
+
+
+def test_evidence_weighted_by_hand():
+    score, n = np.array([0.8, 0.8, -0.5, 0.9]), np.array([30, 0, 10, 1000])
+    np.testing.assert_allclose(losses.evidence_weighted(score, n, 10.0),
+                               [0.8 * 30 / 40, 0.0, -0.5 * 10 / 20, 0.9 * 1000 / 1010], rtol=1e-6)
+    # k = 0 is the paper's score, unchanged
+    np.testing.assert_array_equal(losses.evidence_weighted(score, n, 0.0), score.astype(np.float32))
+
+
+def test_evidence_k_must_not_be_negative():
+    with pytest.raises(ValueError, match="evidence_k"):
+        config.Module2Config(evidence_k=-1.0)

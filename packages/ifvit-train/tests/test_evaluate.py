@@ -34,7 +34,7 @@ def test_protocol_pair_counts_of_a_10x8_set(fvc_folder):
 
 def _scores(score, inliers):
     score = np.asarray(score, float)
-    return {"score": score, "cos_global": score - 0.1, "cos_local": score + 0.1,
+    return {"score": score, "cosine": score, "cos_global": score - 0.1, "cos_local": score + 0.1,
             "inliers": np.asarray(inliers, float), "ok": np.isfinite(score),
             "rotation_deg": np.zeros(len(score)), "seconds": np.float64(2.0)}
 
@@ -56,6 +56,8 @@ def test_report_from_known_scores():
     # FNMR 1/4 -> EER 25%
     assert math.isclose(ifvit["eer"], 0.25)
     # all-equal scores (Module 1 here): the FVC EER of a coin, FNMR 1/4 from the failure only
+    # the paper's cosine equals the decision score here (no evidence weight): one system, not two
+    assert set(rep["systems"]) == {"ifvit", "global", "roi", "module1"}
     m1 = rep["systems"]["module1"]
     assert m1["zerofmr"] == 1.0
     assert rep["seconds_per_pair"] == pytest.approx(2.0 / 7)
@@ -66,7 +68,16 @@ def test_scores_csv_rows():
     text = ev.scores_csv(["a,1.png", "b.png"], ["c.png", "d.png"], s, np.array([1, 0]),
                          thresholds={"fmr_0.01": 0.4})
     lines = text.splitlines()
-    assert lines[0] == ("image0,image1,genuine,score,cos_global,cos_local,inliers,ok,rotation_deg,"
-                        "accept_fmr_0.01")
-    assert lines[1] == '"a,1.png",c.png,1,0.5,0.4,0.6,12,true,0,true'
-    assert lines[2] == "b.png,d.png,0,,,,,false,0,false"
+    assert lines[0] == ("image0,image1,genuine,score,cosine,cos_global,cos_local,inliers,ok,"
+                        "rotation_deg,accept_fmr_0.01")
+    assert lines[1] == '"a,1.png",c.png,1,0.5,0.5,0.4,0.6,12,true,0,true'
+    assert lines[2] == "b.png,d.png,0,,,,,,false,0,false"
+
+
+def test_the_papers_cosine_is_reported_when_the_score_is_evidence_weighted():
+    s = _scores([0.9, 0.8, 0.1, 0.85], [50, 40, 0, 2])
+    s["score"] = s["cosine"] * s["inliers"] / (s["inliers"] + 10)  # evidence_k 10
+    rep = ev.evaluation_report(s, np.array([1, 1, 0, 0]))
+    assert set(rep["systems"]) == {"ifvit", "cosine", "global", "roi", "module1"}
+    assert rep["systems"]["ifvit"]["eer"] == 0.0  # genuine 0.75, 0.64 vs impostor 0, 0.142
+    assert rep["systems"]["cosine"]["eer"] > 0.0  # impostor 0.85 above genuine 0.8

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("ifvit_cli.commands.match", "verify two prints: score, decision, correspondences"),
     "evaluate": ("ifvit_cli.commands.evaluate", "FVC metrics of a model on a folder of prints (EER, DET)"),
     "export": ("ifvit_cli.commands.export", "weights-only copy of a trained bundle, to ship"),
+    "calibrate": ("ifvit_cli.commands.calibrate", "fit thresholds and evidence weight to validation prints"),
     "enroll": ("ifvit_cli.commands.enroll", "prints -> a gallery of per-print templates for 1:N search"),
     "identify": ("ifvit_cli.commands.identify", "1:N search of probe prints in a gallery"),
     "inspect": ("ifvit_cli.commands.inspect", "show what a model bundle holds and how it was trained"),

@@ -125,11 +125,16 @@ class Module2Config:
     roi_size: int = 96  # side of the local ROI input (90x90 [PRIOR] padded to a multiple of 8)
     num_classes: int = 1000  # ArcFace classes = training finger identities (set from the data)
     fusion_alpha: float = 0.5  # score = α·global + (1-α)·local [INF]
+    # 0: the paper's score. k > 0: that score times n / (n + k), n = Module 1's RANSAC inliers
+    # (beyond the paper; chosen on validation prints by `ifvit calibrate`, see ifvit_core.losses)
+    evidence_k: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("global_size", "roi_size"):
             if getattr(self, name) % 8:
                 raise ValueError(f"Module2Config.{name} must be a multiple of 8")
+        if not self.evidence_k >= 0:
+            raise ValueError(f"Module2Config.evidence_k must be >= 0, got {self.evidence_k}")
 
 
 @dataclass(frozen=True, slots=True)

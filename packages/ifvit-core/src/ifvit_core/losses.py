@@ -379,3 +379,23 @@ def fuse_scores(
     elif cos_local.shape != cos_global.shape:
         raise ValueError(f"cos_local {cos_local.shape} does not fit cos_global {cos_global.shape}")
     return alpha * cos_global + (1.0 - alpha) * cos_local
+
+
+def evidence_weighted(score: jax.Array, num_inliers: jax.Array, k: float) -> jax.Array:
+    """The fused cosine weighted by Module 1's geometric evidence: `score · n / (n + k)`.
+
+    Beyond the paper (its score is the cosine alone): a pair whose dense matches RANSAC cannot
+    confirm (few inliers n) is pulled towards 0 whatever its embeddings say; with many inliers the
+    factor tends to 1. k = 0 returns `score` unchanged (the paper's score).
+
+    Args:
+      score: [...] fused cosines; num_inliers: [...] RANSAC inlier counts (>= 0); k: >= 0.
+
+    Returns:
+      [...] float32 scores.
+    """
+    score = jnp.asarray(score, jnp.float32)
+    if k == 0:  # static: the paper's score, bit for bit
+        return score
+    n = jnp.asarray(num_inliers, jnp.float32)
+    return score * (n / (n + k))

@@ -35,12 +35,14 @@ from ifvit_train.metrics import verification_report
 PROTOCOLS = ("fvc", "all-pairs", "baselines")
 # system name -> (column of the scores, what it is)
 SYSTEMS = {
-    "ifvit": ("score", "IFViT fused score (Module 1 alignment + both Module 2 branches)"),
+    "ifvit": ("score", "IFViT score: the decision score of the bundle (the fused cosine, weighted by "
+                       "Module 1's inliers if the bundle was calibrated with evidence_k > 0)"),
+    "cosine": ("cosine", "the paper's score: alpha * global + (1 - alpha) * ROI cosine"),
     "global": ("cos_global", "Module 2 global branch cosine alone"),
     "roi": ("cos_local", "Module 2 ROI branch cosine alone"),
     "module1": ("inliers", "Module 1 alone: RANSAC inlier count of the dense matches"),
 }
-SCORE_COLUMNS = ("score", "cos_global", "cos_local", "inliers", "ok", "rotation_deg")
+SCORE_COLUMNS = ("score", "cosine", "cos_global", "cos_local", "inliers", "ok", "rotation_deg")
 
 
 @dataclass
@@ -117,7 +119,7 @@ def score_pairs(verifier: Verifier, prepared: Sequence[PreparedImage | None], pa
                 progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """Scores `pairs` [P, 2] of `prepared` prints, `batch_size` pairs per compiled call.
 
-    Returns {'score', 'cos_global', 'cos_local', 'inliers', 'rotation_deg' float64 [P] (NaN where
+    Returns {'score', 'cosine', 'cos_global', 'cos_local', 'inliers', 'rotation_deg' float64 [P] (NaN where
     a print of the pair failed), 'ok' bool [P] (RANSAC found an alignment), 'seconds' float}.
     """
     pairs = np.asarray(pairs).reshape(-1, 2)
@@ -160,6 +162,14 @@ def evaluate_prints(verifier: Verifier, prints: PrintSet, protocol: str, batch_s
     return pairs, genuine, scores, report
 
 
+def reported_systems(scores: dict[str, np.ndarray]) -> dict[str, tuple[str, str]]:
+    """`SYSTEMS` present in `scores`; 'cosine' only where it differs from the decision score (a
+    bundle with `evidence_k` > 0), since otherwise the two are the same system."""
+    same = np.array_equal(scores["score"], scores.get("cosine", scores["score"]), equal_nan=True)
+    return {name: v for name, v in SYSTEMS.items()
+            if v[0] in scores and not (name == "cosine" and same)}
+
+
 def evaluation_report(scores: dict[str, np.ndarray], is_genuine: np.ndarray, *,
                       thresholds: dict[str, float] | None = None,
                       **about: Any) -> dict[str, Any]:
@@ -172,7 +182,7 @@ def evaluation_report(scores: dict[str, np.ndarray], is_genuine: np.ndarray, *,
     """
     gen = np.asarray(is_genuine) == 1
     systems = {}
-    for name, (col, what) in SYSTEMS.items():
+    for name, (col, what) in reported_systems(scores).items():
         s = scores[col]
         rep = verification_report(s[gen], s[~gen]).to_dict()
         systems[name] = {"what": what, **rep}
@@ -225,7 +235,8 @@ def write_plots(out: Path, scores: dict[str, np.ndarray], is_genuine: np.ndarray
     from ifvit_train.plots import plot_det, plot_roc, plot_score_histograms
 
     gen = np.asarray(is_genuine) == 1
-    systems = {name: (scores[col][gen], scores[col][~gen]) for name, (col, _) in SYSTEMS.items()}
+    systems = {name: (scores[col][gen], scores[col][~gen])
+               for name, (col, _) in reported_systems(scores).items()}
     return [plot_det(systems, out / "det.png", title=f"DET {title}".strip()),
             plot_roc(systems, out / "roc.png", title=f"ROC {title}".strip()),
             plot_score_histograms(scores["score"][gen], scores["score"][~gen], out / "histogram.png",

@@ -98,8 +98,8 @@ class Verifier:
             i0, i1 = enhance_inputs(enh, i0, k0), enhance_inputs(enh, i1, k1)
             o = verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
             pick = lambda d: {k: d[k] for k in ("valid", "mconf", "mkpts0_c", "mkpts1_c")}
-            return {"score": o["score"], "cos_global": o["cos_global"], "cos_local": o["cos_local"],
-                    "A01": o["alignment"].A01, "inliers": o["alignment"].num_inliers,
+            return {"score": o["score"], "cosine": o["cosine"], "cos_global": o["cos_global"],
+                    "cos_local": o["cos_local"], "A01": o["alignment"].A01, "inliers": o["alignment"].num_inliers,
                     "ok": o["alignment"].ok, "module1": pick(o["module1"]),
                     "global": pick(o["module2"]["global"]), "local": pick(o["module2"]["local"]),
                     "global_frame": o["inputs"].global_frame, "roi_frame": o["inputs"].roi_frame}
@@ -109,8 +109,8 @@ class Verifier:
             i0, i1 = enhance_inputs(enh, i0, k0), enhance_inputs(enh, i1, k1)
             o = verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
             a = o["alignment"]
-            return {"score": o["score"], "cos_global": o["cos_global"], "cos_local": o["cos_local"],
-                    "inliers": a.num_inliers, "ok": a.ok, "A01": a.A01}
+            return {"score": o["score"], "cosine": o["cosine"], "cos_global": o["cos_global"],
+                    "cos_local": o["cos_local"], "inliers": a.num_inliers, "ok": a.ok, "A01": a.A01}
 
         self._run, self._scores = run, scores
 
@@ -122,7 +122,9 @@ class Verifier:
         """Scores up to `batch_size` pairs in one call of one compiled graph (the batch is padded to
         `batch_size` by repeating its last pair, so every call has the same shapes).
 
-        Returns {'score', 'cos_global', 'cos_local' float [n], 'inliers' int [n], 'ok' bool [n],
+        Returns {'score', 'cosine', 'cos_global', 'cos_local' float [n] ('score' is the decision
+        score, 'cosine' the paper's fused cosine: equal unless the bundle weights the score by Module
+        1's inliers, `Module2Config.evidence_k`), 'inliers' int [n], 'ok' bool [n],
         'rotation_deg' float [n]} for the n given pairs (alignment in the model windows' frame,
         which differs from the files' only by the resampling scale: rotation is the same).
         RANSAC draws are shared by the batch (`ifvit_core.geometry.ransac_similarity`), so a pair
@@ -178,6 +180,7 @@ class Verifier:
         score = float(o["score"])
         return {
             "image0": str(a.path), "image1": str(b.path), "score": score,
+            "cosine": float(o["cosine"]), "evidence_k": self.cfg.module2.evidence_k,
             "cos_global": float(o["cos_global"]), "cos_local": float(o["cos_local"]),
             "decision": {k: bool(score >= t) for k, t in thresholds.items()},
             "thresholds": thresholds,

@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         ex = m["exported_from"]
         lines.append(f"exported    weights only (sha256 {m.get('weights_sha256', '')[:12]}) from "
                      f"{ex.get('path')} at step {ex.get('step')}")
+    if m.get("calibration"):
+        cal = m["calibration"]
+        lines.append(f"calibrated  evidence k {cal['evidence_k']:g} ({cal['chosen_by']}), thresholds on "
+                     + "; ".join(f"{s['data'] or s['evaluation']} ({s['protocol']})" for s in cal["sets"]))
     if m.get("recipe"):
         lines.append(f"recipe      {m['recipe']}")
     pre = m.get("preprocessing", {})

@@ -15,6 +15,7 @@ from ifvit_core.config import IFViTConfig
 from ifvit_core.ifvit.registration import Alignment, Module2Inputs, align_pair, module2_inputs
 from ifvit_core.ifvit.representation import Matcher
 from ifvit_core.loftr.model import LoFTR
+from ifvit_core.losses import evidence_weighted
 
 
 def register_pair(
@@ -71,11 +72,14 @@ def verify_pairs(
 
     Args: as `register_pair`, plus module2: Module 2 in eval mode.
 
-    Returns {'score' [B], 'cos_global', 'cos_local' [B], 'alignment': Alignment, 'module1': dense
-    matches of Module 1, 'module2': per-branch outputs (correspondences for interpretability),
-    'inputs': Module2Inputs}.
+    Returns {'score' [B] (the decision score: 'cosine' weighted by the inlier evidence when
+    `cfg.module2.evidence_k` > 0, else equal to it), 'cosine' [B] (the paper's fused cosine),
+    'cos_global', 'cos_local' [B], 'alignment': Alignment, 'module1': dense matches of Module 1,
+    'module2': per-branch outputs (correspondences for interpretability), 'inputs': Module2Inputs}.
     """
     dense, ali, inp = register_pair(cfg, module1, key, image0, image1, mask0, mask1)
     out = run_matcher(module2, inp)
-    return {"score": out["score"], "cos_global": out["cos_global"], "cos_local": out["cos_local"],
-            "alignment": ali, "module1": dense, "module2": out, "inputs": inp}
+    score = evidence_weighted(out["score"], ali.num_inliers, cfg.module2.evidence_k)
+    return {"score": score, "cosine": out["score"], "cos_global": out["cos_global"],
+            "cos_local": out["cos_local"], "alignment": ali, "module1": dense, "module2": out,
+            "inputs": inp}
