@@ -19,7 +19,7 @@ from ifvit_train.config import TrainConfig
 from ifvit_train.evaluate import load_prints
 from ifvit_train.gallery import Embedder
 from ifvit_train.infer import Verifier
-from ifvit_train.preprocessing import describe, enhancement, preprocessing
+from ifvit_train.preprocessing import NO_ENHANCEMENT, describe, enhancement, preprocessing
 from ifvit_train.shipped import shipped_bundle
 
 SHIPPED_DATA = Path(__file__).parent / "data" / "fvc2002_db1_b"
@@ -89,13 +89,13 @@ def test_dense_step_enhances_its_inputs():
 
 @pytest.fixture(scope="module")
 def shipped():
-    """The shipped bundle, its 10 test prints, and the same weights with a Gabor record."""
-    plain = load_bundle(shipped_bundle(), require="match")
-    prints = load_prints(Verifier(plain), SHIPPED_DATA, "fvc").prepared
-    pre = plain.meta["preprocessing"]
+    """The shipped weights without and with a Gabor record, its 10 test prints, the setting."""
+    b = load_bundle(shipped_bundle(), require="match")
+    pre = b.meta["preprocessing"]
     enh = EnhanceConfig.for_downscale(float(pre.get("downscale", 1.0)))
-    on = dataclasses.replace(plain, meta={**plain.meta, "preprocessing": {
-        **pre, "enhancement": enh.to_dict() | {"method": "gabor"}}})
+    with_record = lambda e: dataclasses.replace(b, meta={**b.meta, "preprocessing": {**pre, "enhancement": e}})
+    plain, on = with_record(NO_ENHANCEMENT), with_record(enh.to_dict() | {"method": "gabor"})
+    prints = load_prints(Verifier(plain), SHIPPED_DATA, "fvc").prepared
     return plain, on, enh, prints
 
 
@@ -106,7 +106,7 @@ def _enhanced_prints(prints, enh):
     return [dataclasses.replace(p, window=w) for p, w in zip(prints, e)]
 
 
-def test_shipped_model_has_no_enhancement(shipped):
+def test_a_none_record_means_no_enhancement(shipped):
     plain, _, _, _ = shipped
     assert Verifier(plain).enhance is None
     assert describe(plain.meta["preprocessing"]) == "none"
