@@ -100,7 +100,7 @@ def test_evaluate_calibrate_then_match_uses_the_evidence_weighted_score(world, t
     r = json.loads(capsys.readouterr().out)
     n = r["alignment"]["inliers"]
     assert r["evidence_k"] == 5.0
-    assert abs(r["score"] - r["cosine"] * n / (n + 5)) < 1e-5
+    assert abs(r["score"] - (1 + r["cosine"]) / 2 * n / (n + 5)) < 1e-5
     assert r["decision"] == {k: r["score"] >= t for k, t in meta["thresholds"].items()
                              if isinstance(t, float)}
     assert main(["inspect", str(cal)]) == 0

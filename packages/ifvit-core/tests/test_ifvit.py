@@ -128,5 +128,5 @@ def test_evidence_k_weights_the_decision_score_by_module1_inliers(models):
     np.testing.assert_array_equal(np.asarray(plain["score"]), np.asarray(plain["cosine"]))
     np.testing.assert_array_equal(np.asarray(ev["cosine"]), np.asarray(plain["cosine"]))
     n = np.asarray(ev["alignment"].num_inliers, np.float64)
-    want = np.asarray(plain["cosine"], np.float64) * n / (n + k)
+    want = (1 + np.asarray(plain["cosine"], np.float64)) / 2 * n / (n + k)
     np.testing.assert_allclose(np.asarray(ev["score"]), want, rtol=1e-6, atol=1e-7)

@@ -388,7 +388,7 @@ def test_fine_offset_target_inverts_the_fine_keypoint():
 def test_evidence_weighted_by_hand():
     score, n = np.array([0.8, 0.8, -0.5, 0.9]), np.array([30, 0, 10, 1000])
     np.testing.assert_allclose(losses.evidence_weighted(score, n, 10.0),
-                               [0.8 * 30 / 40, 0.0, -0.5 * 10 / 20, 0.9 * 1000 / 1010], rtol=1e-6)
+                               [0.9 * 30 / 40, 0.0, 0.25 * 10 / 20, 0.95 * 1000 / 1010], rtol=1e-6)
     # k = 0 is the paper's score, unchanged
     np.testing.assert_array_equal(losses.evidence_weighted(score, n, 0.0), score.astype(np.float32))
 

@@ -44,14 +44,15 @@ def test_the_smallest_k_that_separates_wins_and_thresholds_come_from_pooled_impo
             for n, r in (("a", A), ("b", B))]
     k, table = cal.choose_evidence_k(sets)
     assert table[0.0][0] > 0 and table[0.0][1] == 0  # k = 0 (the paper's score) errs on A only
-    # k = 2.5: A genuine 0.585, 0.485, 0.882 vs impostors 0.311, 0, 0.16, 0.114 -> EER 0 on both
+    # k = 2.5, (1 + c) / 2 * n / (n + 2.5): A genuine 0.780, 0.727, 0.931 vs impostors 0.378, 0,
+    # 0.48, 0.2 -> EER 0 on both
     assert table[2.5] == [0.0, 0.0] and k == 2.5
     meta = cal.calibrated_meta({"config": {"module2": {"evidence_k": 0.0}}, "thresholds": {"x": 1.0}},
                                sets, k, table, "grid")
     assert meta["config"]["module2"]["evidence_k"] == 2.5
-    # 5 pooled impostor scores; the highest is B's 0.8 * 50 / 52.5 = 0.7619: FMR 1% allows
-    # floor(0.05) = 0 false matches, so every threshold lies just above it
-    top = 0.8 * 50 / 52.5
+    # 5 pooled impostor scores; the highest is B's (1 + 0.8) / 2 * 50 / 52.5 = 0.857: FMR 1%
+    # allows floor(0.05) = 0 false matches, so every threshold lies just above it
+    top = 0.9 * 50 / 52.5
     for name in ("fmr_0.01", "fmr_0.001", "fmr_0.0001"):
         t = meta["thresholds"][name]
         assert t > float(np.float32(top)) and math.isclose(t, top, rel_tol=1e-6)

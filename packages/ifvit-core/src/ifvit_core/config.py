@@ -125,8 +125,8 @@ class Module2Config:
     roi_size: int = 96  # side of the local ROI input (90x90 [PRIOR] padded to a multiple of 8)
     num_classes: int = 1000  # ArcFace classes = training finger identities (set from the data)
     fusion_alpha: float = 0.5  # score = α·global + (1-α)·local [INF]
-    # 0: the paper's score. k > 0: that score times n / (n + k), n = Module 1's RANSAC inliers
-    # (beyond the paper; chosen on validation prints by `ifvit calibrate`, see ifvit_core.losses)
+    # 0: the paper's score. k > 0: (1 + score) / 2 * n / (n + k), n = Module 1's RANSAC inliers
+    # (beyond the paper; chosen on validation prints by `ifvit calibrate`; ifvit_core.losses)
     evidence_k: float = 0.0
 
     def __post_init__(self) -> None:

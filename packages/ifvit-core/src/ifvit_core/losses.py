@@ -382,20 +382,22 @@ def fuse_scores(
 
 
 def evidence_weighted(score: jax.Array, num_inliers: jax.Array, k: float) -> jax.Array:
-    """The fused cosine weighted by Module 1's geometric evidence: `score · n / (n + k)`.
+    """The fused cosine weighted by Module 1's geometric evidence: `(1 + score) / 2 · n / (n + k)`.
 
     Beyond the paper (its score is the cosine alone): a pair whose dense matches RANSAC cannot
     confirm (few inliers n) is pulled towards 0 whatever its embeddings say; with many inliers the
-    factor tends to 1. k = 0 returns `score` unchanged (the paper's score).
+    factor tends to 1. The cosine is first mapped to [0, 1], so a negative cosine lowers a pair's
+    score without flipping its sign. k = 0 returns `score` unchanged: the paper's score, which ranks
+    pairs as the k -> 0 limit does.
 
     Args:
-      score: [...] fused cosines; num_inliers: [...] RANSAC inlier counts (>= 0); k: >= 0.
+      score: [...] fused cosines in [-1, 1]; num_inliers: [...] RANSAC inlier counts (>= 0); k: >= 0.
 
     Returns:
-      [...] float32 scores.
+      [...] float32 scores, in [0, 1] when k > 0.
     """
     score = jnp.asarray(score, jnp.float32)
     if k == 0:  # static: the paper's score, bit for bit
         return score
     n = jnp.asarray(num_inliers, jnp.float32)
-    return score * (n / (n + k))
+    return (1.0 + score) / 2.0 * (n / (n + k))

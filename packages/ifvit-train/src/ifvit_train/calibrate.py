@@ -4,7 +4,7 @@ Input: `ifvit evaluate` outputs made with the bundle (scores.csv + report.json o
 set). Two things are chosen from them, nothing is trained:
 
 1. `evidence_k`, how much Module 1's geometric evidence weighs in the decision score:
-   score = cosine · n / (n + k), n = RANSAC inliers (`ifvit_core.losses.evidence_weighted`;
+   score = (1 + cosine) / 2 · n / (n + k), n = RANSAC inliers (`ifvit_core.losses.evidence_weighted`;
    k = 0 is the paper's score). The grid value with the lowest mean EER over the sets wins (ties:
    the smaller k), unless the user fixes k.
 2. The decision thresholds for FMR 1% / 0.1% / 0.01%, from the impostor scores of every set pooled,

@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"folder of real prints in FVC naming to evaluate on (default: {REAL_DEFAULT} "
                         "when it exists)")
     p.add_argument("--no-real", action="store_true", help="skip the real-print evaluation")
+    p.add_argument("--enhance", action=argparse.BooleanOptionalAction, default=False,
+                   help="ridge enhancement (orientation field + Gabor filtering, on device) of every "
+                        "model input, as `ifvit train dense --enhance` (default: off)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                      # corrupted copies only: within the demo's 300 steps they teach Module 1 to
                      # register synthetic prints; the shipped recipe adds translation and impression
                      # pairs (what real prints need), which take ~1,000 steps to pay off
-                     input_downscale=args.downscale,
+                     input_downscale=args.downscale, enhance=args.enhance,
                      checkpoint_every=100, validate_every=0)
     print(f"[3/5] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
           f"{args.match_steps} steps", flush=True)

@@ -17,7 +17,7 @@ Each image is read (TIFF/BMP/PNG/JPEG/PGM, grey or colour; WSQ via the `wsq` pac
 to 500 ppi (dpi from the file, or --dpi) and prepared exactly as in training (the model-input window
 at the print's foreground centroid). Prints: the score (the fused cosine of the global and ROI
 branches; in a bundle made by `ifvit calibrate`, weighted by Module 1's RANSAC inliers n as
-cosine * n / (n + k)), both branch cosines, a decision at each threshold stored in the bundle
+(1 + cosine) / 2 * n / (n + k)), both branch cosines, a decision at each threshold stored in the bundle
 (calibrated on held-out impostor scores), the alignment (rotation, scale,
 translation, RANSAC inliers) and the number of correspondences. --json prints everything, with
 every correspondence (Module 1 and both branches) in the pixel coordinates of YOUR two files.
@@ -156,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
     dec = ", ".join(f"{k}: {'accept' if v else 'reject'}" for k, v in result["decision"].items())
     n = {k: len(v) for k, v in result["correspondences"].items()}
     k, cos = result["evidence_k"], f"global {result['cos_global']:.4f}, ROI {result['cos_local']:.4f}"
-    print(f"score {result['score']:.4f} (" + (f"cosine {result['cosine']:.4f} x inlier evidence "
-          f"{al['inliers']}/({al['inliers']}+{k:g}); " if k else "") + cos + ")")
+    print(f"score {result['score']:.4f} (" + (f"(1 + cosine {result['cosine']:.4f}) / 2 x inlier "
+          f"evidence {al['inliers']}/({al['inliers']}+{k:g}); " if k else "") + cos + ")")
     print(f"decision {dec or 'no thresholds in the bundle'}")
     print(f"alignment {'ok' if al['ok'] else 'failed (identity used)'}: rotation {al['rotation_deg']:.1f} deg, "
           f"scale {al['scale']:.3f}, translation ({al['translation'][0]:.1f}, {al['translation'][1]:.1f}) px, "
