@@ -30,7 +30,7 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     assert ev["real"]["pairs"] == {"genuine": 5, "impostor": 10, "failed": 0}
     assert ev["synthetic"]["pairs"]["genuine"] == 2  # 2 held-out fingers x 1 pair of impressions
     for name in ("synthetic", "real"):
-        assert set(ev[name]["rows"]) == {"trained", "untrained", "module1"}
+        assert set(ev[name]["rows"]) == {"trained", "scratch", "untrained", "module1"}
     for png in ("synthetic_prints.png", "model/dense/train_curves.png", "model/match/train_curves.png",
                 "det_synthetic.png", "det_real.png", "match_synthetic.png", "match_real.png"):
         im = np.asarray(Image.open(out / png).convert("L"))

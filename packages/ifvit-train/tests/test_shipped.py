@@ -45,3 +45,21 @@ def test_shipped_model_scores_real_genuine_pairs_above_impostors():
     # ranking quality: the share of (genuine, impostor) pairs ordered correctly (ROC AUC)
     auc = float((s[genuine][:, None] > s[~genuine][None, :]).mean())
     assert auc >= 0.75, (auc, s[genuine], np.sort(s[~genuine]))
+
+
+def test_the_baselines_reset_exactly_the_modules_they_name():
+    import jax
+    from flax import nnx
+
+    from ifvit_train.bundle import build_models, from_scratch, untrained
+
+    b = load_bundle(shipped_bundle(), require="match")
+    leaves = lambda m: [np.asarray(x) for x in jax.tree.leaves(nnx.state(m, nnx.Param))]
+    same = lambda m0, m1: all(np.array_equal(x, y) for x, y in zip(leaves(m0), leaves(m1)))
+    fresh1, _ = build_models(b.cfg, "dense", int(b.meta["train"]["seed"]))
+    u, s = untrained(b), from_scratch(b)
+    assert same(u.module1, b.module1) and not same(u.matcher, b.matcher)  # Module 2 only
+    assert same(s.module1, fresh1) and not same(s.module1, b.module1)  # both modules
+    # Module 2 of each starts from its own Module 1's trunk
+    trunk = lambda m: leaves(m.global_branch.backbone)
+    assert all(np.array_equal(x, y) for x, y in zip(trunk(s.matcher), leaves(fresh1.backbone)))

@@ -82,6 +82,9 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
                   + ("" if al["ok"] else " (alignment failed)"), fontsize=9)
     for ax in (ax0, ax1):
         ax.set_axis_off()
-    fig.suptitle(f"{title}  score {result['score']:.3f} (global {result['cos_global']:.3f}, "
+    k = result.get("evidence_k", 0.0)
+    evidence = (f"cosine {result['cosine']:.3f} weighted by {result['alignment']['inliers']} inliers "
+                f"(k {k:g}); " if k else "")
+    fig.suptitle(f"{title}  score {result['score']:.3f} ({evidence}global {result['cos_global']:.3f}, "
                  f"ROI {result['cos_local']:.3f})".strip(), fontsize=10)
     return save_figure_atomic(fig, path)

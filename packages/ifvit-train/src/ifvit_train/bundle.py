@@ -255,6 +255,15 @@ def untrained(b: LoadedBundle) -> LoadedBundle:
                                meta={**b.meta, "thresholds": {}, "untrained": True})
 
 
+def from_scratch(b: LoadedBundle) -> LoadedBundle:
+    """The same Module 2 bundle before any training: Module 1 freshly initialised with the run's
+    seed (as `ifvit train dense` starts it), Module 2 then initialised from it (`untrained`). The
+    baseline of a run that trains both modules (`ifvit demo`)."""
+    module1, _ = build_models(b.cfg, "dense", int(b.meta["train"]["seed"]))
+    module1.eval()
+    return untrained(dataclasses.replace(b, module1=module1))
+
+
 def export_bundle(src: str | Path, dst: str | Path, recipe: str | None = None) -> dict[str, Any]:
     """Writes the weights-only copy of a finished bundle into the empty folder `dst`.
 

@@ -249,15 +249,18 @@ def compare_with_baselines(bundle: LoadedBundle, root: str | Path, layout: str =
                            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The trained model against its baselines on one set of prints, from one preparation.
 
-    Rows: 'trained' (IFViT's fused score), 'untrained' (the same network before Module 2 training,
+    Rows: 'trained' (IFViT's score), 'scratch' (the network before any training,
+    `ifvit_train.bundle.from_scratch`), 'untrained' (the same network before Module 2 training,
     `ifvit_train.bundle.untrained`), 'module1' (Module 1 alone: RANSAC inliers). Each row holds the
-    FVC indicators (`verification_report`). With `det_png`, draws the three DET curves there.
+    FVC indicators (`verification_report`). With `det_png`, draws the four DET curves there.
     """
-    from ifvit_train.bundle import untrained
+    from ifvit_train.bundle import from_scratch, untrained
 
     trained = Verifier(bundle)
     prints = load_prints(trained, root, layout, fingers=fingers)
     _, gen, s_t, rep = evaluate_prints(trained, prints, protocol, batch_size, progress)
+    _, _, s_s, rep_s = evaluate_prints(Verifier(from_scratch(bundle)), prints, protocol, batch_size,
+                                       progress)
     _, _, s_u, rep_u = evaluate_prints(Verifier(untrained(bundle)), prints, protocol, batch_size,
                                        progress)
     if det_png is not None:
@@ -265,10 +268,11 @@ def compare_with_baselines(bundle: LoadedBundle, root: str | Path, layout: str =
 
         g = gen == 1
         plot_det({"trained": (s_t["score"][g], s_t["score"][~g]),
-                  "untrained": (s_u["score"][g], s_u["score"][~g]),
+                  "no training": (s_s["score"][g], s_s["score"][~g]),
+                  "Module 2 untrained": (s_u["score"][g], s_u["score"][~g]),
                   "Module 1 alone": (s_t["inliers"][g], s_t["inliers"][~g])},
                  det_png, title=f"DET {Path(root).name}")
     return {"data": str(root), "protocol": protocol, "pairs": rep["pairs"],
             "prints": rep["prints"], "seconds_per_pair": rep["seconds_per_pair"],
-            "rows": {"trained": rep["systems"]["ifvit"], "untrained": rep_u["systems"]["ifvit"],
-                     "module1": rep["systems"]["module1"]}}
+            "rows": {"trained": rep["systems"]["ifvit"], "scratch": rep_s["systems"]["ifvit"],
+                     "untrained": rep_u["systems"]["ifvit"], "module1": rep["systems"]["module1"]}}
