@@ -2,7 +2,8 @@
 # Reproduces the shipped model (packages/ifvit-train/src/ifvit_train/weights/ifvit-small):
 # synthetic prints -> shards -> Module 1 -> Module 2 -> weights-only export -> calibration on the four
 # real validation sets (REAL=folder of the FVC sets). Seed 0, `small` preset.
-# About 2.5 hours on a 2-core CPU (128-px stages ~85 min, 256-px fine-tuning ~30 min, validation ~25 min);
+# About 2 hours on an idle 2-core CPU (128-px stages ~80 min, 256-px fine-tuning ~25 min, validation ~16 min;
+# more with other jobs running);
 # unchanged on a GPU host
 # (add --preset paper, more --fingers and --steps, --batch/--accum for larger batches).
 # Usage: bash scripts/train_shipped_model.sh [OUT]   (default OUT: runs/shipped; every stage resumes)
