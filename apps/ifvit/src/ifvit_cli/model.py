@@ -42,3 +42,13 @@ def load_model(path: Path | None, untrained: bool = False):
         return Verifier(reset(b) if untrained else b), path
     except (BundleError, ValueError) as e:
         raise UserError(str(e)) from None
+
+
+def check_new_bundle_folder(out: Path, src: Path) -> None:
+    """--out of a command that writes a new bundle from `src`: must be new (or an empty folder) and
+    outside `src`; a one-line UserError otherwise (nothing is ever overwritten)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out}: exists and is not an empty folder; give a new folder "
+                        "(nothing is overwritten)")
+    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
+        raise UserError(f"--out {out}: inside the source bundle; give a folder elsewhere")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ifvit_cli.errors import UserError
-from ifvit_cli.model import add_model_argument, model_path
+from ifvit_cli.model import add_model_argument, check_new_bundle_folder, model_path
 
 HELP = "fit a bundle's thresholds (and Module 1 evidence weight) to your validation prints"
 DESCRIPTION = """\
@@ -48,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
     src = model_path(args.model)
     if args.evidence_k is not None and not args.evidence_k >= 0:
         raise UserError(f"--evidence-k {args.evidence_k}: must be a number >= 0")
-    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
-        raise UserError(f"--out {args.out}: exists and is not an empty folder; give a new folder "
-                        "(nothing is overwritten)")
-    if args.out.resolve() == src.resolve() or src.resolve() in args.out.resolve().parents:
-        raise UserError(f"--out {args.out}: inside the source bundle; give a folder elsewhere")
+    check_new_bundle_folder(args.out, src)
     try:
         with atomic_path(args.out) as tmp:
             claim_output_dir(tmp, "bundle-calibrate", inputs=[src, *args.eval], resume=False)

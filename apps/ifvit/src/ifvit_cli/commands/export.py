@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ifvit_cli.errors import UserError
+from ifvit_cli.model import check_new_bundle_folder
 
 HELP = "copy a finished bundle's weights (no optimizer state) into a small bundle to ship"
 DESCRIPTION = """\
@@ -34,11 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_data.outputs import OutputError, atomic_path, claim_output_dir
     from ifvit_train.bundle import BundleError, export_bundle
 
-    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
-        raise UserError(f"--out {args.out}: exists and is not an empty folder; give a new folder "
-                        "(nothing is overwritten)")
-    if args.out.resolve() == args.bundle.resolve() or args.bundle.resolve() in args.out.resolve().parents:
-        raise UserError(f"--out {args.out}: inside the source bundle; give a folder elsewhere")
+    check_new_bundle_folder(args.out, args.bundle)
     try:
         with atomic_path(args.out) as tmp:
             claim_output_dir(tmp, "bundle-export", inputs=[args.bundle], resume=False)
