@@ -28,6 +28,8 @@ from ifvit_cli.main import main
       "--lambda-dense", "-1"], "must be >= 0"),
     (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
       "--enhance"], "--enhance is for"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--max-translation", "-1"],
+     "max_translation=-1.0"),
     (["inspect", "{tmp}"], "not a model bundle"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):

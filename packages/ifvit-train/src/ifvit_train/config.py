@@ -55,6 +55,7 @@ class TrainConfig:
             "genuine_ratio": 0.0 < self.genuine_ratio < 1.0,
             "synthetic_fraction": 0.0 <= self.synthetic_fraction <= 1.0,
             "impression_pairs": 0.0 <= self.impression_pairs <= 1.0,
+            "max_translation": self.max_translation >= 0, "max_rotation": self.max_rotation >= 0,
             "compute_dtype": self.compute_dtype in ("float32", "bfloat16"),
             "input_downscale": 1.0 <= self.input_downscale <= 2.0,
         }

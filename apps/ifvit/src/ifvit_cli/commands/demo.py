@@ -79,6 +79,19 @@ def run(args: argparse.Namespace) -> int:
     real = None if args.no_real else (args.real or (REAL_DEFAULT if REAL_DEFAULT.is_dir() else None))
     if real is not None and not real.is_dir():
         raise UserError(f"--real {real}: not a folder; pass a folder of FVC-named prints or --no-real")
+    from ifvit_train.config import TrainConfig
+
+    try:  # every training setting is checked before any work
+        tc = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
+                         holdout=args.holdout, seed=args.seed, warmup_steps=min(50, args.steps // 5),
+                         # with enhancement, impression pairs and shifted windows pay off within the
+                         # demo's 300 steps (real DB1_B, Module 1 alone: 43.4% EER with corrupted copies
+                         # only, 21.1% with both; README, Quick start)
+                         input_downscale=args.downscale, enhance=args.enhance,
+                         impression_pairs=args.impression_pairs, max_translation=args.max_translation,
+                         checkpoint_every=100, validate_every=0)
+    except ValueError as e:
+        raise UserError(f"{e}; see ifvit demo --help") from None
     from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
 
     try:  # the output-safety policy: never a folder of the user's files, checked before any work
@@ -93,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_data.ingest import ingest
     from ifvit_data.synth import SynthConfig, contact_sheet, generate_dataset
     from ifvit_train.bundle import write_json_atomic
-    from ifvit_train.config import TrainConfig
 
     t0 = time.time()
     synth_dir, shard_dir = out / "synth", out / "shards"
@@ -108,14 +120,6 @@ def run(args: argparse.Namespace) -> int:
                   min(args.impressions, 4), out / "synthetic_prints.png")
     print(f"[2/5] shards in {shard_dir}", flush=True)
     ingest(synth_dir, "fvc", shard_dir)
-    tc = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
-                     holdout=args.holdout, seed=args.seed, warmup_steps=min(50, args.steps // 5),
-                     # with enhancement, impression pairs and shifted windows pay off within the
-                     # demo's 300 steps (real DB1_B, Module 1 alone: 43.4% EER with corrupted copies
-                     # only, 21.1% with both; README "The demo")
-                     input_downscale=args.downscale, enhance=args.enhance,
-                     impression_pairs=args.impression_pairs, max_translation=args.max_translation,
-                     checkpoint_every=100, validate_every=0)
     print(f"[3/5] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
           f"{args.match_steps} steps", flush=True)
     try:
