@@ -36,6 +36,16 @@ def save_figure_atomic(fig, path: str | Path, dpi: int = 120) -> Path:
     return path
 
 
+def score_text(result: dict, digits: int) -> str:
+    """'score S (...)' of a `Verifier.verify` result: the branch cosines and, for a bundle with an
+    evidence weight k, how the score was made from the fused cosine and the inliers n."""
+    f = lambda x: f"{x:.{digits}f}"
+    k, n = result["evidence_k"], result["alignment"]["inliers"]
+    evidence = f"(1 + cosine {f(result['cosine'])}) / 2 x inliers {n}/({n}+{k:g}); " if k else ""
+    return (f"score {f(result['score'])} ({evidence}global {f(result['cos_global'])}, "
+            f"ROI {f(result['cos_local'])})")
+
+
 def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path: str | Path,
                       *, title: str = "") -> Path:
     """The picture of one verification (`ifvit_train.infer.Verifier.verify` result).
@@ -82,9 +92,5 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
                   + ("" if al["ok"] else " (alignment failed)"), fontsize=9)
     for ax in (ax0, ax1):
         ax.set_axis_off()
-    k = result.get("evidence_k", 0.0)
-    evidence = (f"cosine {result['cosine']:.3f} weighted by {result['alignment']['inliers']} inliers "
-                f"(k {k:g}); " if k else "")
-    fig.suptitle(f"{title}  score {result['score']:.3f} ({evidence}global {result['cos_global']:.3f}, "
-                 f"ROI {result['cos_local']:.3f})".strip(), fontsize=10)
+    fig.suptitle(f"{title}  {score_text(result, 3)}".strip(), fontsize=10)
     return save_figure_atomic(fig, path)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ifvit_core.config import config_from_dict
 from ifvit_core.losses import evidence_weighted, fuse_scores
 from ifvit_train.bundle import (BUNDLE_FILE, LoadedBundle, export_bundle, load_bundle,
                                 write_json_atomic)
@@ -168,10 +169,9 @@ def calibrate_bundle(src: str | Path, dst: str | Path, eval_dirs: Sequence[str |
             raise CalibrationError(f"evidence k must be >= 0, got {evidence_k}")
         k, table = float(evidence_k), {float(evidence_k): [s.eer(float(evidence_k)) for s in sets]}
         chosen_by = "given"
-    export_bundle(src, dst)
-    meta = calibrated_meta(json.loads((Path(dst) / BUNDLE_FILE).read_text()), sets, k, table, chosen_by)
+    meta = calibrated_meta(export_bundle(src, dst), sets, k, table, chosen_by)
+    config_from_dict(meta["config"])  # the new config is valid before it is written
     write_json_atomic(Path(dst) / BUNDLE_FILE, meta)
-    load_bundle(dst, require="match")  # the written bundle loads (config valid)
     return meta
 
 

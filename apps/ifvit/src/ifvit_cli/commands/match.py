@@ -155,9 +155,9 @@ def run(args: argparse.Namespace) -> int:
     al = result["alignment"]
     dec = ", ".join(f"{k}: {'accept' if v else 'reject'}" for k, v in result["decision"].items())
     n = {k: len(v) for k, v in result["correspondences"].items()}
-    k, cos = result["evidence_k"], f"global {result['cos_global']:.4f}, ROI {result['cos_local']:.4f}"
-    print(f"score {result['score']:.4f} (" + (f"(1 + cosine {result['cosine']:.4f}) / 2 x inlier "
-          f"evidence {al['inliers']}/({al['inliers']}+{k:g}); " if k else "") + cos + ")")
+    from ifvit_cli.viz import score_text
+
+    print(score_text(result, 4))
     print(f"decision {dec or 'no thresholds in the bundle'}")
     print(f"alignment {'ok' if al['ok'] else 'failed (identity used)'}: rotation {al['rotation_deg']:.1f} deg, "
           f"scale {al['scale']:.3f}, translation ({al['translation'][0]:.1f}, {al['translation'][1]:.1f}) px, "
