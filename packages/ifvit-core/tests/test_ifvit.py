@@ -130,3 +130,37 @@ def test_evidence_k_weights_the_decision_score_by_module1_inliers(models):
     n = np.asarray(ev["alignment"].num_inliers, np.float64)
     want = (1 + np.asarray(plain["cosine"], np.float64)) / 2 * n / (n + k)
     np.testing.assert_allclose(np.asarray(ev["score"]), want, rtol=1e-6, atol=1e-7)
+
+
+def test_global_shape_keeps_the_training_scale():
+    from ifvit_core.ifvit import global_shape
+
+    assert global_shape((256, 256), 256, 128) == (128, 128)  # a training window: global_size
+    assert global_shape((320, 256), 256, 128) == (160, 128)  # a tall print: same scale, taller
+    assert global_shape((64, 64), 64, 48) == (48, 48)
+    assert global_shape((100, 64), 64, 64) == (96, 64)  # sides rounded to multiples of 8
+    assert global_shape((8, 8), 256, 128) == (8, 8)  # never empty
+
+
+def test_verify_pairs_on_a_whole_tall_print_keeps_its_shape_and_scale(models):
+    """A window larger than the training size (a tall print at inference) against a training-size
+    one: Module 2's global input is image 0's window at the training scale (not squashed)."""
+    cfg, m1, m2 = models
+    m1.eval()
+    m2.eval()
+    half = cfg.replace(module2=dataclasses.replace(cfg.module2, global_size=32))  # scale 1/2
+    rng = np.random.default_rng(4)
+    x0 = jnp.asarray(rng.random((2, 96, 64, 1)), jnp.float32)
+    x1 = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
+    k0, k1 = jnp.ones((2, 96, 64), bool), jnp.ones((2, 64, 64), bool)
+    for c, want in ((cfg, (96, 64)), (half, (48, 32))):
+        out = nnx.jit(lambda a, b, key, i0, i1: verify_pairs(c, a, b, key, i0, i1, k0, k1))(
+            m1, m2, jax.random.key(0), x0, x1)
+        inp = out["inputs"]
+        assert inp.global0.shape == (2, *want, 1) and inp.global1.shape == (2, *want, 1)
+        assert inp.global_mask.shape == (2, (want[0] // 8) * (want[1] // 8))
+        frame = np.asarray(inp.global_frame[0])
+        np.testing.assert_allclose(frame[0, 0], frame[1, 1], rtol=1e-6)  # one scale, both axes
+        np.testing.assert_allclose(frame[0, 0], want[1] / 64, rtol=1e-6)
+        assert out["alignment"].overlap.shape == (2, 96, 64)  # image 1 warped into image 0's frame
+        assert np.all(np.isfinite(np.asarray(out["score"])))

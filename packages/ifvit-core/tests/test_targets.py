@@ -49,7 +49,7 @@ def _inputs(image0, image1, A01):
     overlap, origin = geometry.overlap_roi(full, full, R)
     ali = registration.Alignment(A01, aligned1, overlap, origin, jnp.zeros(b, jnp.int32),
                                  jnp.ones(b, bool))
-    return registration.module2_inputs(image0, ali, global_size=G, roi_size=R)
+    return registration.module2_inputs(image0, ali, global_hw=(G, G), roi_size=R)
 
 
 def _sample(img, pts):
@@ -92,7 +92,7 @@ def test_branch_points_match_closed_form_affine():
     A = _affine(-35.0, -4.0, 5.0)
     A01 = _affine(-30.0, -2.0, 4.0)
     gi, gv, g1 = _raw_gt(A)
-    frame = registration.resize_frame((H, W), G, 1)
+    frame = registration.resize_frame((H, W), (G, G), 1)
     q1, known = targets.branch_points(gi[None], gv[None], g1[None], (H, W), jnp.asarray(A01)[None],
                                       frame, (G, G))
     F = np.asarray(frame[0], np.float64)
@@ -113,7 +113,7 @@ def test_branch_points_match_closed_form_affine():
 def test_branch_ground_truth_is_one_to_one_and_rounds():
     A = _affine(10.0, 2.0, 2.0)
     gi, gv, g1 = _raw_gt(A)
-    frame = registration.resize_frame((H, W), G, 1)
+    frame = registration.resize_frame((H, W), (G, G), 1)
     mask = jnp.ones((1, (G // 8) ** 2), bool).at[0, :6].set(False)
     gt = jax.jit(targets.branch_ground_truth, static_argnums=(3, 6))(
         gi[None], gv[None], g1[None], (H, W), jnp.asarray(A)[None], frame, (G, G), mask)
@@ -133,5 +133,6 @@ def test_no_ground_truth_gives_no_targets():
     n = (H // 8) * (W // 8)
     gt = targets.branch_ground_truth(
         np.zeros((2, n), np.int32), np.zeros((2, n), bool), np.zeros((2, n, 2), np.float32),
-        (H, W), geometry.identity_affine((2,)), registration.resize_frame((H, W), G, 2), (G, G))
+        (H, W), geometry.identity_affine((2,)), registration.resize_frame((H, W), (G, G), 2),
+        (G, G))
     assert not np.asarray(gt["gt_valid"]).any()

@@ -106,3 +106,18 @@ def test_modes(setup):
     assert np.abs(run["skip"] - run["self"]).max() > 1e-3  # the cross layer does run in 'self'
     with pytest.raises(ValueError, match="unknown single-image mode"):
         embed_images(cfg, m2, images, masks, mode="bogus")
+
+
+def test_a_window_larger_than_training_keeps_its_shape(setup):
+    """A whole tall print at inference: the global branch sees the window at the training scale
+    (tiny: 1, so unresized), and the template is still a unit vector."""
+    cfg, m2, images, masks, _ = setup
+    tall = jnp.concatenate([jnp.ones_like(images[:, :32]), images], axis=1)  # [4, 96, 64, 1]
+    tall_m = jnp.concatenate([jnp.zeros_like(masks[:, :32]), masks], axis=1)
+    inp = template_inputs(cfg, tall, tall_m)
+    assert inp.global_image.shape == (4, 96, 64, 1)
+    np.testing.assert_array_equal(np.asarray(inp.global_image),
+                                  np.where(np.asarray(tall_m)[..., None], np.asarray(tall), 1.0))
+    assert not np.asarray(inp.global_mask)[:, :4 * 8].any()  # the padding rows: no token
+    out = nnx.jit(lambda m, x, k: embed_images(cfg, m, x, k))(m2, tall, tall_m)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(out["template"]), axis=1), 1.0, atol=1e-5)

@@ -73,3 +73,36 @@ def test_grid_window_matches_pixel_loop() -> None:
                 if 0 <= yy and 0 <= xx and yy // 8 < 13 and xx // 8 < 11:
                     ref[y, x] = g[yy // 8, xx // 8]
         np.testing.assert_array_equal(grid_window(g, 8, ox, oy, (24, 32)), ref)
+
+
+def test_growing_window_holds_the_whole_print(make_ridges: Callable[..., np.ndarray]) -> None:
+    from ifvit_data.preprocess import window_size
+
+    # A tall print (like FVC2002 DB2 at 500 ppi): 480 x 200, the ridge pattern filling it.
+    img = make_ridges(480, 200, seed=3)
+    fixed = CropConfig((256, 256), downscale=1.25)
+    grow = CropConfig((256, 256), downscale=1.25, max_size=(512, 512))
+    # 480 / 1.25 = 384 -> 384 (a multiple of 64); 200 / 1.25 = 160 -> at least 256.
+    assert window_size(grow, (384, 160)) == (384, 256)
+    assert window_size(grow, (385, 160)) == (448, 256)  # rounded up to the next step
+    assert window_size(grow, (900, 700)) == (512, 512)  # clipped: cut around the centroid
+    assert window_size(fixed, (384, 160)) == (256, 256)
+    win_f, c_f, _ = crop_print(img, fixed)
+    win_g, c, mask_g = crop_print(img, grow)
+    assert win_g.shape == mask_g.shape == (384, 256)
+    ys, xs = np.nonzero(img < 255)
+    print_px = np.stack([xs, ys], 1).astype(np.float64)  # every pixel of the print
+
+    def inside(cc: np.ndarray, hw: tuple[int, int]) -> float:
+        """Fraction of the print's pixels that land in a window of `hw`."""
+        q = apply_affine(cc, print_px)
+        return float(np.mean(np.all((q >= -0.5) & (q <= np.array(hw[::-1]) - 0.5), axis=1)))
+
+    assert inside(c, (384, 256)) == 1.0  # the growing window holds the whole print
+    assert inside(c_f, (256, 256)) < 0.85  # the fixed one cuts it along its length
+    # The same print, same centre: the fixed window is the middle of the growing one.
+    np.testing.assert_array_equal(win_g[64:320], win_f)
+    with pytest.raises(ValueError, match="smaller than size"):
+        CropConfig((256, 256), max_size=(128, 512))
+    with pytest.raises(ValueError, match="step"):
+        CropConfig(max_size=(256, 256), step=12)

@@ -137,3 +137,35 @@ def test_gallery_round_trip_and_identify(tiny_bundle, prints, tmp_path):
     # sharded over the 8 devices: the same candidates
     sharded = Identifier(bundle, out, mesh=make_mesh())
     assert sharded.identify([probe], k=4, rerank=0)[0]["candidates"] == res
+
+
+def test_prints_of_different_sizes_are_scored_whole_and_batched_by_shape(tiny_bundle, tmp_path,
+                                                                         make_print):
+    """Windows grow with the print (bundle.json max_input_size): a tall print gets a taller
+    window, and batched scoring / embedding of mixed sizes equals each pair / print alone."""
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.gallery import Embedder
+    from ifvit_train.infer import Verifier
+
+    bundle = load_bundle(tiny_bundle / "match", require="match")
+    pre = bundle.meta["preprocessing"]
+    assert pre["input_size"] == [64, 64] and pre["max_input_size"][0] >= 256
+    rng = np.random.default_rng(11)
+    paths = []
+    for name, (h, w) in (("sq_a", (120, 120)), ("tall", (200, 120)), ("sq_b", (120, 120))):
+        Image.fromarray(make_print(rng, max(h, w))[:h, :w]).save(tmp_path / f"{name}.png")
+        paths.append(tmp_path / f"{name}.png")
+    ver = Verifier(bundle)
+    a, tall, b = (ver.prepare(p) for p in paths)
+    assert a.window.shape == b.window.shape == (128, 128) and tall.window.shape == (256, 128)
+    assert tall.mask[:40].any() and tall.mask[-40:].any()  # both ends of the tall print are in
+    pairs = [(a, tall), (a, b), (tall, tall), (tall, a), (b, a)]
+    got = ver.score_pairs(pairs, batch_size=2)
+    for i, (p, q) in enumerate(pairs):
+        alone = ver.verify(p, q)
+        assert abs(got["score"][i] - alone["score"]) < 1e-5, (i, got["score"][i], alone["score"])
+        assert got["inliers"][i] == alone["alignment"]["inliers"]
+    emb = Embedder(bundle, batch_size=2)
+    mixed = emb.embed([a, tall, b])
+    for row, p in zip(mixed, (a, tall, b)):
+        np.testing.assert_allclose(row, emb.embed([p])[0], atol=1e-5)

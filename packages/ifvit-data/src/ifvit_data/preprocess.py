@@ -1,10 +1,13 @@
-"""Fixed-size model inputs from 500-ppi prints without squashing the ridge period (SPEC §4.4).
+"""Model inputs from 500-ppi prints without squashing the ridge period (SPEC §4.4).
 
-The print is downscaled by a fixed factor `downscale` in [1, 2] (INTER_AREA), then a window of
-`size` is cut around the foreground centroid (optionally jittered), padding with white. The mapping
-from the stored image to the window is the affine `C = [[s, 0, s/2 - 1/2 - ox], [0, s, ...]]` with
-`s ~ 1/d` (pixel centres at integer coordinates; `(ox, oy)` = the window's corner in the resized
-image), returned so that correspondences known in stored-image coordinates can be carried into it.
+The print is downscaled by a fixed factor `downscale` in [1, 2] (INTER_AREA), then a window is cut
+around the foreground centroid (optionally jittered), padding with white. The window is `size`
+(training: one shape per batch), or, with `max_size`, grows with the print (inference: the whole
+print, `window_size`): each side is the downscaled image side rounded up to a multiple of `step`,
+at least `size` and at most `max_size`, so one sensor gives one shape (one compiled graph). The
+mapping from the stored image to the window is the affine
+`C = [[s, 0, s/2 - 1/2 - ox], [0, s, ...]]` with `s ~ 1/d` (pixel centres at integer coordinates;
+`(ox, oy)` = the window's corner in the resized image), returned so that correspondences known in stored-image coordinates can be carried into it.
 """
 
 from __future__ import annotations
@@ -22,20 +25,39 @@ class CropConfig:
     """How a stored print becomes a model input.
 
     Attributes:
-      size: `(H, W)` of the output, multiples of 8.
+      size: `(H, W)` of the output (the smallest output when `max_size` is set), multiples of 8.
       downscale: resize factor (>= 1, <= 2 keeps the 500-ppi ridge period >= ~4.5 px).
       jitter: the window centre moves by `U(-jitter, jitter)` pixels per axis (0 = deterministic).
+      max_size: None (fixed window) or the largest `(H, W)`: the window grows with the print.
+      step: a growing window's sides are multiples of `step` (a multiple of 8), then clipped.
     """
 
     size: tuple[int, int] = (128, 128)
     downscale: float = 1.0
     jitter: float = 0.0
+    max_size: tuple[int, int] | None = None
+    step: int = 64
 
     def __post_init__(self) -> None:
-        if self.size[0] % 8 or self.size[1] % 8 or min(self.size) <= 0:
-            raise ValueError(f"crop size must be positive multiples of 8, got {self.size}")
+        for name, hw in (("size", self.size), ("max_size", self.max_size or self.size)):
+            if hw[0] % 8 or hw[1] % 8 or min(hw) <= 0:
+                raise ValueError(f"crop {name} must be positive multiples of 8, got {hw}")
+        if self.max_size is not None and (self.max_size[0] < self.size[0]
+                                          or self.max_size[1] < self.size[1]):
+            raise ValueError(f"crop max_size {self.max_size} is smaller than size {self.size}")
+        if self.step <= 0 or self.step % 8:
+            raise ValueError(f"crop step must be a positive multiple of 8, got {self.step}")
         if not 1.0 <= self.downscale <= 2.0:
             raise ValueError(f"downscale must be in [1, 2] (SPEC §4.4), got {self.downscale}")
+
+
+def window_size(cfg: CropConfig, hw: tuple[int, int]) -> tuple[int, int]:
+    """`(H, W)` of the window for an image of `hw` pixels after the downscale: `cfg.size`, or with
+    `cfg.max_size` each side `ceil(side / step) * step` clipped to `[size, max_size]`."""
+    if cfg.max_size is None:
+        return tuple(cfg.size)
+    return tuple(min(hi, max(lo, -(-n // cfg.step) * cfg.step))
+                 for n, lo, hi in zip(hw, cfg.size, cfg.max_size))
 
 
 def print_grid(image: np.ndarray) -> tuple[np.ndarray, int, tuple[float, float]]:
@@ -82,7 +104,7 @@ def crop_print(
 
     Args:
       image: uint8 `[H, W]` stored print (500 ppi).
-      cfg: output size, downscale and jitter.
+      cfg: output size (`window_size`), downscale and jitter.
       rng: generator for the jitter (required when `cfg.jitter > 0`).
 
     Returns:
@@ -100,7 +122,7 @@ def crop_print(
             raise ValueError("crop_print needs an rng when jitter > 0")
         cx += rng.uniform(-cfg.jitter, cfg.jitter)
         cy += rng.uniform(-cfg.jitter, cfg.jitter)
-    h, w = cfg.size
+    h, w = window_size(cfg, x.shape)
     ox, oy = int(round(cx - (w - 1) / 2.0)), int(round(cy - (h - 1) / 2.0))
     out = np.full((h, w), 255, dtype=np.uint8)
     ys, xs = max(0, oy), max(0, ox)

@@ -117,7 +117,8 @@ def protocol_pairs(entries: Sequence[Entry], protocol: str) -> tuple[np.ndarray,
 def score_pairs(verifier: Verifier, prepared: Sequence[PreparedImage | None], pairs: np.ndarray,
                 batch_size: int = 8,
                 progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Scores `pairs` [P, 2] of `prepared` prints, `batch_size` pairs per compiled call.
+    """Scores `pairs` [P, 2] of `prepared` prints, `batch_size` pairs of the same window shapes
+    per compiled call (`Verifier.score_pairs`).
 
     Returns {'score', 'cosine', 'cos_global', 'cos_local', 'inliers', 'rotation_deg' float64 [P] (NaN where
     a print of the pair failed), 'ok' bool [P] (RANSAC found an alignment), 'seconds' float}.
@@ -130,14 +131,11 @@ def score_pairs(verifier: Verifier, prepared: Sequence[PreparedImage | None], pa
     if progress is not None and len(todo) < len(pairs):
         progress(len(pairs) - len(todo))
     t0 = time.perf_counter()
-    for start in range(0, len(todo), batch_size):
-        idx = todo[start:start + batch_size]
-        res = verifier.score_batch([(prepared[pairs[p, 0]], prepared[pairs[p, 1]]) for p in idx],
-                                   batch_size)
+    if todo:
+        res = verifier.score_pairs([(prepared[pairs[p, 0]], prepared[pairs[p, 1]]) for p in todo],
+                                   batch_size, progress)
         for k, v in res.items():
-            out[k][idx] = v
-        if progress is not None:
-            progress(len(idx))
+            out[k][todo] = v
     out["seconds"] = np.float64(time.perf_counter() - t0)
     return out
 

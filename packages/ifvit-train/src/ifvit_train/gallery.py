@@ -34,7 +34,7 @@ from flax import nnx
 from ifvit_core.ifvit.template import DEFAULT_MODE, embed_images
 from ifvit_data.outputs import atomic_write_bytes, claimed_output_dir
 from ifvit_train.bundle import LoadedBundle, library_versions, state_hash, write_json_atomic
-from ifvit_train.infer import PreparedImage, prepare_for_bundle
+from ifvit_train.infer import PreparedImage, prepare_for_bundle, shape_groups
 from ifvit_train.preprocessing import enhance_inputs, enhancement
 
 GALLERY_FILE = "gallery.json"
@@ -57,7 +57,8 @@ def model_hash(bundle: LoadedBundle) -> str:
 
 
 class Embedder:
-    """Templates of prepared prints with a loaded Module 2 bundle (fixed batch: one compiled graph).
+    """Templates of prepared prints with a loaded Module 2 bundle (fixed batch: one compiled graph
+    per window shape).
 
     `embed(prints)` -> float32 [n, 2 * embed_dim] unit templates, in order.
     """
@@ -76,15 +77,14 @@ class Embedder:
         return prepare_for_bundle(self.bundle.meta, path, dpi)
 
     def embed(self, prints: Sequence[PreparedImage]) -> np.ndarray:
-        out = []
-        for s in range(0, len(prints), self.batch_size):
-            chunk = list(prints[s:s + self.batch_size])
-            n = len(chunk)
-            chunk += [chunk[-1]] * (self.batch_size - n)  # pad: templates are per-print
+        out = np.zeros((len(prints), self.dim), np.float32)
+        for idx in shape_groups([p.window.shape for p in prints], self.batch_size):
+            chunk = [prints[i] for i in idx]
+            chunk += [chunk[-1]] * (self.batch_size - len(idx))  # pad: templates are per-print
             x = jnp.asarray(np.stack([p.window for p in chunk])[..., None])
             m = jnp.asarray(np.stack([p.mask for p in chunk]))
-            out.append(np.asarray(jax.device_get(self._fn(self.bundle.matcher, x, m)))[:n])
-        return np.concatenate(out, 0).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+            out[idx] = np.asarray(jax.device_get(self._fn(self.bundle.matcher, x, m)))[:len(idx)]
+        return out
 
 
 @dataclass(frozen=True)

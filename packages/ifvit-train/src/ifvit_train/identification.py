@@ -49,8 +49,7 @@ def identification(bundle: LoadedBundle, prints: PrintSet, *, rerank: int = 10, 
         top = np.argsort(-sims, axis=1, kind="stable")[:, :r]  # [P, r] gallery columns
         pairs = [(prints.prepared[ok[p[a]]], prints.prepared[ok[g[b]]]) for a in range(len(p))
                  for b in top[a]]
-        scores = np.concatenate([verifier.score_batch(pairs[s:s + batch_size], batch_size)["score"]
-                                 for s in range(0, len(pairs), batch_size)]).reshape(len(p), r)
+        scores = verifier.score_pairs(pairs, batch_size)["score"].reshape(len(p), r)
         reranked = sims - RERANK_OFFSET
         np.put_along_axis(reranked, top, scores + RERANK_OFFSET, axis=1)
         curves["re-ranked"] = cmc(reranked, fingers[p], fingers[g], max_rank)

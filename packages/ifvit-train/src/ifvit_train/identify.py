@@ -81,9 +81,9 @@ class Identifier:
                               "impression": e["impression"], "path": e["path"],
                               "template_score": round(float(s), 6), "score": None})
             pairs = [(probe, self._enrolled(c)) for c in cands[:rerank]]
-            for s in range(0, len(pairs), RERANK_BATCH):  # one compiled graph, batched pairs
-                got = self.verifier.score_batch(pairs[s:s + RERANK_BATCH], RERANK_BATCH)["score"]
-                for c, v in zip(cands[s:s + RERANK_BATCH], got):
+            if pairs:  # batched pairs, one compiled graph per window shapes
+                got = self.verifier.score_pairs(pairs, RERANK_BATCH)["score"]
+                for c, v in zip(cands, got):
                     c["score"] = round(float(v), 6)
             cands[:rerank] = sorted(cands[:rerank], key=lambda c: -c["score"])
             for r, c in enumerate(cands, start=1):

@@ -2,8 +2,10 @@
 score, decision and every correspondence in the pixels of the user's own images.
 
 Preprocessing is the one path training used (`bundle.json` "preprocessing"): decode and convert to
-grey (`ifvit_data.imagefile`), resample to 500 ppi, the fixed-size window at the foreground centroid
-(`ifvit_data.preprocess.crop_print`) and its foreground mask (`ifvit_data.foreground`), then, on
+grey (`ifvit_data.imagefile`), resample to 500 ppi, the window at the foreground centroid
+(`ifvit_data.preprocess.crop_print`: the training size, or for a bundle that records
+"max_input_size" a window that grows to hold the whole print) and its foreground mask
+(`ifvit_data.foreground`), then, on
 device and only if the bundle records it, the ridge enhancement (`ifvit_train.preprocessing`). Each
 prepared image keeps the affine map from its file's pixels to the model input, so every output
 point is mapped back.
@@ -40,8 +42,8 @@ def _apply(a: np.ndarray, pts: np.ndarray) -> np.ndarray:
 class PreparedImage:
     """A print as the model sees it, and how it relates to the file.
 
-    image: uint8 [H, W] the file's pixels (grey); window: float32 [S, S] model input; mask: bool
-    [S, S] its foreground; to_window: [3, 3] file pixel -> window pixel; dpi and where it came from.
+    image: uint8 [H, W] the file's pixels (grey); window: float32 [h, w] model input; mask: bool
+    [h, w] its foreground; to_window: [3, 3] file pixel -> window pixel; dpi and where it came from.
     """
 
     path: Path
@@ -54,8 +56,10 @@ class PreparedImage:
 
 
 def prepare_image(path: str | Path, size: int, dpi: float | None = None,
-                  downscale: float = 1.0) -> PreparedImage:
-    """Reads a print and prepares it like training did.
+                  downscale: float = 1.0, max_size: int | None = None,
+                  step: int = 64) -> PreparedImage:
+    """Reads a print and prepares it like training did: a `size` square window, or with
+    `max_size` a window that grows with the print (`ifvit_data.preprocess.window_size`).
 
     Raises:
       ifvit_data.imagefile.ImageReadError / ValueError: unreadable file or unusable resolution.
@@ -67,7 +71,9 @@ def prepare_image(path: str | Path, size: int, dpi: float | None = None,
     if (reason := check_dpi(dpi, source)) is not None:
         raise ValueError(f"{path}: {reason}")
     stored = resample_to(gray, dpi)
-    window, c, mask = crop_print(stored, CropConfig(size=(size, size), downscale=downscale))
+    crop = CropConfig(size=(size, size), downscale=downscale, step=step,
+                      max_size=None if max_size is None else (max_size, max_size))
+    window, c, mask = crop_print(stored, crop)
     fx, fy = stored.shape[1] / gray.shape[1], stored.shape[0] / gray.shape[0]
     to_stored = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5]])  # resize convention
     return PreparedImage(path, gray, window, mask, _h(c) @ _h(to_stored), dpi, source)
@@ -78,7 +84,18 @@ def prepare_for_bundle(meta: dict[str, Any], path: str | Path,
     """`prepare_image` with the settings a bundle was trained with (bundle.json 'preprocessing'):
     the one place every command (match, evaluate, enroll, identify) reads them."""
     pre = meta["preprocessing"]
-    return prepare_image(path, int(pre["input_size"][0]), dpi, float(pre.get("downscale", 1.0)))
+    grow = pre.get("max_input_size")  # absent in bundles made before windows grew: fixed size
+    return prepare_image(path, int(pre["input_size"][0]), dpi, float(pre.get("downscale", 1.0)),
+                         None if grow is None else int(grow[0]), int(pre.get("window_step", 64)))
+
+
+def shape_groups(keys: list[Any], batch_size: int) -> list[list[int]]:
+    """Batches of indices into `keys` whose keys (window shapes) are equal: every batch runs one
+    compiled graph. Groups come in order of first appearance, each in `batch_size` chunks."""
+    groups: dict[Any, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    return [g[s:s + batch_size] for g in groups.values() for s in range(0, len(g), batch_size)]
 
 
 class Verifier:
@@ -120,7 +137,8 @@ class Verifier:
     def score_batch(self, pairs: list[tuple[PreparedImage, PreparedImage]], batch_size: int,
                     ) -> dict[str, np.ndarray]:
         """Scores up to `batch_size` pairs in one call of one compiled graph (the batch is padded to
-        `batch_size` by repeating its last pair, so every call has the same shapes).
+        `batch_size` by repeating its last pair, so every call has the same shapes). The windows
+        of the pairs must share their shapes (`score_pairs` groups any pairs).
 
         Returns {'score', 'cosine', 'cos_global', 'cos_local' float [n] ('score' is the decision
         score, 'cosine' the paper's fused cosine: equal unless the bundle weights the score by Module
@@ -142,6 +160,21 @@ class Verifier:
         out = {k: np.array(v[:n], copy=True) for k, v in o.items() if k != "A01"}
         a01 = np.asarray(o["A01"])[:n]
         out["rotation_deg"] = np.degrees(np.arctan2(a01[:, 1, 0], a01[:, 0, 0]))
+        return out
+
+    def score_pairs(self, pairs: list[tuple[PreparedImage, PreparedImage]], batch_size: int,
+                    progress: Any = None) -> dict[str, np.ndarray]:
+        """`score_batch` over any number of pairs of any window shapes: pairs whose windows have
+        the same shapes share batches (`shape_groups`). Returns the same columns, in the order of
+        `pairs`; `progress(n)` is called after each batch."""
+        out: dict[str, np.ndarray] = {}
+        keys = [(a.window.shape, b.window.shape) for a, b in pairs]
+        for idx in shape_groups(keys, batch_size):
+            res = self.score_batch([pairs[i] for i in idx], batch_size)
+            for k, v in res.items():
+                out.setdefault(k, np.zeros(len(pairs), v.dtype))[idx] = v
+            if progress is not None:
+                progress(len(idx))
         return out
 
     @property

@@ -83,7 +83,6 @@ def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFVi
     dtype = jnp.bfloat16 if tc.compute_dtype == "bfloat16" else jnp.float32
     # every LossConfig weight but Module 1's fine-stage one (`fine_weight`, used by ifvit_train.dense)
     loss_kw = {k: v for k, v in dataclasses.asdict(cfg.loss).items() if k != "fine_weight"}
-    m2 = cfg.module2
     seed_key = jax.random.key(tc.seed)
 
     def loss_fn(p: Any, stats: Any, inputs: Any, targets: dict, batch: dict, margin: jax.Array):
@@ -105,7 +104,7 @@ def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFVi
                                        batch["mask0"], batch["mask1"])
         raw_hw = batch["image0"].shape[1:3]
         targets = module2_targets(batch["gt_i"], batch["gt_valid"], batch["gt_pts1"], raw_hw,
-                                  ali.A01, inputs, global_size=m2.global_size, roi_size=m2.roi_size)
+                                  ali.A01, inputs)
         ramp = jnp.minimum(1.0, state.step / max(tc.margin_warmup_steps * tc.accum_steps, 1))
         margin = cfg.loss.arcface_margin * (ramp if tc.margin_warmup_steps else 1.0)
         (loss, (out, comps, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(

@@ -23,15 +23,28 @@ from ifvit_train.config import TrainConfig
 
 PREPROCESSING_VERSION = 1
 NO_ENHANCEMENT = "none"
+# At inference the window grows to hold the whole print, up to this many 500-ppi pixels a side
+# (40.6 mm: a rolled print), in steps of WINDOW_STEP window pixels (one compiled shape per sensor).
+WHOLE_PRINT_PX = 800
+WINDOW_STEP = 64
+
+
+def max_input_size(image_size: int, downscale: float) -> int:
+    """Largest window side at inference: `WHOLE_PRINT_PX` after the downscale, rounded up to
+    `WINDOW_STEP`, never below the training size."""
+    return max(image_size, -(-round(WHOLE_PRINT_PX / downscale) // WINDOW_STEP) * WINDOW_STEP)
 
 
 def preprocessing(cfg: IFViTConfig, tc: TrainConfig) -> dict[str, Any]:
     """The record of a new Module 1 run (Module 2 copies its Module 1's)."""
     enh = (EnhanceConfig.for_downscale(tc.input_downscale).to_dict() | {"method": "gabor"}
            if tc.enhance else NO_ENHANCEMENT)
+    grow = max_input_size(cfg.image_size, tc.input_downscale)
     return {"version": PREPROCESSING_VERSION, "dpi": 500.0, "input_size": [cfg.image_size] * 2,
-            "downscale": tc.input_downscale,
-            "crop": "window at the foreground centroid (ifvit_data.preprocess.crop_print)",
+            "downscale": tc.input_downscale, "max_input_size": [grow, grow],
+            "window_step": WINDOW_STEP,
+            "crop": "window at the foreground centroid (ifvit_data.preprocess.crop_print): "
+                    "input_size in training, growing with the print up to max_input_size in use",
             "segmentation": "ifvit_data.foreground.foreground_mask", "enhancement": enh}
 
 

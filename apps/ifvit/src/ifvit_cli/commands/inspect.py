@@ -85,8 +85,11 @@ def run(args: argparse.Namespace) -> int:
     if m.get("recipe"):
         lines.append(f"recipe      {m['recipe']}")
     pre = m.get("preprocessing", {})
+    grow = (f", growing with the print up to {pre['max_input_size']} in use"
+            if pre.get("max_input_size") else "")
     lines.append(f"inputs      {pre.get('dpi')} ppi, downscale {pre.get('downscale', 1.0)}, window "
-                 f"{pre.get('input_size')} at the foreground centroid, enhancement {describe(pre)}")
+                 f"{pre.get('input_size')}{grow} at the foreground centroid, enhancement "
+                 f"{describe(pre)}")
     if m.get("thresholds"):
         lines.append("thresholds  " + ", ".join(f"{k} {v:.4f}" for k, v in m["thresholds"].items()
                                                 if isinstance(v, float)))

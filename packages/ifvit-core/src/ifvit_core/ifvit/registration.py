@@ -3,7 +3,9 @@
 SPEC §2.8 / §4.5, jit-able with fixed shapes: RANSAC on the matches, warp image 1 (and its foreground
 mask) into image 0's frame, overlap of the two foregrounds, and the two Module 2 inputs:
 
-* global: both aligned prints restricted to the overlap, resized to `global_size x global_size`;
+* global: both aligned prints restricted to the overlap, resized by `global_size / image_size`
+  (`global_shape`): a training window becomes `global_size x global_size`, and a larger window (a
+  whole tall print at inference) keeps the same scale and its aspect ratio;
 * local: a `roi_size x roi_size` window at the overlap centroid of both aligned prints.
 
 Foreground masks come from the caller (one segmentation for the whole project:
@@ -46,8 +48,8 @@ class Alignment(NamedTuple):
 class Module2Inputs(NamedTuple):
     """The inputs of both Module 2 branches and where they sit in image 0's frame.
 
-    global0, global1: [B, G, G, 1] overlap-restricted aligned prints (white outside the overlap).
-    global_mask: [B, (G/8)^2] bool tokens whose cell lies mostly inside the overlap.
+    global0, global1: [B, Gh, Gw, 1] overlap-restricted aligned prints (white outside the overlap).
+    global_mask: [B, (Gh/8)*(Gw/8)] bool tokens whose cell lies mostly inside the overlap.
     roi0, roi1: [B, R, R, 1] the ROI of both aligned prints.
     global_frame, roi_frame: [B, 2, 3] image-0 pixel -> branch-input pixel.
     """
@@ -100,10 +102,18 @@ def align_pair(
     return Alignment(fit.A, aligned1, overlap, origin, fit.num_inliers, fit.ok)
 
 
-def resize_frame(hw: tuple[int, int], size: int, batch: int) -> jax.Array:
-    """[B, 2, 3] pixel map of `jax.image.resize` from `hw` to `size x size` (half-pixel centres)."""
-    h, w = hw
-    sx, sy = size / w, size / h
+def global_shape(hw: tuple[int, int], image_size: int, global_size: int) -> tuple[int, int]:
+    """`(Gh, Gw)` of the global branch input for a window of `hw`: the scale `global_size /
+    image_size` of training (a square training window -> `global_size` square), each side rounded
+    to a multiple of 8 (at least 8)."""
+    r = global_size / image_size
+    return tuple(max(8, int(round(n * r / 8)) * 8) for n in hw)
+
+
+def resize_frame(hw: tuple[int, int], out_hw: tuple[int, int], batch: int) -> jax.Array:
+    """[B, 2, 3] pixel map of `jax.image.resize` from `hw` to `out_hw` (half-pixel centres)."""
+    (h, w), (oh, ow) = hw, out_hw
+    sx, sy = ow / w, oh / h
     a = jnp.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]], jnp.float32)
     return jnp.broadcast_to(a, (batch, 2, 3))
 
@@ -116,9 +126,10 @@ def cell_fraction(mask: jax.Array, stride: int = 8) -> jax.Array:
 
 
 def module2_inputs(
-    image0: jax.Array, alignment: Alignment, *, global_size: int, roi_size: int
+    image0: jax.Array, alignment: Alignment, *, global_hw: tuple[int, int], roi_size: int
 ) -> Module2Inputs:
-    """Global (overlap-restricted, resized) and local (ROI) inputs for Module 2.
+    """Global (overlap-restricted, resized to `global_hw`, see `global_shape`) and local (ROI)
+    inputs for Module 2.
 
     The global token mask keeps the cells of the resized overlap that are more than half inside
     it (a cell on the overlap's edge is not dilated into its neighbours); an empty overlap falls
@@ -129,10 +140,11 @@ def module2_inputs(
     g0 = jnp.where(ov, image0, 1.0)
     g1 = jnp.where(ov, alignment.aligned1, 1.0)
     gmask = alignment.overlap.astype(jnp.float32)
-    if (h, w) != (global_size, global_size):
-        g0 = jax.image.resize(g0, (b, global_size, global_size, 1), "linear")
-        g1 = jax.image.resize(g1, (b, global_size, global_size, 1), "linear")
-        gmask = jax.image.resize(gmask, (b, global_size, global_size), "linear")
+    gh, gw = global_hw
+    if (h, w) != (gh, gw):
+        g0 = jax.image.resize(g0, (b, gh, gw, 1), "linear")
+        g1 = jax.image.resize(g1, (b, gh, gw, 1), "linear")
+        gmask = jax.image.resize(gmask, (b, gh, gw), "linear")
     tok = cell_fraction(gmask > 0.5) > 0.5
     tok = tok | ~tok.any(axis=1, keepdims=True)
     roi0 = geometry.crop(image0, alignment.roi_origin, roi_size)
@@ -141,4 +153,4 @@ def module2_inputs(
     roi_frame = jnp.concatenate(
         [jnp.broadcast_to(jnp.eye(2, dtype=jnp.float32), (b, 2, 2)), shift[..., None]], axis=-1
     )
-    return Module2Inputs(g0, g1, tok, roi0, roi1, resize_frame((h, w), global_size, b), roi_frame)
+    return Module2Inputs(g0, g1, tok, roi0, roi1, resize_frame((h, w), (gh, gw), b), roi_frame)

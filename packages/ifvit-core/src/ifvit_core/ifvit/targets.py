@@ -160,16 +160,15 @@ def module2_targets(
     raw_hw: tuple[int, int],
     A01: jax.Array,
     inputs: Module2Inputs,
-    *,
-    global_size: int,
-    roi_size: int,
 ) -> dict[str, jax.Array]:
-    """GT of both branches for `losses.module2_loss`: `{global,local}_gt_{i,j,valid}` [B, Lb]."""
+    """GT of both branches for `losses.module2_loss`: `{global,local}_gt_{i,j,valid}` [B, Lb]
+    (each branch's input size is that of its input in `inputs`)."""
     out = {}
-    for name, frame, size, mask in (
-        ("global", inputs.global_frame, global_size, inputs.global_mask),
-        ("local", inputs.roi_frame, roi_size, None),
+    for name, frame, image, mask in (
+        ("global", inputs.global_frame, inputs.global0, inputs.global_mask),
+        ("local", inputs.roi_frame, inputs.roi0, None),
     ):
-        gt = branch_ground_truth(gt_i, gt_valid, gt_pts1, raw_hw, A01, frame, (size, size), mask)
+        gt = branch_ground_truth(gt_i, gt_valid, gt_pts1, raw_hw, A01, frame,
+                                 tuple(image.shape[1:3]), mask)
         out.update({f"{name}_{k}": v for k, v in gt.items()})
     return out

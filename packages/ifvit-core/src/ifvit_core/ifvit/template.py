@@ -6,7 +6,8 @@ and an ROI at the overlap centre), so its embeddings cannot be stored per print.
 from the print alone, with the same trained weights:
 
 * inputs (`template_inputs`): the global branch sees the prepared window restricted to the print's
-  own foreground (white outside, resized to `global_size`, token mask = cells more than half
+  own foreground (white outside, resized like the pairwise overlap, `registration.global_shape`;
+  token mask = cells more than half
   foreground, as the pairwise overlap mask); the local branch sees a `roi_size` crop at the
   foreground centroid (the pairwise ROI with the print's foreground standing in for the overlap);
 * trunk (`Branch.encode_single`): the coarse transformer with the print as its own partner. Three
@@ -33,7 +34,7 @@ from flax import nnx
 
 from ifvit_core import geometry
 from ifvit_core.config import IFViTConfig
-from ifvit_core.ifvit.registration import cell_fraction
+from ifvit_core.ifvit.registration import cell_fraction, global_shape
 from ifvit_core.ifvit.representation import Matcher
 
 Mode = Literal["self", "mirror", "skip"]
@@ -44,8 +45,9 @@ DEFAULT_MODE: Mode = "self"
 class TemplateInputs(NamedTuple):
     """What each branch sees of one print.
 
-    global_image: [B, G, G, 1] the window, white outside the foreground, resized to G = global_size.
-    global_mask: [B, (G/8)^2] bool tokens more than half inside the foreground (all if none is).
+    global_image: [B, Gh, Gw, 1] the window, white outside the foreground, resized to
+      `registration.global_shape` (`global_size` square for a training-size window).
+    global_mask: [B, (Gh/8)*(Gw/8)] bool tokens more than half inside the foreground (all if none).
     roi: [B, R, R, 1] crop of the window at the foreground centroid (R = roi_size).
     roi_origin: [B, 2] int32 (x0, y0) of the ROI in the window.
     """
@@ -57,15 +59,16 @@ class TemplateInputs(NamedTuple):
 
 
 def template_inputs(cfg: IFViTConfig, images: jax.Array, masks: jax.Array) -> TemplateInputs:
-    """images: [B, S, S, 1] prepared windows in [0, 1]; masks: [B, S, S] bool foregrounds."""
+    """images: [B, H, W, 1] prepared windows in [0, 1]; masks: [B, H, W] bool foregrounds."""
     b, h, w, _ = images.shape
-    g_size, r_size = cfg.module2.global_size, cfg.module2.roi_size
+    gh, gw = global_shape((h, w), cfg.image_size, cfg.module2.global_size)
+    r_size = cfg.module2.roi_size
     fg = masks.astype(bool)
     g = jnp.where(fg[..., None], images, 1.0)
     gm = fg.astype(jnp.float32)
-    if (h, w) != (g_size, g_size):
-        g = jax.image.resize(g, (b, g_size, g_size, 1), "linear")
-        gm = jax.image.resize(gm, (b, g_size, g_size), "linear")
+    if (h, w) != (gh, gw):
+        g = jax.image.resize(g, (b, gh, gw, 1), "linear")
+        gm = jax.image.resize(gm, (b, gh, gw), "linear")
     tok = cell_fraction(gm > 0.5) > 0.5
     tok = tok | ~tok.any(axis=1, keepdims=True)
     _, origin = geometry.overlap_roi(fg, fg, r_size)
@@ -93,8 +96,8 @@ def embed_images(
     Args:
       cfg: the model config (global_size, roi_size, fusion_alpha).
       matcher: trained Module 2 in eval mode.
-      images: [B, S, S, 1] prepared windows in [0, 1] (`ifvit_train.infer.prepare_image`).
-      masks: [B, S, S] bool foregrounds of the windows.
+      images: [B, H, W, 1] prepared windows in [0, 1] (`ifvit_train.infer.prepare_image`).
+      masks: [B, H, W] bool foregrounds of the windows.
       mode: how the coarse transformer's cross layers see a single print (see module docstring).
 
     Returns:

@@ -12,7 +12,8 @@ from typing import Any
 import jax
 
 from ifvit_core.config import IFViTConfig
-from ifvit_core.ifvit.registration import Alignment, Module2Inputs, align_pair, module2_inputs
+from ifvit_core.ifvit.registration import (Alignment, Module2Inputs, align_pair, global_shape,
+                                           module2_inputs)
 from ifvit_core.ifvit.representation import Matcher
 from ifvit_core.loftr.model import LoFTR
 from ifvit_core.losses import evidence_weighted
@@ -34,8 +35,9 @@ def register_pair(
         matches used by RANSAC; a bundle whose fine stage was not trained disables it).
       module1: Module 1 in eval mode.
       key: RANSAC PRNG key.
-      image0, image1: [B, H, W, 1] in [0, 1], sides multiples of 8.
-      mask0, mask1: [B, H, W] bool foregrounds (`ifvit_data.foreground.foreground_mask`).
+      image0: [B, H, W, 1], image1: [B, H1, W1, 1] in [0, 1], sides multiples of 8 (training
+        windows are `cfg.image_size` square; a whole print at inference may be larger).
+      mask0: [B, H, W], mask1: [B, H1, W1] bool foregrounds (`ifvit_data.foreground`).
 
     Returns:
       (Module 1 outputs, Alignment, Module2Inputs); no gradient flows through any of it.
@@ -47,8 +49,8 @@ def register_pair(
         key, image0, image1, mask0, mask1, dense["mkpts0_c"], pts1, dense["valid"], dense["mconf"],
         roi_size=cfg.module2.roi_size, num_iters=cfg.ransac_iters, threshold=cfg.ransac_threshold,
     )
-    inp = module2_inputs(image0, ali, global_size=cfg.module2.global_size,
-                         roi_size=cfg.module2.roi_size)
+    g_hw = global_shape(image0.shape[1:3], cfg.image_size, cfg.module2.global_size)
+    inp = module2_inputs(image0, ali, global_hw=g_hw, roi_size=cfg.module2.roi_size)
     return dense, ali, inp
 
 
