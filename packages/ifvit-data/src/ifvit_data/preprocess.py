@@ -7,7 +7,8 @@ print, `window_size`): each side is the downscaled image side rounded up to a mu
 at least `size` and at most `max_size`, so one sensor gives one shape (one compiled graph). The
 mapping from the stored image to the window is the affine
 `C = [[s, 0, s/2 - 1/2 - ox], [0, s, ...]]` with `s ~ 1/d` (pixel centres at integer coordinates;
-`(ox, oy)` = the window's corner in the resized image), returned so that correspondences known in stored-image coordinates can be carried into it.
+`(ox, oy)` = the window's corner in the resized image), returned so that correspondences known in
+stored-image coordinates can be carried into it.
 """
 
 from __future__ import annotations
