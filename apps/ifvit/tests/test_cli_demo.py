@@ -59,9 +59,12 @@ def _check_match(out, capsys):
             assert -8 <= c["x0"] <= w + 8 and -8 <= c["y0"] <= h + 8, (name, c)
             assert -8 <= c["x1"] <= w + 8 and -8 <= c["y1"] <= h + 8, (name, c)
     assert np.asarray(Image.open(out / "m.png")).std() > 5
-    for region in ("overlap", "roi"):  # the branches' inputs, outlined in image 0's pixels
+    for region in ("global_input", "roi"):  # the branches' inputs, outlined in image 0's pixels
         poly = np.array(res["regions_image0"][region])
         assert poly.shape == (4, 2) and np.isfinite(poly).all()
+    overlap = np.array(res["regions_image0"]["overlap"])  # the prints' overlap: inside image 0
+    assert overlap.ndim == 2 and len(overlap) >= 3
+    assert np.all((overlap >= -8) & (overlap <= np.array([w, h]) + 8))
     # the existing picture is not overwritten without --force; a Module 1 bundle is refused
     for argv, msg in ((["match", "--model", model, str(a), str(b), "--viz", str(out / "m.png")], "--force"),
                       (["match", "--model", str(out / "model" / "dense"), str(a), str(b)], "Module 2"),

@@ -303,3 +303,14 @@ def test_overlap_roi_centroid_and_crop():
     c = np.asarray(_crop(img[:1], jnp.array([[-2, -3]]), (5, 4), fill=-1.0))[0, ..., 0]
     assert np.all(c[:3] == -1.0) and np.all(c[:, :2] == -1.0)
     np.testing.assert_array_equal(c[3:, 2:], img[0, 0:2, 0:2, 0])
+
+
+def test_on_mask_nearest_pixel_and_outside():
+    mask = np.zeros((1, 4, 5), bool)
+    mask[0, 1, 2] = mask[0, 3, 4] = True
+    pts = np.array([[[2.0, 1.0], [2.4, 0.6], [2.6, 1.0], [4.0, 3.0], [4.49, 3.4], [4.6, 3.0],
+                     [-0.6, 0.0], [0.0, 0.0]]], np.float32)
+    got = np.asarray(geo.on_mask(jnp.asarray(mask), jnp.asarray(pts)))
+    # (2,1) and its nearest-pixel neighbourhood hit; (2.6,1) rounds to x=3 (off); (4.6,3) rounds
+    # to x=5, outside the image (not clipped back onto the mask)
+    np.testing.assert_array_equal(got, [[True, True, False, True, True, False, False, False]])

@@ -164,3 +164,20 @@ def test_verify_pairs_on_a_whole_tall_print_keeps_its_shape_and_scale(models):
         np.testing.assert_allclose(frame[0, 0], want[1] / 64, rtol=1e-6)
         assert out["alignment"].overlap.shape == (2, 96, 64)  # image 1 warped into image 0's frame
         assert np.all(np.isfinite(np.asarray(out["score"])))
+
+
+def test_module1_matches_off_the_foreground_are_dropped(models):
+    """A match with an end on background is wrong: it never reaches RANSAC or the outputs."""
+    cfg, m1, m2 = models
+    m1.eval()
+    m2.eval()
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
+    full = jnp.ones((2, 64, 64), bool)
+    half = full.at[:, :, :32].set(False)  # image 0's print is its right half
+    run = nnx.jit(lambda a, b, k0: verify_pairs(cfg, a, b, jax.random.key(0), x, x, k0, full))
+    everywhere, restricted = run(m1, m2, full)["module1"], run(m1, m2, half)["module1"]
+    v_all, v_half = np.asarray(everywhere["valid"]), np.asarray(restricted["valid"])
+    x0 = np.asarray(everywhere["mkpts0_c"])[..., 0]
+    assert (v_all & (x0 < 31.5)).any() and (v_all & (x0 > 31.5)).any()  # matches on both halves
+    np.testing.assert_array_equal(v_half, v_all & (x0 > 31.5))  # only those on the print are kept

@@ -52,7 +52,8 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
 
     Left: both prints side by side, Module 1's correspondences coloured by confidence. Right: image 1
     warped onto image 0 by the alignment (magenta = ridges of image 0 only, green = image 1 only,
-    dark = both), with the overlap the global branch saw (cyan) and the ROI (orange).
+    dark = both), with the overlap of the two prints the global branch saw (cyan) and the ROI
+    (orange).
     image0, image1: [H, W] in [0, 1] (the user's files).
     """
     import cv2

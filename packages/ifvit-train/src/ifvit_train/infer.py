@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ifvit_core.ifvit import verify_pairs
+from ifvit_core.ifvit import global_shape, verify_pairs
 from ifvit_data.imagefile import check_dpi, read_image, resample_to
 from ifvit_data.preprocess import CropConfig, crop_print
 from ifvit_data.schema import STORED_DPI
@@ -119,7 +119,8 @@ class Verifier:
                     "cos_local": o["cos_local"], "A01": o["alignment"].A01, "inliers": o["alignment"].num_inliers,
                     "ok": o["alignment"].ok, "module1": pick(o["module1"]),
                     "global": pick(o["module2"]["global"]), "local": pick(o["module2"]["local"]),
-                    "global_frame": o["inputs"].global_frame, "roi_frame": o["inputs"].roi_frame}
+                    "global_frame": o["inputs"].global_frame, "roi_frame": o["inputs"].roi_frame,
+                    "overlap": o["alignment"].overlap}
 
         @nnx.jit
         def scores(m1, m2, key, i0, i1, k0, k1):
@@ -204,10 +205,22 @@ class Verifier:
                      "y1": round(float(y1), 2), "confidence": round(float(c), 4)}
                     for (x0, y0), (x1, y1), c in zip(q0, q1, m["mconf"][v])]
 
-        def outline(frame: np.ndarray, n: int) -> list[list[float]]:
-            """Border of an n x n branch input, in image 0's file pixels (pixel-edge corners)."""
-            c = np.array([[-0.5, -0.5], [n - 0.5, -0.5], [n - 0.5, n - 0.5], [-0.5, n - 0.5]])
+        def outline(frame: np.ndarray, hw: tuple[int, int]) -> list[list[float]]:
+            """Border of an h x w branch input, in image 0's file pixels (pixel-edge corners)."""
+            h, w = hw
+            c = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
             return _apply(inv0, _apply(np.linalg.inv(_h(frame)), c)).round(2).tolist()
+
+        def contour(mask: np.ndarray) -> list[list[float]]:
+            """Outline of the largest region of a window mask, in image 0's file pixels."""
+            import cv2
+
+            found, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                        cv2.CHAIN_APPROX_SIMPLE)
+            if not found:
+                return []
+            c = max(found, key=cv2.contourArea)[:, 0, :].astype(np.float64)
+            return _apply(inv0, c).round(2).tolist()
 
         thresholds = self.thresholds
         score = float(o["score"])
@@ -227,8 +240,11 @@ class Verifier:
             "correspondences": {"module1": pairs(o["module1"], None),
                                 "global": pairs(o["global"], o["global_frame"]),
                                 "local": pairs(o["local"], o["roi_frame"])},
-            "regions_image0": {  # what each Module 2 branch saw, outlined in image 0's pixels
-                "overlap": outline(o["global_frame"], self.cfg.module2.global_size),
-                "roi": outline(o["roi_frame"], self.cfg.module2.roi_size)},
+            "regions_image0": {  # in image 0's pixels: the prints' overlap (the global branch's
+                # tokens), the global branch's whole input and the ROI (the local branch's input)
+                "overlap": contour(o["overlap"]),
+                "global_input": outline(o["global_frame"], global_shape(
+                    a.window.shape, self.cfg.image_size, self.cfg.module2.global_size)),
+                "roi": outline(o["roi_frame"], (self.cfg.module2.roi_size,) * 2)},
             "dpi": {"image0": [a.dpi, a.dpi_source], "image1": [b.dpi, b.dpi_source]},
         }

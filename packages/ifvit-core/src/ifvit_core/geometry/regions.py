@@ -1,4 +1,5 @@
-"""Overlap of two aligned foreground masks, the ROI at its centroid, and fixed-size crops (SPEC §4.5).
+"""Overlap of two aligned foreground masks, the ROI at its centroid, fixed-size crops (SPEC §4.5),
+and whether points lie on a mask.
 
 Conventions (docs/contracts.md): a point is `(x, y)` in pixels, `x` = column, `y` = row, origin at
 the centre of the top-left pixel; a 2-D affine map is a `[2, 3]` matrix `A` in the OpenCV convention
@@ -81,3 +82,20 @@ def crop(
         return jax.lax.dynamic_slice(im, (yy, xx, 0), (rh, rw, c))
 
     return jax.vmap(one)(padded, y0, x0)
+
+
+def on_mask(mask: jax.Array, pts: jax.Array) -> jax.Array:
+    """Whether each point lies on the mask (nearest pixel; False outside the image).
+
+    Args:
+      mask: [B, H, W] bool. pts: [B, M, 2] `(x, y)` pixels.
+
+    Returns:
+      [B, M] bool.
+    """
+    _, h, w = mask.shape
+    x, y = jnp.round(pts[..., 0]).astype(jnp.int32), jnp.round(pts[..., 1]).astype(jnp.int32)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    flat = mask.reshape(mask.shape[0], -1)
+    hit = jnp.take_along_axis(flat, jnp.clip(y, 0, h - 1) * w + jnp.clip(x, 0, w - 1), axis=1)
+    return inside & hit.astype(bool)

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 
+from ifvit_core import geometry
 from ifvit_core.config import IFViTConfig
 from ifvit_core.ifvit.registration import (Alignment, Module2Inputs, align_pair, global_shape,
                                            module2_inputs)
@@ -40,11 +41,15 @@ def register_pair(
       mask0: [B, H, W], mask1: [B, H1, W1] bool foregrounds (`ifvit_data.foreground`).
 
     Returns:
-      (Module 1 outputs, Alignment, Module2Inputs); no gradient flows through any of it.
+      (Module 1 outputs, Alignment, Module2Inputs); no gradient flows through any of it. A match
+      with either end off its print's foreground is a wrong match (the window around a whole print
+      holds background): it is dropped (`valid` False) before RANSAC and from the outputs.
     """
     dense = module1(image0, image1, fine=cfg.loftr.fine.enabled)
     dense = jax.lax.stop_gradient(dense)
     pts1 = dense["mkpts1_f"] if "mkpts1_f" in dense else dense["mkpts1_c"]
+    on_print = geometry.on_mask(mask0, dense["mkpts0_c"]) & geometry.on_mask(mask1, pts1)
+    dense = {**dense, **{k: dense[k] & on_print for k in ("valid", "fine_valid") if k in dense}}
     ali = align_pair(
         key, image0, image1, mask0, mask1, dense["mkpts0_c"], pts1, dense["valid"], dense["mconf"],
         roi_size=cfg.module2.roi_size, num_iters=cfg.ransac_iters, threshold=cfg.ransac_threshold,
