@@ -13,6 +13,7 @@ point is mapped back.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,39 @@ def shape_groups(keys: list[Any], batch_size: int) -> list[list[int]]:
     return [g[s:s + batch_size] for g in groups.values() for s in range(0, len(g), batch_size)]
 
 
+@functools.lru_cache(maxsize=None)
+def _graphs(cfg: Any, enh: Any) -> tuple[Any, Any]:
+    """The compiled (run, scores) graphs of a model config and input enhancement, made once per
+    process. The models enter as (graphdef static, state traced), so every Verifier of the same
+    config and shapes (the trained model, its untrained baselines, another bundle of the same
+    preset) reuses one executable instead of compiling its own."""
+
+    def forward(graphdef, state, key, i0, i1, k0, k1):
+        m1, m2 = nnx.merge(graphdef, state)
+        i0, i1 = enhance_inputs(enh, i0, k0), enhance_inputs(enh, i1, k1)
+        return verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def run(graphdef, state, key, i0, i1, k0, k1):
+        o = forward(graphdef, state, key, i0, i1, k0, k1)
+        pick = lambda d: {k: d[k] for k in ("valid", "mconf", "mkpts0_c", "mkpts1_c")}
+        a = o["alignment"]
+        return {"score": o["score"], "cosine": o["cosine"], "cos_global": o["cos_global"],
+                "cos_local": o["cos_local"], "A01": a.A01, "inliers": a.num_inliers, "ok": a.ok,
+                "module1": pick(o["module1"]), "global": pick(o["module2"]["global"]),
+                "local": pick(o["module2"]["local"]), "global_frame": o["inputs"].global_frame,
+                "roi_frame": o["inputs"].roi_frame, "overlap": a.overlap}
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def scores(graphdef, state, key, i0, i1, k0, k1):
+        o = forward(graphdef, state, key, i0, i1, k0, k1)
+        a = o["alignment"]
+        return {"score": o["score"], "cosine": o["cosine"], "cos_global": o["cos_global"],
+                "cos_local": o["cos_local"], "inliers": a.num_inliers, "ok": a.ok, "A01": a.A01}
+
+    return run, scores
+
+
 class Verifier:
     """Scores pairs with a loaded Module 2 bundle (one jit-compiled graph, batch of one)."""
 
@@ -110,27 +144,11 @@ class Verifier:
         # the bundle's on-device input enhancement, if any (both windows, before Module 1)
         self.enhance = enh = enhancement(bundle.meta["preprocessing"])
 
-        @nnx.jit
-        def run(m1, m2, key, i0, i1, k0, k1):
-            i0, i1 = enhance_inputs(enh, i0, k0), enhance_inputs(enh, i1, k1)
-            o = verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
-            pick = lambda d: {k: d[k] for k in ("valid", "mconf", "mkpts0_c", "mkpts1_c")}
-            return {"score": o["score"], "cosine": o["cosine"], "cos_global": o["cos_global"],
-                    "cos_local": o["cos_local"], "A01": o["alignment"].A01, "inliers": o["alignment"].num_inliers,
-                    "ok": o["alignment"].ok, "module1": pick(o["module1"]),
-                    "global": pick(o["module2"]["global"]), "local": pick(o["module2"]["local"]),
-                    "global_frame": o["inputs"].global_frame, "roi_frame": o["inputs"].roi_frame,
-                    "overlap": o["alignment"].overlap}
-
-        @nnx.jit
-        def scores(m1, m2, key, i0, i1, k0, k1):
-            i0, i1 = enhance_inputs(enh, i0, k0), enhance_inputs(enh, i1, k1)
-            o = verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)
-            a = o["alignment"]
-            return {"score": o["score"], "cosine": o["cosine"], "cos_global": o["cos_global"],
-                    "cos_local": o["cos_local"], "inliers": a.num_inliers, "ok": a.ok, "A01": a.A01}
-
-        self._run, self._scores = run, scores
+        self._run, self._scores = _graphs(cfg, enh)
+        # the weights as one committed pytree on the default device: a bundle loaded from disk and
+        # a freshly initialised baseline then present the same argument signature (no recompile)
+        graphdef, state = nnx.split((bundle.module1, bundle.matcher))
+        self._models = (graphdef, jax.device_put(state, jax.devices()[0]))
 
     def prepare(self, path: str | Path, dpi: float | None = None) -> PreparedImage:
         return prepare_for_bundle(self.bundle.meta, path, dpi)
@@ -156,8 +174,7 @@ class Verifier:
         arr = lambda xs: jnp.asarray(np.stack(xs))
         args = (arr([a.window[..., None] for a, _ in full]), arr([b.window[..., None] for _, b in full]),
                 arr([a.mask for a, _ in full]), arr([b.mask for _, b in full]))
-        o = jax.device_get(self._scores(self.bundle.module1, self.bundle.matcher,
-                                        self._key, *args))
+        o = jax.device_get(self._scores(*self._models, self._key, *args))
         out = {k: np.array(v[:n], copy=True) for k, v in o.items() if k != "A01"}
         a01 = np.asarray(o["A01"])[:n]
         out["rotation_deg"] = np.degrees(np.arctan2(a01[:, 1, 0], a01[:, 0, 0]))
@@ -187,7 +204,7 @@ class Verifier:
     def verify(self, a: PreparedImage, b: PreparedImage) -> dict[str, Any]:
         """Score, decisions and correspondences of one pair, in the files' pixel coordinates."""
         args = [jnp.asarray(x[None]) for x in (a.window[..., None], b.window[..., None], a.mask, b.mask)]
-        o = jax.device_get(self._run(self.bundle.module1, self.bundle.matcher, self._key, *args))
+        o = jax.device_get(self._run(*self._models, self._key, *args))
         o = jax.tree.map(lambda x: np.asarray(x)[0], o)
         inv0, inv1 = np.linalg.inv(a.to_window), np.linalg.inv(b.to_window)
         a01 = _h(o["A01"])
