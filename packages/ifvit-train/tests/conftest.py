@@ -1,4 +1,5 @@
-"""Shared fixtures of ifvit-train's tests: a tiny synthetic shard folder (made here, no downloads)."""
+"""Shared fixtures of ifvit-train's tests: a tiny synthetic shard folder (made here, no downloads)
+and the tiny Module 1 + Module 2 bundles trained on it."""
 
 import numpy as np
 import pytest
@@ -37,3 +38,21 @@ def tiny_shards(tmp_path_factory) -> str:
 def make_print():
     """The `_print(rng, size)` factory (test modules cannot import conftest under importlib mode)."""
     return _print
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_shards, tmp_path_factory):
+    """`tiny` Module 1 (`dense/`) then Module 2 (`match/`) bundles, 2 steps each on tiny_shards.
+
+    Shared by the tests that need a trained bundle: read it, never write into it."""
+    from ifvit_core import config
+    from ifvit_train.config import TrainConfig
+    from ifvit_train.run import train_dense, train_match
+
+    root = tmp_path_factory.mktemp("bundle")
+    tc = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
+                     val_prints=8, holdout=0.4, checkpoint_every=2)
+    quiet = lambda s: None
+    train_dense(tiny_shards, root / "dense", config.tiny(), tc, log=quiet, progress=False)
+    train_match(tiny_shards, root / "match", root / "dense", tc, log=quiet, progress=False)
+    return root

@@ -9,28 +9,19 @@ import pytest
 from ifvit_core import config, params
 from ifvit_train.config import TrainConfig
 
+# conftest's tiny_bundle was trained with these settings (same held-out split and validation pairs)
 TC = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
                  val_prints=8, holdout=0.4, checkpoint_every=2)
 quiet = lambda s: None
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_shards, tmp_path_factory):
-    from ifvit_train.run import train_dense, train_match
-
-    root = tmp_path_factory.mktemp("src")
-    train_dense(tiny_shards, root / "dense", config.tiny(), TC, log=quiet, progress=False)
-    train_match(tiny_shards, root / "match", root / "dense", TC, log=quiet, progress=False)
-    return root
-
-
-def test_dense_from_a_bundle_starts_from_its_module1(trained, tiny_shards, tmp_path):
+def test_dense_from_a_bundle_starts_from_its_module1(tiny_bundle, tiny_shards, tmp_path):
     from ifvit_train.bundle import load_bundle, read_meta
     from ifvit_train.run import train_dense
 
-    src = read_meta(trained / "dense")
-    meta = train_dense(tiny_shards, tmp_path / "ft", config.tiny(), TC, init_from=trained / "dense",
-                       log=quiet, progress=False)
+    src = read_meta(tiny_bundle / "dense")
+    meta = train_dense(tiny_shards, tmp_path / "ft", config.tiny(), TC,
+                       init_from=tiny_bundle / "dense", log=quiet, progress=False)
     # same held-out pairs, same weights: the new run's first validation is the source's last
     assert meta["initial_validation"] == pytest.approx(
         {k.removeprefix("val_"): v for k, v in src["validation"].items()})
@@ -40,28 +31,29 @@ def test_dense_from_a_bundle_starts_from_its_module1(trained, tiny_shards, tmp_p
     assert load_bundle(tmp_path / "ft").step == TC.steps
 
 
-def test_dense_on_a_larger_window_records_it_and_match_inherits_it(trained, tiny_shards, tmp_path):
+def test_dense_on_a_larger_window_records_it_and_match_inherits_it(tiny_bundle, tiny_shards,
+                                                                   tmp_path):
     from ifvit_train.bundle import load_bundle
     from ifvit_train.run import train_dense, train_match
 
     base = config.tiny()
     cfg = base.replace(image_size=96, module2=dataclasses.replace(base.module2, global_size=96))
-    meta = train_dense(tiny_shards, tmp_path / "d96", cfg, TC, init_from=trained / "match",
+    meta = train_dense(tiny_shards, tmp_path / "d96", cfg, TC, init_from=tiny_bundle / "match",
                        log=quiet, progress=False)
     assert meta["preprocessing"]["input_size"] == [96, 96]
     m = train_match(tiny_shards, tmp_path / "m96", tmp_path / "d96", TC,
-                    init_from=trained / "match", log=quiet, progress=False)
+                    init_from=tiny_bundle / "match", log=quiet, progress=False)
     assert m["config"]["module2"]["global_size"] == 96 and m["init_from"]["step"] == TC.steps
     b = load_bundle(tmp_path / "m96")
     assert b.cfg.image_size == 96 and b.meta["preprocessing"]["input_size"] == [96, 96]
 
 
-def test_match_from_a_module2_bundle_keeps_its_weights(trained):
+def test_match_from_a_module2_bundle_keeps_its_weights(tiny_bundle):
     from ifvit_train.bundle import load_bundle
     from ifvit_train.match import init_match_state
     from ifvit_train.mesh import make_mesh
 
-    src = load_bundle(trained / "match")
+    src = load_bundle(tiny_bundle / "match")
     cfg = src.cfg
     _, state, info = init_match_state(cfg, TC, make_mesh(), src.module1, log=quiet,
                                       init_matcher=src.matcher)
@@ -79,11 +71,11 @@ def test_match_from_a_module2_bundle_keeps_its_weights(trained):
     assert info["copied"] == len(want) - 2
 
 
-def test_init_from_a_module1_bundle_is_refused_for_module2(trained, tiny_shards, tmp_path):
+def test_init_from_a_module1_bundle_is_refused_for_module2(tiny_bundle, tiny_shards, tmp_path):
     from ifvit_train.bundle import BundleError
     from ifvit_train.run import train_match
 
     with pytest.raises(BundleError):
-        train_match(tiny_shards, tmp_path / "m", trained / "dense", TC,
-                    init_from=trained / "dense", log=quiet, progress=False)
+        train_match(tiny_shards, tmp_path / "m", tiny_bundle / "dense", TC,
+                    init_from=tiny_bundle / "dense", log=quiet, progress=False)
     assert not (tmp_path / "m").exists()

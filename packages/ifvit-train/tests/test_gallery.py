@@ -54,21 +54,6 @@ def test_padding_never_wins():
 
 
 @pytest.fixture(scope="module")
-def tiny_bundle(tiny_shards, tmp_path_factory):
-    from ifvit_core import config
-    from ifvit_train.config import TrainConfig
-    from ifvit_train.run import train_dense, train_match
-
-    root = tmp_path_factory.mktemp("bundle")
-    tc = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
-                     val_prints=8, holdout=0.4, checkpoint_every=1)
-    quiet = lambda s: None
-    train_dense(tiny_shards, root / "dense", config.tiny(), tc, log=quiet, progress=False)
-    train_match(tiny_shards, root / "match", root / "dense", tc, log=quiet, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
 def prints(tmp_path_factory, make_print):
     """4 fingers x 2 impressions of ridge-like prints (FVC names) plus a broken file."""
     d = tmp_path_factory.mktemp("prints")
