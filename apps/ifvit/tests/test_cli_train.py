@@ -30,6 +30,8 @@ from ifvit_cli.main import main
       "--enhance"], "--enhance is for"),
     (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--max-translation", "-1"],
      "max_translation=-1.0"),
+    (["train", "all", "--data", "{shards}", "--workdir", "{tmp}/w", "--holdout", "1"],
+     "validation needs >= 2 held-out fingers"),
     (["inspect", "{tmp}"], "not a model bundle"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):

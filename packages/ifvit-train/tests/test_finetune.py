@@ -79,3 +79,18 @@ def test_init_from_a_module1_bundle_is_refused_for_module2(tiny_bundle, tiny_sha
         train_match(tiny_shards, tmp_path / "m", tiny_bundle / "dense", TC,
                     init_from=tiny_bundle / "dense", log=quiet, progress=False)
     assert not (tmp_path / "m").exists()
+
+
+def test_data_without_held_out_pairs_is_refused_before_anything_is_written(tiny_bundle, tiny_shards,
+                                                                           tmp_path):
+    """One held-out finger gives no impostor pair: Module 2 could not be validated."""
+    from ifvit_train.run import check_match_data, train_match
+
+    one = TC.replace(holdout=1)  # a count: one of the 8 fingers held out
+    with pytest.raises(ValueError, match="validation needs >= 2 held-out fingers"):
+        check_match_data(tiny_shards, one)
+    with pytest.raises(ValueError, match="validation needs >= 2 held-out fingers"):
+        train_match(tiny_shards, tmp_path / "m", tiny_bundle / "dense", one, log=quiet,
+                    progress=False)
+    assert not (tmp_path / "m").exists()
+    check_match_data(tiny_shards, TC)  # 3 of 8 fingers held out: fine

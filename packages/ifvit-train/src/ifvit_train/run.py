@@ -29,7 +29,8 @@ from ifvit_train.metrics import calibrate_threshold
 from ifvit_train.partition import group_counts
 from ifvit_train.preprocessing import enhancement, preprocessing
 from ifvit_train.state import merge_model, param_count
-from ifvit_train.validate import registration_metrics, verification_metrics
+from ifvit_train.validate import (check_verification_split, registration_metrics,
+                                  verification_metrics)
 
 Log = Callable[[str], None]
 
@@ -140,6 +141,21 @@ def _batches(make_ds: Callable, *args: Any, **kw: Any) -> Callable[[dict | None]
     return make
 
 
+def _check_match_data(data: Any, data_dir: str | Path, tc: TrainConfig) -> None:
+    if data.num_classes < 2:
+        raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
+    check_verification_split(data.heldout, tc.val_prints)
+
+
+def check_match_data(data_dir: str | Path, tc: TrainConfig) -> None:
+    """Raises ValueError when Module 2 cannot train on this data with these settings.
+
+    `train_match` checks the same before it writes anything; call this first to refuse a
+    Module 1 + Module 2 run before Module 1's training time is spent.
+    """
+    _check_match_data(open_data(data_dir, tc), data_dir, tc)
+
+
 def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Path, tc: TrainConfig,
                 *, loss: LossConfig | None = None, init_from: str | Path | None = None,
                 force: bool = False, log: Log = print, progress: bool = True) -> dict[str, Any]:
@@ -159,8 +175,7 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     tc = tc.replace(input_downscale=float(dense.meta["preprocessing"].get("downscale", 1.0)),
                     enhance=enh is not None)
     data = open_data(data_dir, tc)
-    if data.num_classes < 2:
-        raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
+    _check_match_data(data, data_dir, tc)
     start, started = start_point(init_from, "match") if init_from is not None else (None, None)
     inputs = [data_dir, from_dense] + ([init_from] if init_from else [])
     workdir = claim_output_dir(workdir, "bundle-match", inputs=inputs, force=force)

@@ -131,13 +131,20 @@ def heldout_pairs(records: Any, max_prints: int = 64) -> tuple[np.ndarray, np.nd
     return keep[pairs], gen
 
 
+def check_verification_split(records: Any, max_prints: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """`heldout_pairs`, or ValueError when they hold no genuine or no impostor pair."""
+    pairs, gen = heldout_pairs(records, max_prints)
+    if not (gen == 1).any() or not (gen == 0).any():
+        raise ValueError("validation needs >= 2 held-out fingers with >= 2 impressions each "
+                         "(more fingers or a larger --holdout)")
+    return pairs, gen
+
+
 def verification_metrics(cfg: IFViTConfig, module1: nnx.Module, records: Any, size: int,
                          max_prints: int = 64, downscale: float = 1.0,
                          enhance: EnhanceConfig | None = None) -> Callable[[nnx.Module], dict]:
     """Returns `matcher -> {eer, fmr100, genuine_mean, impostor_mean}` on held-out fingers."""
-    pairs, gen = heldout_pairs(records, max_prints)
-    if not (gen == 1).any() or not (gen == 0).any():
-        raise ValueError("validation needs >= 2 held-out fingers with >= 2 impressions each")
+    pairs, gen = check_verification_split(records, max_prints)
 
     def scores(matcher: nnx.Module) -> tuple[np.ndarray, np.ndarray]:
         """(genuine scores, impostor scores) of the held-out pairs."""

@@ -152,12 +152,27 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with `ifvit convert`")
     from ifvit_data.outputs import OutputError, claim_output_dir
 
-    if args.stage == "all":  # the parent of the two bundles; each bundle claims its own folder
+    if args.stage == "all":
+        _check_match_data(args)
+        # the parent of the two bundles; each bundle claims its own folder
         inputs = [args.data] + ([args.init_loftr] if args.init_loftr else [])
         try:
             claim_output_dir(args.workdir, "train-all", inputs=inputs, force=args.force)
         except OutputError as e:
             raise UserError(str(e)) from None
+
+
+def _check_match_data(args: argparse.Namespace) -> None:
+    """Refuses data Module 2 cannot train on before Module 1 spends its training time."""
+    from ifvit_data.shards import ShardError
+    from ifvit_train.run import check_match_data
+
+    try:
+        check_match_data(args.data, _settings_from_args(args))
+    except ShardError as e:
+        raise UserError(str(e)) from None
+    except ValueError as e:
+        raise UserError(f"--data {args.data}: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
