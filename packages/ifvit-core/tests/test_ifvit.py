@@ -21,6 +21,15 @@ def models():
     return cfg, m1, m2
 
 
+@pytest.fixture
+def eval_models(models):
+    """`models` in inference mode (BatchNorm running statistics)."""
+    cfg, m1, m2 = models
+    m1.eval()
+    m2.eval()
+    return cfg, m1, m2
+
+
 def test_init_from_module1_copies_trunk_only(models):
     cfg, m1, m2 = models
     head_before = params.flat_state(m2.global_branch, prefix="embed/")
@@ -39,10 +48,8 @@ def test_init_from_module1_copies_trunk_only(models):
                               np.asarray(m2.local_branch.arcface_weight[...]))
 
 
-def test_verify_pairs_under_jit(models):
-    cfg, m1, m2 = models
-    m1.eval()
-    m2.eval()
+def test_verify_pairs_under_jit(eval_models):
+    cfg, m1, m2 = eval_models
     rng = np.random.default_rng(0)
     x0 = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
     x1 = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
@@ -113,10 +120,8 @@ def test_module2_loss_gradients_reach_heads_and_arcface(models):
         assert float(jnp.abs(gb.loftr_coarse.layers_0.q_proj.kernel[...]).sum()) > 0
 
 
-def test_evidence_k_weights_the_decision_score_by_module1_inliers(models):
-    cfg, m1, m2 = models
-    m1.eval()
-    m2.eval()
+def test_evidence_k_weights_the_decision_score_by_module1_inliers(eval_models):
+    cfg, m1, m2 = eval_models
     k = 10.0
     ecfg = cfg.replace(module2=dataclasses.replace(cfg.module2, evidence_k=k))
     rng = np.random.default_rng(3)
@@ -142,12 +147,10 @@ def test_global_shape_keeps_the_training_scale():
     assert global_shape((8, 8), 256, 128) == (8, 8)  # never empty
 
 
-def test_verify_pairs_on_a_whole_tall_print_keeps_its_shape_and_scale(models):
+def test_verify_pairs_on_a_whole_tall_print_keeps_its_shape_and_scale(eval_models):
     """A window larger than the training size (a tall print at inference) against a training-size
     one: Module 2's global input is image 0's window at the training scale (not squashed)."""
-    cfg, m1, m2 = models
-    m1.eval()
-    m2.eval()
+    cfg, m1, m2 = eval_models
     half = cfg.replace(module2=dataclasses.replace(cfg.module2, global_size=32))  # scale 1/2
     rng = np.random.default_rng(4)
     x0 = jnp.asarray(rng.random((2, 96, 64, 1)), jnp.float32)
@@ -166,11 +169,9 @@ def test_verify_pairs_on_a_whole_tall_print_keeps_its_shape_and_scale(models):
         assert np.all(np.isfinite(np.asarray(out["score"])))
 
 
-def test_module1_matches_off_the_foreground_are_dropped(models):
+def test_module1_matches_off_the_foreground_are_dropped(eval_models):
     """A match with an end on background is wrong: it never reaches RANSAC or the outputs."""
-    cfg, m1, m2 = models
-    m1.eval()
-    m2.eval()
+    cfg, m1, m2 = eval_models
     rng = np.random.default_rng(5)
     x = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
     full = jnp.ones((2, 64, 64), bool)
