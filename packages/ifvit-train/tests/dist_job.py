@@ -1,14 +1,27 @@
 """One process of a data-parallel Module 1 run (used by test_multiprocess.py).
 
-usage: python dist_job.py PROCESS_ID NUM_PROCESSES LOCAL_DEVICES PORT OUT.npz
+usage: python dist_job.py PROCESS_ID NUM_PROCESSES LOCAL_DEVICES PORT OUT.npz [BUG]
+
 Processes join with `jax.distributed.initialize` on localhost (gloo CPU collectives); each feeds
-its own slice of every global batch (as Grain does by process index).
+its own slice of every global batch (as Grain does by process index). Process 0 writes OUT.npz:
+`losses` [STEPS], the initial parameters (`init:<path>`) and the trained ones (`<path>`).
+
+A single process (NUM_PROCESSES 1) also trains the same global batch on one device and writes it
+as `alt:<path>` / `alt:losses`: the same computation with another reduction order, whose distance
+from the LOCAL_DEVICES run is the rounding spread the multi-process run is held to.
+
+BUG (tests of the test only) breaks data parallelism on purpose:
+  wrong-shard    every process feeds process 0's slice (half the global batch, twice)
+  no-allreduce   every process trains on its own devices alone (gradients never summed)
 """
 
 import os
 import sys
 
-pid, nproc, ndev, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+pid, nproc, ndev = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+port, out = sys.argv[4], sys.argv[5]
+bug = sys.argv[6] if len(sys.argv) > 6 else ""
+assert bug in ("", "wrong-shard", "no-allreduce"), bug
 os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={ndev}"
 
 import jax  # noqa: E402
@@ -22,7 +35,9 @@ if nproc > 1:
 from ifvit_core import config  # noqa: E402
 from ifvit_train.config import TrainConfig  # noqa: E402
 from ifvit_train.dense import init_dense_state, make_dense_step  # noqa: E402
-from ifvit_train.mesh import make_mesh, shard_batch  # noqa: E402
+from ifvit_train.mesh import batch_sharding, make_mesh, shard_batch  # noqa: E402
+
+STEPS = 3
 
 
 def global_batch(n=8, size=64):
@@ -35,22 +50,39 @@ def global_batch(n=8, size=64):
             "gt_valid": np.ones((n, l_len), bool)}
 
 
-def main():
-    assert jax.process_count() == nproc and jax.device_count() == nproc * ndev
+def flat(params) -> dict[str, np.ndarray]:
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    return {jax.tree_util.keystr(p): np.array(x.addressable_data(0), copy=True) for p, x in leaves}
+
+
+def train(mesh, local):
+    """STEPS steps from the fixed initialisation -> (initial params, trained params, losses)."""
     cfg = config.tiny()
     tc = TrainConfig(learning_rate=1e-3, warmup_steps=1, steps=10)
-    mesh = make_mesh()
     graphdef, state = init_dense_state(cfg, tc, mesh)
+    init = flat(state.params)
     step = make_dense_step(graphdef, cfg, tc, mesh)
-    local = {k: v[pid::nproc] for k, v in global_batch().items()}  # this process's slice
     losses = []
-    for _ in range(3):
-        state, m = step(state, shard_batch(local, mesh))
+    for _ in range(STEPS):
+        batch = (jax.device_put(local, batch_sharding(mesh)) if bug == "no-allreduce"
+                 else shard_batch(local, mesh))
+        state, m = step(state, batch)
         losses.append(float(np.asarray(m["loss"].addressable_data(0))))
-    leaves = jax.tree_util.tree_leaves_with_path(state.params)
-    flat = {jax.tree_util.keystr(p): np.asarray(x.addressable_data(0)) for p, x in leaves}
+    return init, flat(state.params), np.asarray(losses)
+
+
+def main():
+    assert jax.process_count() == nproc and jax.device_count() == nproc * ndev
+    mine = 0 if bug == "wrong-shard" else pid
+    local = {k: v[mine::nproc] for k, v in global_batch().items()}  # this process's slice
+    mesh = make_mesh(devices=jax.local_devices()) if bug == "no-allreduce" else make_mesh()
+    init, params, losses = train(mesh, local)
+    result = {"losses": losses, **params, **{f"init:{k}": v for k, v in init.items()}}
+    if nproc == 1 and ndev > 1:
+        _, alt, alt_losses = train(make_mesh(devices=jax.devices()[:1]), local)
+        result.update({"alt:losses": alt_losses, **{f"alt:{k}": v for k, v in alt.items()}})
     if pid == 0:
-        np.savez(out, losses=np.asarray(losses), **flat)
+        np.savez(out, **result)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-"""Scale-out: 8 simulated devices give the same parameters as 1 device (fp32 tolerance)."""
+"""Scale-out: 8 simulated devices give the same parameters as 1 device, up to the rounding that
+reduction order alone produces (measured in the same run: 2 devices vs 1; conftest's
+`same_training` states the bound)."""
 
 import jax
 import numpy as np
+import pytest
 
 from ifvit_core import config
 from ifvit_train.config import TrainConfig
@@ -20,27 +23,43 @@ def _batch(n, size, seed=0):
             "gt_valid": np.ones((n, l_len), bool)}
 
 
-def _train(devices, tc, batch, steps=3):
+def _flat(params) -> dict[str, np.ndarray]:
+    # Copies: on CPU device_get may alias buffers that later computations reuse.
+    return {jax.tree_util.keystr(p): np.array(x, copy=True)
+            for p, x in jax.tree_util.tree_leaves_with_path(jax.device_get(params))}
+
+
+def _train(devices, tc, batch, steps=3, init=False):
     cfg = config.tiny()
     mesh = make_mesh(devices=devices, data=len(devices))
     graphdef, state = init_dense_state(cfg, tc, mesh)
+    start = _flat(state.params)
     step = make_dense_step(graphdef, cfg, tc, mesh)
-    m = {"loss": float("nan")}
+    losses = []
     for _ in range(steps):
         state, m = step(state, shard_batch(batch, mesh))
-    # Copies: on CPU device_get may alias buffers that later computations reuse.
-    return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(state.params)), float(m["loss"])
+        losses.append(float(m["loss"]))
+    if init:
+        return _flat(state.params), np.asarray(losses), start
+    return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(state.params)), (
+        losses[-1] if losses else float("nan"))
 
 
-def test_eight_devices_match_one_device():
+def test_eight_devices_match_one_device(same_training):
     assert jax.device_count() == 8
     tc = TrainConfig(learning_rate=1e-3, warmup_steps=1, steps=10)
-    batch = _batch(8, 64)
-    p8, l8 = _train(jax.devices(), tc, batch)
-    p1, l1 = _train(jax.devices()[:1], tc, batch)
-    np.testing.assert_allclose(l8, l1, rtol=1e-5)
-    for a, b in zip(jax.tree.leaves(p8), jax.tree.leaves(p1)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6)
+    batch, steps = _batch(8, 64), 3
+    p1, l1, init = _train(jax.devices()[:1], tc, batch, steps, init=True)
+    p2, l2, _ = _train(jax.devices()[:2], tc, batch, steps, init=True)  # the spread
+    p8, l8, _ = _train(jax.devices(), tc, batch, steps, init=True)
+    same_training.losses(l8, l1, l2, steps)
+    worst = same_training(p8, p1, p2, init, steps)
+    print(f"8 devices vs 1: worst tensor at {worst:.3g} of the bound")
+    # The check fails a real difference: every device fed the first two prints (a wrong shard).
+    wrong = {k: np.concatenate([v[:2]] * 4) for k, v in batch.items()}
+    pw, lw, _ = _train(jax.devices(), tc, wrong, steps, init=True)
+    with pytest.raises(AssertionError, match="tensors differ"):
+        same_training(pw, p1, p2, init, steps)
 
 
 def test_gradient_accumulation_and_bf16_run():
