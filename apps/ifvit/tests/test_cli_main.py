@@ -44,3 +44,24 @@ def test_convert_without_torch_says_how_to_install(tmp_path, capsys):
     assert code == 2 and len(err) == 1
     assert "--extra convert" in err[0] or "ifvit[convert]" in err[0]
     assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_compile_cache_flag_moves_the_cache_before_any_command(tmp_path):
+    code = ("import os, sys; from ifvit_cli.main import main; "
+            "code = main(['--compile-cache', sys.argv[1], '--help']); "
+            "print(code, os.environ.get('JAX_COMPILATION_CACHE_DIR'))")
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("JAX_COMPILATION_CACHE_DIR", "IFVIT_COMPILE_CACHE")}
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], env=env,
+                       capture_output=True, text=True, check=True)
+    assert p.stdout.strip().splitlines()[-1] == f"0 {tmp_path / 'c'}"
+    assert (tmp_path / "c").is_dir()
+    p = subprocess.run([sys.executable, "-c", code, "off"], env=env, capture_output=True, text=True,
+                       check=True)
+    assert p.stdout.strip().splitlines()[-1] == "0 None"
+
+
+def test_compile_cache_flag_without_a_value_is_one_line(capsys):
+    assert main(["--compile-cache"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--compile-cache needs a folder" in err[0]

@@ -23,6 +23,7 @@ import sys
 import typing
 
 from ifvit_cli.errors import UserError
+from ifvit_train import compile_cache
 from ifvit_data.outputs import OutputError, interrupt_guard, interrupted
 
 # name -> (module, one-line help). Order is the order shown in `ifvit --help`.
@@ -50,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _available() -> dict[str, tuple[str, str]]:
-    """Commands whose module exists in this installation (some land in later releases)."""
+    """Commands whose module exists in this installation."""
     import importlib.util
 
     return {n: v for n, v in COMMANDS.items() if importlib.util.find_spec(v[0]) is not None}
@@ -61,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ifvit",
         description="IFViT-JAX: interpretable fixed-length fingerprint matching (Module 1 dense "
         "registration + Module 2 fixed-length representation) in JAX/Flax.",
-        epilog="Run `ifvit COMMAND --help` for the flags and an example of each command.",
+        epilog="Run `ifvit COMMAND --help` for the flags and an example of each command.\n\n"
+        "Compiled XLA programs are kept in a persistent cache, so the second run of a command "
+        "answers in seconds: $IFVIT_COMPILE_CACHE, else $XDG_CACHE_HOME/ifvit/jax (default "
+        "~/.cache/ifvit/jax), at most $IFVIT_COMPILE_CACHE_MAX_BYTES (1 GiB). "
+        "`ifvit --compile-cache DIR COMMAND ...` moves it for one run; `--compile-cache off` or "
+        "IFVIT_COMPILE_CACHE=off disables it.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_) in _available().items():
@@ -69,8 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _compile_cache_option(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Takes a leading `--compile-cache DIR|off` (or `--compile-cache=...`) off argv."""
+    if argv and argv[0].startswith("--compile-cache="):
+        return argv[0].split("=", 1)[1], argv[1:]
+    if argv and argv[0] == "--compile-cache":
+        if len(argv) < 2:
+            raise UserError("--compile-cache needs a folder, or 'off'")
+        return argv[1], argv[2:]
+    return None, argv
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cache, argv = _compile_cache_option(argv)
+    except UserError as e:
+        print(f"ifvit: error: {e}", file=sys.stderr)
+        return 2
+    # Before any command imports jax: compiled programs are reused across runs.
+    compile_cache.configure(cache)
     available = _available()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in available:
         parser = build_parser()
