@@ -23,8 +23,17 @@
 #   to its own log and every log is printed in full, in the usual order, when all are done. Tests
 #   that start servers or workers use free ports and their own temp folders. IFVIT_JOBS=1 runs the
 #   suites one after the other with their output streamed as it comes.
+# Fast loop: `bash scripts/test.sh --fast [pytest args]` runs the default Python only and deselects
+# the tests marked `slow` (end-to-end runs: the demo, kill-and-resume, multi-process training,
+# worker processes, real-entry subprocesses). `.ci/run` runs everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=0
+if [[ ${1:-} == --fast ]]; then
+  fast=1
+  shift
+  set -- -m "not slow" "$@"
+fi
 export UV_PYTHON_DOWNLOADS=never
 if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet uv
@@ -40,7 +49,7 @@ declare -A path=(
 declare -A cost=([ifvit-train]=50 [ifvit]=40 [ifvit-core]=20 [ifvit-data]=3 [ifvit-convert]=3)
 members=${IFVIT_MEMBERS:-"ifvit-core ifvit-data ifvit-train ifvit ifvit-convert"}
 default_python=$(tr -d '[:space:]' < .python-version)
-pythons=${IFVIT_PYTHONS:-"$default_python 3.12"}
+if ((fast)); then pythons=${IFVIT_PYTHONS:-$default_python}; else pythons=${IFVIT_PYTHONS:-"$default_python 3.12"}; fi
 first_only=${IFVIT_FIRST_PYTHON_ONLY-"ifvit-convert"}
 max_jobs=${IFVIT_JOBS:-2}
 [[ $max_jobs =~ ^[1-9][0-9]*$ ]] || { echo "IFVIT_JOBS must be a positive integer" >&2; exit 2; }

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ifvit_cli.main import main
@@ -12,6 +13,7 @@ from ifvit_cli.main import main
 REAL = Path(__file__).resolve().parents[3] / "packages/ifvit-train/tests/data/fvc2002_db1_b"
 
 
+@pytest.mark.slow
 def test_demo_tiny_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--preset", "tiny", "--fingers", "5", "--impressions", "2",

@@ -140,6 +140,7 @@ def test_interrupting_synth(tmp_path: Path, signum: int, code: int) -> None:
 
 
 @needs_proc
+@pytest.mark.slow
 def test_killed_synth_leaves_no_orphan_workers(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     proc = start_synth(out)

@@ -22,7 +22,10 @@ pid, nproc, ndev = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 port, out = sys.argv[4], sys.argv[5]
 bug = sys.argv[6] if len(sys.argv) > 6 else ""
 assert bug in ("", "wrong-shard", "no-allreduce"), bug
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={ndev}"
+# This process's device count; other XLA flags (e.g. --xla_cpu_max_isa=AVX2) are kept.
+os.environ["XLA_FLAGS"] = " ".join(
+    [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    + [f"--xla_force_host_platform_device_count={ndev}"])
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

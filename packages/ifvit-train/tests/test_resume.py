@@ -15,6 +15,8 @@ import pytest
 JOB = str(Path(__file__).with_name("train_job.py"))
 STEPS = 12
 
+pytestmark = pytest.mark.slow  # end-to-end: real subprocesses, kills
+
 
 def _cmd(shards, workdir, *extra):
     return [sys.executable, JOB, shards, str(workdir), str(STEPS), *extra]
