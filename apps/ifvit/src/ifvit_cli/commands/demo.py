@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                          holdout=args.holdout, seed=args.seed, warmup_steps=min(50, args.steps // 5),
                          # with enhancement, impression pairs and shifted windows pay off within the
                          # demo's 300 steps (real DB1_B, Module 1 alone: 43.4% EER with corrupted copies
-                         # only, 21.1% with both; README, Quick start)
+                         # only, 21.1% with both; measured when the demo adopted them)
                          input_downscale=args.downscale, enhance=args.enhance,
                          impression_pairs=args.impression_pairs, max_translation=args.max_translation,
                          checkpoint_every=100, validate_every=0)
@@ -175,7 +175,7 @@ def _run_stages(args: argparse.Namespace, shard_dir: Path, out: Path, tc: Any) -
 
     dense = train_dense(shard_dir, out / "model" / "dense", get_preset(args.preset), tc)
     # Module 2 on a CPU budget: ArcFace at s=30 with its margin ramped in, and L_E at weight 1 (the
-    # [PRIOR] s=64, λ2=0.1 barely moved the held-out EER in a few hundred steps; README).
+    # [PRIOR] s=64, λ2=0.1 barely moved the held-out EER in a few hundred steps; docs/status.md).
     loss = get_preset(args.preset).loss
     loss = dataclasses.replace(loss, arcface_scale=30.0, lambda_embed=1.0)
     match = train_match(shard_dir, out / "model" / "match", out / "model" / "dense",

@@ -12,7 +12,7 @@ from the print alone, with the same trained weights:
   foreground centroid (the pairwise ROI with the print's foreground standing in for the overlap);
 * trunk (`Branch.encode_single`): the coarse transformer with the print as its own partner. Three
   ways of doing that are implemented (`MODES`) and were measured on a trained bundle
-  (`benchmarks/bench_template_separation.py`, README "Search a gallery"): 'self' applies every
+  (`benchmarks/bench_template_separation.py`, docs/search.md): 'self' applies every
   cross layer with the print attending to itself; 'mirror' runs the pair transformer on (f, f) and
   keeps stream 0 (twice the cost); 'skip' drops the cross layers;
 * embedding: masked mean of the tokens -> FC -> BatchNorm neck (running statistics: the matcher
