@@ -12,13 +12,13 @@ from PIL import Image
 
 from ifvit_cli.main import main
 
-REAL_FVC = Path(__file__).resolve().parents[3].parent / "shared/data/real/fvc2002_db1_b"
+# 12 original FVC2002 DB1_B TIFFs kept with ifvit-data's tests: fingers 101-104 x impressions 1-3.
+REAL_FVC = Path(__file__).resolve().parents[3] / "packages/ifvit-data/tests/data/fvc2002_db1_b"
 
 
 @pytest.fixture
 def fvc_copy(tmp_path: Path) -> Path:
-    if not REAL_FVC.is_dir():
-        pytest.skip(f"real FVC2002 DB1_B prints not found at {REAL_FVC}")
+    """A writable copy of the real prints (with their README.md and SHA256SUMS) under DB1_B/."""
     dst = tmp_path / "in" / "DB1_B"
     dst.parent.mkdir()
     shutil.copytree(REAL_FVC, dst)
@@ -45,19 +45,19 @@ def test_ingest_real_with_bad_files(
             "--out",
             str(out),
             "--records-per-shard",
-            "30",
+            "5",
             "--quiet",
         ]
     )
     text = capsys.readouterr().out
     assert rc == 0
     assert (
-        "80 records, 10 fingers" in text and "skipped 3 bad file(s)" in text and "ignored 3" in text
+        "12 records, 4 fingers" in text and "skipped 3 bad file(s)" in text and "ignored 3" in text
     )  # readme.txt + the README.md, SHA256SUMS of the copy
     for name in ("111_1.tif", "111_2.tif", "111_3.tif"):
         assert f"skipped DB1_B/{name}" in text
     m = json.loads((out / "manifest.json").read_text())
-    assert m["counts"]["records"] == 80 and m["layout"] == "fvc" and m["manifest_version"] == 1
+    assert m["counts"]["records"] == 12 and m["layout"] == "fvc" and m["manifest_version"] == 1
     assert [s["file"] for s in m["shards"]] == [
         f"records-0000{k}-of-00003.array_record" for k in range(3)
     ]
@@ -74,7 +74,7 @@ def test_ingest_real_with_bad_files(
             "--out",
             str(out),
             "--records-per-shard",
-            "30",
+            "5",
             "--quiet",
         ]
     )
@@ -151,7 +151,7 @@ def test_ingest_of_rgb_pngs_stores_the_prints_not_white(
     from ifvit_data.shards import RecordSource
 
     source = RecordSource(tmp_path / "o")
-    assert len(source) == len(gray) == 16
+    assert len(source) == len(gray) == 6  # fingers 101, 102 x impressions 1-3
     for k in range(len(source)):
         rec = source[k]
         np.testing.assert_array_equal(rec["image"], gray[rec["source"]])

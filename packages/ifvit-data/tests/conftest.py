@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# tests/ -> ifvit-data -> packages -> main ; the shared data lives next to the repository.
-REAL_FVC = Path(__file__).resolve().parents[3].parent / "shared/data/real/fvc2002_db1_b"
+# 12 original FVC2002 DB1_B TIFFs kept with the tests (fingers 101-104 x impressions 1-3).
+REAL_FVC = Path(__file__).resolve().parent / "data/fvc2002_db1_b"
 
 
 def make_ridges(h: int = 160, w: int = 144, period: float = 9.0, seed: int = 0) -> np.ndarray:
@@ -33,6 +33,5 @@ def make_ridges_fixture() -> Callable[..., np.ndarray]:
 
 @pytest.fixture
 def real_fvc() -> Path:
-    if not REAL_FVC.is_dir():
-        pytest.skip(f"real FVC2002 DB1_B prints not found at {REAL_FVC}")
+    """The folder of real prints: `<finger>_<impression>.tif`, 101..104 x 1..3, 388 x 374 uint8."""
     return REAL_FVC

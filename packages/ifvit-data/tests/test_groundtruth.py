@@ -137,7 +137,7 @@ def test_images_agree_at_gt_points_for_every_augmentation(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_images_agree_on_real_prints(kind: str, real_fvc: Path) -> None:
-    for seed, name in enumerate(["101_1.tif", "104_3.tif", "108_6.tif"]):
+    for seed, name in enumerate(["101_1.tif", "103_2.tif", "104_3.tif"]):
         img = np.array(Image.open(real_fvc / name))
         window, _, _ = crop_print(img, CropConfig((160, 160)))
         _check_agreement(window, kind, seed)

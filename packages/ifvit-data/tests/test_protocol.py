@@ -39,8 +39,13 @@ def test_fvc_protocol_on_real_index(real_fvc: Path) -> None:
     pairs, gen = fvc_pairs(
         np.array([e.finger for e in entries]), np.array([e.impression for e in entries])
     )
-    assert gen.sum() == 280 and (gen == 0).sum() == 45
+    # 4 fingers x 3 impressions: every pair of a finger's impressions, 4 * C(3, 2) genuine;
+    # first impressions of two different fingers, C(4, 2) impostor.
+    assert len(entries) == 12 and gen.sum() == 4 * 3 and (gen == 0).sum() == 6
     assert {entries[i].impression for i in pairs[gen == 0].ravel()} == {1}
+    subj = [e.subject for e in entries]
+    same = {(a, b) for a in range(12) for b in range(a + 1, 12) if subj[a] == subj[b]}
+    assert {tuple(sorted(p)) for p in pairs[gen == 1].tolist()} == same
 
 
 def test_sampled_impostor_pairs_baselines_protocol():

@@ -21,14 +21,15 @@ def _png(path: Path, img: np.ndarray, dpi: float | None = None) -> None:
 def test_real_fvc2002_db1_b(real_fvc: Path) -> None:
     reader = DatasetReader(real_fvc, "fvc")
     records = list(reader)
-    assert len(records) == 80 and not reader.skipped.files
-    assert sorted({r["finger"] for r in records}) == list(range(10))
-    assert {r["subject"] for r in records} == {str(f) for f in range(101, 111)}
+    assert len(records) == 12 and not reader.skipped.files  # fingers 101-104 x impressions 1-3
+    assert sorted({r["finger"] for r in records}) == list(range(4))
+    assert {r["subject"] for r in records} == {str(f) for f in range(101, 105)}
     for r in records:
         assert r["image"].dtype == np.uint8 and r["image"].shape == (374, 388)
-        assert r["dpi"] == 500.0 and 1 <= r["impression"] <= 8
+        assert r["dpi"] == 500.0 and 1 <= r["impression"] <= 3
         assert r["source"] == f"{r['subject']}_{r['impression']}.tif"
-    assert reader.dpi_sources == {"default": 80}  # the TIFFs carry a placeholder 1-dpi tag
+        assert r["finger"] == int(r["subject"]) - 101
+    assert reader.dpi_sources == {"default": 12}  # the TIFFs carry a placeholder 1-dpi tag
 
 
 def test_fvc_db_folders_get_distinct_fingers(
