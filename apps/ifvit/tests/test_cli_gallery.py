@@ -108,3 +108,122 @@ def test_evaluate_calibrate_then_match_uses_the_evidence_weighted_score(world, t
     # an evaluation of another model is refused, nothing written
     assert main(["calibrate", "--model", str(cal), "--eval", str(ev), "--out", str(tmp_path / "c2")]) == 2
     assert "scores made with" in capsys.readouterr().err and not (tmp_path / "c2").exists()
+
+
+def _blank(path, value=255, size=400):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((size, size), value, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("shipped", [False, True], ids=["train-all bundle (k 0)", "shipped model"])
+def test_match_never_scores_what_is_not_a_fingerprint(world, tmp_path, capsys, shipped):
+    """Two empty captures scored 0.993 and were accepted by a `train all` bundle; now they are a
+    failure to acquire: one line, exit 2, and with --json "acquired": false and no score."""
+    import numpy as np
+    from PIL import Image
+
+    model = [] if shipped else ["--model", str(world / "match")]
+    a, b = _blank(tmp_path / "a.png"), _blank(tmp_path / "b.png", 128)
+    _one_line_error(capsys, ["match", *model, str(a), str(b)],
+                    f"{a}: not acquired as a fingerprint")
+    assert main(["match", *model, str(a), str(b), "--json"]) == 2
+    cap = capsys.readouterr()
+    r = json.loads(cap.out)
+    assert r["acquired"] is False and r["score"] is None and r["decision"] is None
+    assert r["prints"]["image0"]["acquired"] is False and r["prints"]["image0"]["quality"] == 0.0
+    assert r["prints"]["image1"]["acquired"] is False and "no score" in cap.err
+    noise = tmp_path / "noise.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (300, 300), dtype=np.uint8)).save(noise)
+    real = world / "synth" / "2_1.png"
+    assert main(["match", *model, str(real), str(noise), "--json"]) == 2
+    r = json.loads(capsys.readouterr().out)
+    assert r["prints"]["image0"]["acquired"] is True and r["prints"]["image1"]["acquired"] is False
+    # a pair of prints: scored, with each print's quality in the result
+    assert main(["match", *model, str(real), str(world / "synth" / "2_2.png"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["prints"]["image0"]["acquired"] and r["prints"]["image0"]["quality"] > 0.1
+    assert isinstance(r["score"], float)
+    # --pairs: the blank's pairs fail (empty score, rejected), the others are scored
+    pairs, out = tmp_path / "pairs.txt", tmp_path / "s.csv"
+    pairs.write_text(f"{real} {a}\n{real} {world / 'synth' / '2_2.png'}\n")
+    assert main(["match", *model, "--pairs", str(pairs), "--out", str(out)]) == 0
+    assert "1 images unreadable or not acquired" in capsys.readouterr().out
+    head, blank_row, ok_row = out.read_text().splitlines()
+    cols = head.split(",")
+    row = dict(zip(cols, blank_row.split(",")))
+    assert row["score"] == "" and row["quality1"] == "0.0000" and float(row["quality0"]) > 0.1
+    assert all(v == "false" for k, v in row.items() if k.startswith("accept_"))
+    assert dict(zip(cols, ok_row.split(",")))["score"] != ""
+
+
+def test_enroll_evaluate_and_identify_with_non_prints(world, tmp_path, capsys):
+    import shutil
+
+    model = str(world / "match")
+    data = tmp_path / "data"
+    shutil.copytree(world / "synth", data)
+    _blank(data / "6_1.png", size=160)
+    _blank(data / "6_2.png", size=160)
+    gallery = tmp_path / "g"
+    assert main(["enroll", "--model", model, "--data", str(data), "--out", str(gallery),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "10 templates of 5 identities" in out and "skipped" in out and "not acquired" in out
+    meta = json.loads((gallery / "gallery.json").read_text())
+    assert all(e["quality"] > 0.1 for e in meta["entries"])
+    assert main(["enroll", "--model", model, "--data", str(data), "--out", str(tmp_path / "g2"),
+                 "--quiet", "--allow-low-quality"]) == 0
+    assert "12 templates of 6 identities" in capsys.readouterr().out
+    low = json.loads((tmp_path / "g2" / "gallery.json").read_text())["entries"]
+    assert [e["quality"] for e in low if e.get("acquired") is False] == [0.0, 0.0]
+    # a blank probe is refused; a probe's quality is in the JSON
+    _one_line_error(capsys, ["identify", "--model", model, "--gallery", str(gallery),
+                             str(data / "6_1.png")], "not acquired as a fingerprint")
+    assert main(["identify", "--model", model, "--gallery", str(gallery), str(data / "2_1.png"),
+                 "--rerank", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["quality"] > 0.1
+    # evaluate: the blank prints are failures to acquire, counted; quality in scores.csv
+    ev = tmp_path / "ev"
+    assert main(["evaluate", "--model", model, "--data", str(data), "--out", str(ev),
+                 "--quiet"]) == 0
+    assert "2 prints failed (2 not acquired as fingerprints)" in capsys.readouterr().out
+    rep = json.loads((ev / "report.json").read_text())
+    assert rep["prints_failed_to_acquire"] == 2 and rep["quality"]["min"] == 0.0
+    head, *rows = (ev / "scores.csv").read_text().splitlines()
+    assert head.endswith(",quality0,quality1")
+    blank_rows = [r for r in rows if r.startswith("6_")]
+    assert blank_rows and all(r.split(",")[3] == "" for r in blank_rows)
+
+
+def test_identify_refuses_a_gallery_of_nan_templates(world, tmp_path, capsys):
+    import hashlib
+    import io
+
+    import numpy as np
+
+    model, synth = str(world / "match"), world / "synth"
+    gallery = tmp_path / "g"
+    assert main(["enroll", "--model", model, "--data", str(synth), "--out", str(gallery),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    meta = json.loads((gallery / "gallery.json").read_text())
+    old = gallery / meta["templates"]["file"]
+    t = np.load(old)
+    buf = io.BytesIO()
+    np.save(buf, np.full_like(t, np.nan), allow_pickle=False)
+    digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    # first the NaNs in place: the file is not the enrolled one
+    old.write_bytes(buf.getvalue())
+    _one_line_error(capsys, ["identify", "--model", model, "--gallery", str(gallery),
+                             str(synth / "1_1.png")], "not the enrolled one")
+    # then consistently renamed and re-hashed: the NaNs themselves are refused
+    new = gallery / f"templates-{digest[:16]}.npy"
+    old.rename(new)
+    meta["templates"].update(file=new.name, sha256=digest)
+    (gallery / "gallery.json").write_text(json.dumps(meta))
+    _one_line_error(capsys, ["identify", "--model", model, "--gallery", str(gallery),
+                             str(synth / "1_1.png")], "hold NaN or inf values")

@@ -154,3 +154,60 @@ def test_prints_of_different_sizes_are_scored_whole_and_batched_by_shape(tiny_bu
     mixed = emb.embed([a, tall, b])
     for row, p in zip(mixed, (a, tall, b)):
         np.testing.assert_allclose(row, emb.embed([p])[0], atol=1e-5)
+
+
+def test_enrolment_refuses_non_prints_and_records_quality(tiny_bundle, prints, tmp_path):
+    import shutil
+
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.gallery import enroll, load_gallery
+
+    data = tmp_path / "data"
+    shutil.copytree(prints, data)
+    Image.fromarray(np.full((120, 120), 255, np.uint8)).save(data / "7_1.png")  # empty capture
+    Image.fromarray(np.full((120, 120), 255, np.uint8)).save(data / "7_2.png")
+    bundle = load_bundle(tiny_bundle / "match", require="match")
+    gallery, skipped = enroll(bundle, _enrolees(data), tmp_path / "g", inputs=[data])
+    why = dict(skipped)
+    assert sorted(why) == sorted(str(data / n) for n in ("7_1.png", "7_2.png", "9_1.png"))
+    assert "not acquired as a fingerprint" in why[str(data / "7_1.png")]
+    assert len(gallery) == 8 and all(e["quality"] > 0.1 and "acquired" not in e
+                                     for e in gallery.entries)
+    # told to, the empty captures are enrolled and marked
+    g2, skipped2 = enroll(bundle, _enrolees(data), tmp_path / "g2", inputs=[data],
+                          allow_low_quality=True)
+    assert [p for p, _ in skipped2] == [str(data / "9_1.png")]
+    low = [e for e in load_gallery(tmp_path / "g2").entries if e.get("acquired") is False]
+    assert [(e["subject"], e["quality"]) for e in low] == [("7", 0.0), ("7", 0.0)]
+
+
+def test_a_damaged_gallery_is_refused_on_load(tiny_bundle, prints, tmp_path):
+    import hashlib
+    import io
+
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.gallery import GalleryError, enroll, load_gallery
+
+    bundle = load_bundle(tiny_bundle / "match", require="match")
+    out = tmp_path / "g"
+    enroll(bundle, _enrolees(prints), out, inputs=[prints])
+    meta = json.loads((out / "gallery.json").read_text())
+    tfile = out / meta["templates"]["file"]
+    t = np.load(tfile)
+    # the templates file changed after enrolment (same shape): its hash no longer matches
+    np.save(tfile, t[::-1].copy(), allow_pickle=False)
+    with pytest.raises(GalleryError, match="not the enrolled one") as e:
+        load_gallery(out)
+    assert str(tfile) in str(e.value) and "re-run `ifvit enroll`" in str(e.value)
+    # all-NaN templates, written consistently (name and gallery.json hash match): refused
+    buf = io.BytesIO()
+    np.save(buf, np.full_like(t, np.nan), allow_pickle=False)
+    digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    tfile.unlink()
+    nan_file = out / f"templates-{digest[:16]}.npy"
+    nan_file.write_bytes(buf.getvalue())
+    meta["templates"].update(file=nan_file.name, sha256=digest)
+    (out / "gallery.json").write_text(json.dumps(meta))
+    with pytest.raises(GalleryError, match="8 of 8 templates hold NaN or inf") as e:
+        load_gallery(out)
+    assert str(nan_file) in str(e.value) and len(str(e.value).splitlines()) == 1

@@ -7,8 +7,10 @@
 
 Every print is prepared once (the bundle's preprocessing, `ifvit_train.infer.prepare_image`) and
 every pair is scored by one compiled graph at a fixed batch size. A print that cannot be read or
-prepared is a failure to process: its pairs get NaN scores, which the FVC metrics count as the
-lowest possible score (a genuine failure is a false non-match at every threshold).
+prepared is a failure to process, and a print below the quality floor (`ifvit_data.quality`: no
+fingerprint in the image) a failure to acquire: either way its pairs get NaN scores, which the FVC
+metrics count as the lowest possible score (a genuine failure is a false non-match at every
+threshold); the report counts both.
 
 Besides IFViT's fused score, the report scores the same pairs with each Module 2 branch alone
 (global cosine, ROI cosine) and with Module 1 alone (RANSAC inlier count): the ablation comes from
@@ -27,9 +29,10 @@ import numpy as np
 
 from ifvit_data.imagefile import ImageReadError
 from ifvit_data.protocol import all_pairs, fvc_pairs, sampled_impostor_pairs
+from ifvit_data.quality import QUALITY_FLOOR, PrintQuality
 from ifvit_data.readers import Entry, Skipped, scan
 from ifvit_train.bundle import LoadedBundle
-from ifvit_train.infer import PreparedImage, Verifier
+from ifvit_train.infer import FailureToAcquire, PreparedImage, Verifier
 from ifvit_train.metrics import verification_report
 
 PROTOCOLS = ("fvc", "all-pairs", "baselines")
@@ -43,6 +46,7 @@ SYSTEMS = {
     "module1": ("inliers", "Module 1 alone: RANSAC inlier count of the dense matches"),
 }
 SCORE_COLUMNS = ("score", "cosine", "cos_global", "cos_local", "inliers", "ok", "rotation_deg")
+QUALITY_COLUMNS = ("quality0", "quality1")  # each print's quality (`ifvit_data.quality`)
 
 
 @dataclass
@@ -50,7 +54,9 @@ class PrintSet:
     """The prints of a dataset folder, prepared for the model.
 
     entries: `[N]` parsed files (finger, impression); prepared: `[N]` model inputs, None where the
-    print failed; failures: entry index -> reason; skipped: files that are not prints of the layout.
+    print failed; failures: entry index -> reason; skipped: files that are not prints of the layout;
+    quality: `[N]` each print's quality (None where the file could not be read); not_acquired: the
+    entry indices below the quality floor (a subset of `failures`).
     """
 
     root: Path
@@ -59,6 +65,14 @@ class PrintSet:
     failures: dict[int, str] = field(default_factory=dict)
     skipped: Skipped = field(default_factory=Skipped)
     seconds: float = 0.0
+    quality: list[PrintQuality | None] = field(default_factory=list)
+    not_acquired: list[int] = field(default_factory=list)
+
+    def quality_values(self) -> np.ndarray:
+        """float64 `[N]` quality of each print, NaN where the file could not be read."""
+        if len(self.quality) != len(self.entries):  # a set made without the quality
+            return np.full(len(self.entries), np.nan)
+        return np.array([np.nan if q is None else q.quality for q in self.quality], np.float64)
 
 
 def load_prints(verifier: Verifier, root: str | Path, layout: str, *, dpi: float | None = None,
@@ -84,16 +98,26 @@ def load_prints(verifier: Verifier, root: str | Path, layout: str, *, dpi: float
                            f"({skipped.ignored} other files); check --layout or --pattern")
     t0 = time.perf_counter()
     prepared: list[PreparedImage | None] = []
+    quality: list[PrintQuality | None] = []
     failures: dict[int, str] = {}
+    not_acquired: list[int] = []
     for i, e in enumerate(entries):
         try:
-            prepared.append(verifier.prepare(e.path, dpi if dpi is not None else e.name_ppi))
+            p = verifier.prepare(e.path, dpi if dpi is not None else e.name_ppi)
+        except FailureToAcquire as err:
+            p, failures[i] = None, str(err)
+            not_acquired.append(i)
+            quality.append(err.quality)
         except (ImageReadError, ValueError, OSError) as err:
-            prepared.append(None)
-            failures[i] = str(err)
+            p, failures[i] = None, str(err)
+            quality.append(None)
+        else:
+            quality.append(p.quality)
+        prepared.append(p)
         if progress is not None:
             progress(1)
-    return PrintSet(root, entries, prepared, failures, skipped, time.perf_counter() - t0)
+    return PrintSet(root, entries, prepared, failures, skipped, time.perf_counter() - t0,
+                    quality, not_acquired)
 
 
 def protocol_pairs(entries: Sequence[Entry], protocol: str) -> tuple[np.ndarray, np.ndarray]:
@@ -153,11 +177,21 @@ def evaluate_prints(verifier: Verifier, prints: PrintSet, protocol: str, batch_s
                          "two impressions of one finger")
     scores = score_pairs(verifier, prints.prepared, pairs, batch_size, progress=progress)
     names = [e.rel for e in prints.entries]
+    q = prints.quality_values()
+    scores["quality0"], scores["quality1"] = q[pairs[:, 0]], q[pairs[:, 1]]
     report = evaluation_report(
         scores, genuine, thresholds=verifier.thresholds, protocol=protocol, prints=len(names),
         prints_failed={names[i]: why for i, why in prints.failures.items()},
-        seconds_per_print=prints.seconds / max(len(names), 1), **about)
+        prints_failed_to_acquire=len(prints.not_acquired),
+        quality=quality_summary(q), seconds_per_print=prints.seconds / max(len(names), 1), **about)
     return pairs, genuine, scores, report
+
+
+def quality_summary(q: np.ndarray) -> dict[str, Any]:
+    """{'floor', 'min', 'median'} of the quality values `q` [N] (NaN: unreadable, left out)."""
+    fin = np.asarray(q, np.float64)[np.isfinite(q)]
+    stat = lambda f: round(float(f(fin)), 4) if fin.size else None
+    return {"floor": QUALITY_FLOOR, "min": stat(np.min), "median": stat(np.median)}
 
 
 def reported_systems(scores: dict[str, np.ndarray]) -> dict[str, tuple[str, str]]:
@@ -206,10 +240,13 @@ def scores_csv(names0: Sequence[str], names1: Sequence[str], scores: dict[str, n
                is_genuine: np.ndarray | None = None,
                thresholds: dict[str, float] | None = None) -> str:
     """scores.csv text: one row per pair (image0, image1, [genuine,] the score columns, and
-    `accept_<name>` true/false at each of `thresholds` (a failed pair is rejected))."""
+    `accept_<name>` true/false at each of `thresholds` (a failed pair is rejected)), then, where
+    `scores` holds them, `quality0`, `quality1`: each print's quality (`ifvit_data.quality`; empty
+    where the file could not be read; below the floor: not acquired, the pair has no score)."""
     thresholds = thresholds or {}
+    qcols = [k for k in QUALITY_COLUMNS if k in scores]
     head = (["image0", "image1"] + (["genuine"] if is_genuine is not None else [])
-            + list(SCORE_COLUMNS) + [f"accept_{k}" for k in thresholds])
+            + list(SCORE_COLUMNS) + [f"accept_{k}" for k in thresholds] + qcols)
     rows = [",".join(head)]
     for p in range(len(names0)):
         cells = [_csv_cell(names0[p]), _csv_cell(names1[p])]
@@ -219,6 +256,7 @@ def scores_csv(names0: Sequence[str], names1: Sequence[str], scores: dict[str, n
             v = scores[k][p]
             cells.append(str(bool(v)).lower() if k == "ok" else ("" if not np.isfinite(v) else f"{v:.6g}"))
         cells += [str(bool(scores["score"][p] >= t)).lower() for t in thresholds.values()]
+        cells += ["" if not np.isfinite(scores[k][p]) else f"{scores[k][p]:.4f}" for k in qcols]
         rows.append(",".join(cells))
     return "\n".join(rows) + "\n"
 

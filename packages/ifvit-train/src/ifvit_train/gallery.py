@@ -7,13 +7,17 @@
       gallery.json         format name/version, the model (bundle path, step, hash), the template
                            definition (mode, embed_dim, fusion alpha), preprocessing, the templates
                            file (shape, dtype, sha256) and one entry per row: id, subject,
-                           impression, path of the enrolled file (absolute), dpi
+                           impression, path of the enrolled file (absolute), dpi, quality (and
+                           acquired: False only for a print enrolled with `allow_low_quality`)
 
 `gallery.json` is written last, so a folder without it is an unfinished enrolment, and a re-enrolment
 (--force) that fails leaves the previous gallery.json and its templates file intact. Templates come
 from `ifvit_core.ifvit.embed_images` on the training preprocessing (`ifvit_train.infer.prepare_image`).
 They are only comparable with templates of the same model: `model_hash` identifies the weights, and
-loading a gallery for another model is refused. No pickle anywhere.
+loading a gallery for another model is refused. A print below the quality floor (no fingerprint:
+`ifvit_data.quality`) is not enrolled unless asked, and a template that is not finite never is.
+Loading checks the templates file against its SHA-256 (in its name and in gallery.json) and refuses
+non-finite templates. No pickle anywhere.
 """
 
 from __future__ import annotations
@@ -73,8 +77,9 @@ class Embedder:
         self._fn = nnx.jit(lambda m, x, k: embed_images(cfg, m, enhance_inputs(enh, x, k), k,
                                                         mode=mode)["template"])
 
-    def prepare(self, path: str | Path, dpi: float | None = None) -> PreparedImage:
-        return prepare_for_bundle(self.bundle.meta, path, dpi)
+    def prepare(self, path: str | Path, dpi: float | None = None,
+                require_print: bool = True) -> PreparedImage:
+        return prepare_for_bundle(self.bundle.meta, path, dpi, require_print)
 
     def embed(self, prints: Sequence[PreparedImage]) -> np.ndarray:
         out = np.zeros((len(prints), self.dim), np.float32)
@@ -127,6 +132,7 @@ def enroll(
     dpi: float | None = None,
     batch_size: int = 8,
     force: bool = False,
+    allow_low_quality: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[Gallery, list[tuple[str, str]]]:
     """Prepares, embeds and writes every readable file into a new gallery folder.
@@ -139,10 +145,13 @@ def enroll(
       bundle: a loaded Module 2 bundle; enrolees: the files; out: the gallery folder;
       inputs: paths the output must not touch (the data folder, the model);
       dpi: resolution of every file (default: metadata, else 500);
+      allow_low_quality: enrol prints below the quality floor too (default: skipped, as failures
+        to acquire);
       progress: called with the number of files done so far.
 
     Returns:
-      (the gallery, [(file, reason)] of files that could not be read).
+      (the gallery, [(file, reason)] of files skipped: unreadable, not acquired, or whose template
+      is not finite).
 
     Raises:
       GalleryError: no file could be read. OutputError: the output folder is refused.
@@ -155,16 +164,17 @@ def enroll(
         skipped: list[tuple[str, str]] = []
         blocks: list[np.ndarray] = []
         pending: list[PreparedImage] = []
-        dpis: list[float] = []
+        info: list[dict[str, Any]] = []
         for done, e in enumerate(enrolees, start=1):
             try:
-                p = embedder.prepare(e.path, dpi)
+                p = embedder.prepare(e.path, dpi, require_print=not allow_low_quality)
             except (ImageReadError, ValueError) as err:
                 skipped.append((str(e.path), str(err)))
             else:
                 kept.append(e)
                 pending.append(p)
-                dpis.append(p.dpi)
+                info.append({"dpi": p.dpi, "quality": round(p.quality.quality, 4),
+                             **({} if p.quality.acquired else {"acquired": False})})
             if len(pending) == batch_size:
                 blocks.append(embedder.embed(pending))
                 pending = []
@@ -172,11 +182,17 @@ def enroll(
                 progress(done)
         if pending:
             blocks.append(embedder.embed(pending))
+        templates = np.concatenate(blocks, 0) if blocks else np.zeros((0, embedder.dim), np.float32)
+        finite = np.isfinite(templates).all(1)
+        for i in np.flatnonzero(~finite):
+            skipped.append((str(kept[i].path), "its template is not finite (NaN or inf)"))
+        kept = [e for e, ok in zip(kept, finite) if ok]
+        info = [d for d, ok in zip(info, finite) if ok]
+        templates = np.ascontiguousarray(templates[finite])
         if not kept:
-            raise GalleryError(f"{out}: none of the {len(enrolees)} files could be read "
-                               f"(first: {skipped[0][0]}: {skipped[0][1]})" if skipped else
+            raise GalleryError(f"{out}: none of the {len(enrolees)} files could be enrolled "
+                               f"(first: {skipped[0][1]})" if skipped else
                                f"{out}: no files to enrol")
-        templates = np.concatenate(blocks, 0)
         buf = io.BytesIO()
         np.save(buf, templates, allow_pickle=False)
         digest = hashlib.sha256(buf.getvalue()).hexdigest()
@@ -192,8 +208,8 @@ def enroll(
                           "sha256": digest},
             "count": len(kept), "skipped": len(skipped), "versions": library_versions(),
             "entries": [{"id": i, "subject": e.subject, "impression": e.impression,
-                         "path": str(Path(e.path).resolve()), "dpi": d}
-                        for i, (e, d) in enumerate(zip(kept, dpis))],
+                         "path": str(Path(e.path).resolve()), **d}
+                        for i, (e, d) in enumerate(zip(kept, info))],
         }
         write_json_atomic(folder / GALLERY_FILE, meta)
     return Gallery(folder, meta, templates), skipped
@@ -203,7 +219,8 @@ def load_gallery(path: str | Path, *, expect_model: str | None = None) -> Galler
     """Reads and checks a gallery folder; `expect_model` = `model_hash` of the model in use.
 
     Raises:
-      GalleryError: not a gallery, damaged, of another version, or made with another model.
+      GalleryError: not a gallery, damaged (templates file not the one enrolled, non-finite
+        templates), of another version, or made with another model.
     """
     path = Path(path)
     meta_file = path / GALLERY_FILE
@@ -235,4 +252,24 @@ def load_gallery(path: str | Path, *, expect_model: str | None = None) -> Galler
     if templates.dtype != np.float32 or templates.shape != (n, meta["template"]["dim"]):
         raise GalleryError(f"{tfile}: holds {templates.dtype} {templates.shape}, gallery.json says "
                            f"float32 ({n}, {meta['template']['dim']}); re-run `ifvit enroll`")
+    check_templates(tfile, templates, str(meta.get("templates", {}).get("sha256", "")))
     return Gallery(path, meta, templates)
+
+
+def check_templates(tfile: Path, templates: np.ndarray, sha256: str) -> None:
+    """The templates file is the one enrolled (its SHA-256 equals gallery.json's and starts with
+    the hex digits in its name) and every value is finite; GalleryError (one line) otherwise."""
+    h = hashlib.sha256()
+    with tfile.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+    digest = h.hexdigest()
+    named = tfile.stem.removeprefix("templates-")
+    if digest != sha256 or not digest.startswith(named):
+        raise GalleryError(f"{tfile}: SHA-256 {digest[:16]} is not the enrolled one "
+                           f"({sha256[:16] or 'none in gallery.json'}): the file changed after "
+                           "enrolment; re-run `ifvit enroll`")
+    bad = int((~np.isfinite(templates).all(1)).sum()) if templates.size else 0
+    if bad:
+        raise GalleryError(f"{tfile}: {bad} of {len(templates)} templates hold NaN or inf values; "
+                           "the gallery is damaged: re-run `ifvit enroll`")

@@ -63,15 +63,22 @@ class Identifier:
                  rerank: int = 0) -> list[dict[str, Any]]:
         """Candidates of each probe, best first.
 
-        Returns one dict per probe: {'probe': path, 'candidates': [{'rank', 'id', 'subject',
-        'impression', 'path', 'template_score', 'score' (pairwise; None if not re-ranked)}]}.
+        Returns one dict per probe: {'probe': path, 'quality': its quality (`ifvit_data.quality`),
+        'candidates': [{'rank', 'id', 'subject', 'impression', 'path', 'template_score', 'score'
+        (pairwise; None if not re-ranked)}]}.
 
         Raises:
           GalleryError: an enrolled file needed for re-ranking is gone.
+          ValueError: a probe's template is not finite.
         """
         k = min(k, len(self.gallery))
         rerank = min(rerank, k)
-        scores, rows = self.search(self.embedder.embed(probes), k)
+        templates = self.embedder.embed(probes)
+        for probe, t in zip(probes, templates):
+            if not np.isfinite(t).all():
+                raise ValueError(f"{probe.path}: its template is not finite (NaN or inf); this "
+                                 "model cannot search with this print")
+        scores, rows = self.search(templates, k)
         out = []
         for probe, s_row, i_row in zip(probes, scores, rows):
             cands = []
@@ -88,7 +95,8 @@ class Identifier:
             cands[:rerank] = sorted(cands[:rerank], key=lambda c: -c["score"])
             for r, c in enumerate(cands, start=1):
                 c["rank"] = r
-            out.append({"probe": str(probe.path), "candidates": cands})
+            out.append({"probe": str(probe.path), "quality": round(probe.quality.quality, 4),
+                        "candidates": cands})
         return out
 
     def _enrolled(self, cand: dict[str, Any]) -> PreparedImage:
@@ -97,4 +105,5 @@ class Identifier:
             raise GalleryError(f"{path}: enrolled file of gallery entry {cand['id']} is gone; "
                                "re-ranking needs it (restore it, or pass --rerank 0)")
         entry = self.gallery.entries[cand["id"]]
-        return self.verifier.prepare(path, entry.get("dpi"))
+        # enrolled deliberately (a print below the floor only with `enroll --allow-low-quality`)
+        return self.verifier.prepare(path, entry.get("dpi"), require_print=False)

@@ -17,8 +17,10 @@ fixed-length template from that print alone (single-image mode of both Module 2 
 identity F; --layout folder: subject/.../file, identity = parent folder).
 
 The gallery folder holds gallery.json (format, model hash, preprocessing, one entry per print with
-its file path) and the templates as a .npy file (no pickle). Unreadable files are skipped and
-counted. Never overwrites: --out must be a new or empty folder; an earlier gallery or any other
+its file path and quality) and the templates as a .npy file (no pickle). Unreadable files are
+skipped and counted, and so are prints below the quality floor (`ifvit_data.quality`: blank,
+uniform, noise, not a fingerprint: a failure to acquire) unless --allow-low-quality. Never
+overwrites: --out must be a new or empty folder; an earlier gallery or any other
 folder needs --force (other files are kept). Search it with `ifvit identify`."""
 EPILOG = """examples:
   ifvit enroll --model runs/m/match --data prints/ --out gallery/
@@ -35,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dpi", type=float, default=None, help="resolution of every file (default: metadata, else 500)")
     p.add_argument("--batch", type=int, default=8, help="prints per forward pass (default 8)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder or replace a gallery")
+    p.add_argument("--allow-low-quality", action="store_true",
+                   help="enrol prints below the quality floor too (default: skipped as failures "
+                        "to acquire; gallery.json marks them \"acquired\": false)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         gallery, bad = enroll(bundle, [Enrolee(e.path, e.subject, e.impression) for e in entries],
                               args.out, inputs=[args.data, args.model], dpi=args.dpi,
-                              batch_size=args.batch, force=args.force, progress=progress)
+                              batch_size=args.batch, force=args.force,
+                              allow_low_quality=args.allow_low_quality, progress=progress)
     except GalleryError as e:
         raise UserError(str(e)) from None
     finally:

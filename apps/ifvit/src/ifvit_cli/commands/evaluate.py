@@ -22,7 +22,9 @@ identification (closed-set 1:N: the first impression of each finger is the galle
 print a probe; rank-1 / rank-10 and a CMC curve, by template cosine alone and with the top --rerank
 candidates re-scored by the pairwise IFViT score, as `ifvit identify` does). Each
 print is prepared once exactly as in training; a print that cannot be read counts as a failure to
-process (its pairs get the lowest score, as in FVC).
+process, and a print below the quality floor (`ifvit_data.quality`: blank, uniform, noise, not a
+fingerprint) as a failure to acquire: their pairs get the lowest score, as in FVC, and the report
+counts them (prints_failed, prints_failed_to_acquire; scores.csv has each print's quality).
 
 Writes into --out: report.json (EER, FMR100, FMR1000, ZeroFMR, TAR@FAR 0.1% / 0.01%, failures,
 seconds per pair, for IFViT's fused score and, from the same run, each Module 2 branch alone and
@@ -102,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     r = report["pairs"]
     print(f"{args.data}: {len(names)} prints, {r['genuine']} genuine + {r['impostor']} impostor pairs "
           f"({args.protocol}), {r['failed']} failed; {report['seconds_per_pair'] * 1e3:.0f} ms per pair")
+    if prints.failures:
+        print(f"{len(prints.failures)} prints failed ({len(prints.not_acquired)} not acquired as "
+              f"fingerprints), e.g. {next(iter(prints.failures.values()))}")
     print(f"{'system':<8} {'EER':>7} {'FMR100':>7} {'FMR1000':>8} {'ZeroFMR':>8}")
     for name, s in report["systems"].items():
         print(f"{name:<8} {s['eer']:>7.2%} {s['fmr100']:>7.2%} {s['fmr1000']:>8.2%} {s['zerofmr']:>8.2%}")

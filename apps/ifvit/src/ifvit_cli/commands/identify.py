@@ -15,7 +15,9 @@ Search a gallery (`ifvit enroll` output) for each probe print: the probe's templ
 with every gallery template by cosine (exact top-k, on device), then the first --rerank candidates
 are re-scored with the full pairwise IFViT model (Module 1 alignment + Module 2, as `ifvit match`)
 against their enrolled files and re-ordered by that score. The gallery must have been enrolled
-with the same model (its hash is checked). --shard splits the gallery rows over every device."""
+with the same model (its hash is checked), its templates file must be the one enrolled (SHA-256)
+and finite. A probe below the quality floor (`ifvit_data.quality`: not a fingerprint) is refused.
+--shard splits the gallery rows over every device."""
 EPILOG = """examples:
   ifvit identify --model runs/m/match --gallery gallery/ probe.png
   ifvit identify --model runs/m/match --gallery gallery/ a.png b.png --top-k 20 --rerank 5 --json

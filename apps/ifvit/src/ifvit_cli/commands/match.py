@@ -27,8 +27,14 @@ image 1 aligned onto image 0 with the overlap (global branch) and the ROI outlin
 Many pairs: --pairs FILE --out scores.csv scores every pair listed in FILE (one pair per line,
 two image paths separated by whitespace or a comma; relative paths are relative to FILE's folder;
 '#' starts a comment), each image prepared once and --batch pairs per compiled call. scores.csv has
-one row per pair: the fused score, both branch cosines, RANSAC inliers, the alignment and the
-decision at each bundle threshold. An unreadable image fails its pairs (empty score), not the run.
+one row per pair: the fused score, both branch cosines, RANSAC inliers, the alignment, the
+decision at each bundle threshold and each print's quality. An unreadable image fails its pairs
+(empty score), not the run.
+
+Every image gets a quality check first (`ifvit_data.quality`: is there a fingerprint at all?). An
+image below the floor (blank, uniform, noise, text, a photo) is a failure to acquire: it is never
+scored; one pair says so in one line and exits 2 (--json: the result has "acquired": false for
+that print and no score), --pairs leaves its pairs' scores empty.
 Without --model the shipped small model is used."""
 EPILOG = """\
 examples:
@@ -95,23 +101,29 @@ def run_pairs(args: argparse.Namespace) -> int:
 
     from ifvit_train import evaluate as ev
 
-    prepared, failed = [], {}
+    from ifvit_train.infer import FailureToAcquire
+
+    prepared, failed, quality = [], {}, []
     for f in tqdm(files, desc="prepare", unit="image"):
         try:
             prepared.append(verifier.prepare(f, args.dpi))
+            quality.append(prepared[-1].quality.quality)
         except (OSError, ValueError) as e:
             prepared.append(None)
             failed[f] = str(e)
+            quality.append(e.quality.quality if isinstance(e, FailureToAcquire) else np.nan)
     index = {f: i for i, f in enumerate(files)}
     idx = np.array([[index[a], index[b]] for a, b in pairs])
     with tqdm(total=len(pairs), desc="score", unit="pair") as bar:
         scores = ev.score_pairs(verifier, prepared, idx, args.batch, progress=bar.update)
+    q = np.asarray(quality, np.float64)
+    scores["quality0"], scores["quality1"] = q[idx[:, 0]], q[idx[:, 1]]
     text = ev.scores_csv([str(a) for a, _ in pairs], [str(b) for _, b in pairs], scores,
                          thresholds=verifier.thresholds)
     atomic_write_text(args.out, text)
     for f, why in failed.items():
         print(f"failed: {why}")
-    print(f"{len(pairs)} pairs ({len(failed)} unreadable images) -> {args.out}; "
+    print(f"{len(pairs)} pairs ({len(failed)} images unreadable or not acquired) -> {args.out}; "
           f"{float(scores['seconds']) * 1e3 / max(len(pairs), 1):.0f} ms per pair")
     return 0
 
@@ -119,6 +131,7 @@ def run_pairs(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from ifvit_data.imagefile import ImageReadError
     from ifvit_data.outputs import OutputError, check_output_file
+    from ifvit_data.quality import QUALITY_FLOOR
 
     if args.pairs is not None:
         return run_pairs(args)
@@ -138,10 +151,13 @@ def run(args: argparse.Namespace) -> int:
         except OutputError as e:
             raise UserError(str(e)) from None
     verifier, _ = load_model(args.model)
-    try:
-        a, b = verifier.prepare(args.image0, args.dpi), verifier.prepare(args.image1, args.dpi)
+    try:  # the quality of both first: a failure to acquire is reported, never scored
+        a, b = (verifier.prepare(p, args.dpi, require_print=False)
+                for p in (args.image0, args.image1))
     except (ImageReadError, ValueError) as e:
         raise UserError(str(e)) from None
+    if not (a.quality.acquired and b.quality.acquired):
+        return _not_acquired(args, a, b)
     result = verifier.verify(a, b)
     if args.viz is not None:
         from ifvit_cli.viz import plot_verification
@@ -159,9 +175,25 @@ def run(args: argparse.Namespace) -> int:
 
     print(score_text(result, 4))
     print(f"decision {dec or 'no thresholds in the bundle'}")
+    q = result["prints"]
+    print(f"print quality {q['image0']['quality']:.3f} and {q['image1']['quality']:.3f} "
+          f"(both acquired: above the floor {QUALITY_FLOOR:g})")
     print(f"alignment {'ok' if al['ok'] else 'failed (identity used)'}: rotation {al['rotation_deg']:.1f} deg, "
           f"scale {al['scale']:.3f}, translation ({al['translation'][0]:.1f}, {al['translation'][1]:.1f}) px, "
           f"{al['inliers']} inliers")
     print(f"correspondences: Module 1 {n['module1']}, global branch {n['global']}, ROI branch {n['local']}"
           + (f"; picture {args.viz}" if args.viz else "; --json lists them in your images' pixels"))
     return 0
+
+
+def _not_acquired(args: argparse.Namespace, a, b) -> int:
+    """No score: one line on stderr naming the print(s) that are not fingerprints and why, and with
+    --json also the result on stdout with "acquired": false for them; exit 2 either way."""
+    prints = {"image0": a.quality.to_dict(), "image1": b.quality.to_dict()}
+    if args.json:
+        print(json.dumps({"image0": str(a.path), "image1": str(b.path), "acquired": False,
+                          "score": None, "decision": None, "prints": prints}, indent=1))
+    bad = [p for p in (a, b) if not p.quality.acquired]
+    raise UserError(f"{bad[0].path}: not acquired as a fingerprint: {bad[0].quality.reason}"
+                    + (f" (and {bad[1].path})" if len(bad) > 1 else "")
+                    + "; no score is given")
