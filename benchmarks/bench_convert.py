@@ -3,6 +3,7 @@ without torch, and full LoFTR inference of the converted JAX model vs kornia's P
 
 Run:  UV_PROJECT_ENVIRONMENT=.venvs/ifvit-convert uv run --exact --package ifvit-convert \
         python benchmarks/bench_convert.py [--ckpt outdoor_ds.ckpt] [--size 128] [--batch 1]
+      (`--smoke`: random `tiny`-preset weights, 64x64, one timed call: checks that it runs.)
 
 Without --ckpt, a random-weight kornia LoFTR is saved in LoFTR's Lightning layout and converted.
 Prints seconds per step and pairs/s; the parity numbers themselves are in
@@ -40,21 +41,36 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128, help="image side, multiple of 8")
     ap.add_argument("--batch", type=int, default=1, help="pairs per call")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--preset", default="paper", choices=("tiny", "small", "paper"),
+                    help="the checkpoint's dimensions (outdoor_ds.ckpt: paper)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="random tiny-preset weights, 64x64, one call: checks that it runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.ckpt, args.preset, args.size, args.batch, args.repeats = None, "tiny", 64, 1, 1
 
+    with tempfile.TemporaryDirectory(prefix="bench_convert_") as tmp:
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    """The measurements, with the written files in `tmp`."""
     import jax
     import torch
+    from flax import nnx
     from ifvit_convert import load_converted, load_loftr
     from ifvit_convert.checkpoint import read_checkpoint
     from ifvit_convert.convert import convert_file
     from ifvit_convert.verify import build_reference, random_pair
     from ifvit_core import config
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench_convert_"))
+    if args.smoke:
+        torch.set_num_threads(1)  # tiny tensors: more threads only contend on a loaded machine
+    cfg = config.get_preset(args.preset).loftr
     ckpt = args.ckpt
     if ckpt is None:
         torch.manual_seed(0)
-        ref = build_reference(config.paper().loftr)
+        ref = build_reference(cfg)
         ckpt = tmp / "outdoor_ds.ckpt"
         state = {f"matcher.{k}": v for k, v in ref.state_dict().items()}
         torch.save({"state_dict": state, "epoch": 0}, ckpt)
@@ -64,7 +80,7 @@ def main() -> None:
     read_checkpoint(ckpt)
     print(f"read checkpoint (torch.load weights_only)  {time.perf_counter() - t:7.2f} s")
     t = time.perf_counter()
-    conv, written = convert_file(ckpt, out)
+    conv, written = convert_file(ckpt, out, preset=args.preset)
     print(f"convert_file (read+map+check+write)        {time.perf_counter() - t:7.2f} s")
     t = time.perf_counter()
     load_converted(written)
@@ -73,11 +89,8 @@ def main() -> None:
     model, meta = load_loftr(written)
     print(f"load_loftr (build + strict load)            {time.perf_counter() - t:7.2f} s")
 
-    cfg = config.paper().loftr
     reference = build_reference(cfg, conv.source.tensors)
     img0, img1 = random_pair(args.batch, args.size, args.size)
-
-    from flax import nnx
 
     @nnx.jit
     def forward(m, a, b):

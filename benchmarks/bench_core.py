@@ -2,6 +2,7 @@
 
 Run:  UV_PROJECT_ENVIRONMENT=.venvs/ifvit-core uv run --exact --package ifvit-core \
         python benchmarks/bench_core.py [--presets small,paper] [--size 128] [--batch 4]
+      (`--smoke`: the `tiny` preset at 64x64, batch 1, one timed call: checks that it runs.)
 
 Prints one row per (preset, pass): pairs/s, ms/pair, GFLOP/pair (XLA cost analysis of the compiled
 program) and achieved GFLOP/s. 'forward' is coarse-only Module 1 inference (backbone without the 1/2
@@ -92,7 +93,11 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny preset, 64x64, batch 1, one call: a seconds-long check that it runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.presets, args.size, args.batch, args.repeats = "tiny", 64, 1, 1
     print(f"jax {jax.__version__} on {jax.devices()[0].platform} x{jax.device_count()}, "
           f"{args.size}x{args.size} pairs, batch {args.batch}, best of {args.repeats}")
     header = ("preset", "pass", "batch", "pairs/s", "ms/pair", "GFLOP/pair", "GFLOP/s", "compile s")

@@ -13,6 +13,8 @@ Prints one row per configuration:
 "pairs/CPU-s" divides by the process CPU time (all threads), so it is a per-core rate even on a busy
 machine; "pairs/s" is wall-clock. Uses the real FVC2002 DB1_B prints when present, else synthetic
 ridge images of the same size.
+
+`--smoke`: 16 synthetic images, 128x128 only, 0.05 s per row: checks that every row still runs.
 """
 
 from __future__ import annotations
@@ -34,15 +36,16 @@ from ifvit_data.shards import RecordSource, write_shards
 REAL = Path(__file__).resolve().parents[1].parent / "shared/data/real/fvc2002_db1_b"
 
 
-def _records() -> tuple[list[dict[str, Any]], str]:
-    if REAL.is_dir():
+def _records(real: bool = True, n: int = 80) -> tuple[list[dict[str, Any]], str]:
+    """The benchmark's prints: FVC2002 DB1_B if `real` and present, else `n` synthetic ones."""
+    if real and REAL.is_dir():
         from ifvit_data.readers import DatasetReader
 
         return list(DatasetReader(REAL, "fvc")), "FVC2002 DB1_B (80 real prints, 388x374)"
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:374, 0:388]
     recs = []
-    for k in range(80):
+    for k in range(n):
         r = np.hypot(x - 194 + rng.uniform(-20, 20), y - 187)
         img = np.where(
             r < 160, 127 + 100 * np.cos(2 * np.pi * (r + 5 * np.sin(x / 30 + k)) / 9), 255
@@ -57,7 +60,7 @@ def _records() -> tuple[list[dict[str, Any]], str]:
                 "source": f"synthetic/{k}",
             }
         )
-    return recs, "synthetic ridges (80 images, 388x374)"
+    return recs, f"synthetic ridges ({n} images, 388x374)"
 
 
 def _time(fn: Any, min_seconds: float) -> tuple[float, float, int]:
@@ -103,9 +106,14 @@ def bench_grain(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per row")
+    parser.add_argument("--sizes", default="128,320", help="window sides, comma-separated")
+    parser.add_argument("--smoke", action="store_true",
+                        help="16 synthetic images, 128 only, 0.05 s per row: checks that it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.sizes = 0.05, "128"
     cv2.setNumThreads(1)  # per-core numbers: parallelism comes from Grain's reader threads
-    records, what = _records()
+    records, what = _records(real=not args.smoke, n=16 if args.smoke else 80)
     print(f"data: {what}; cv2 threads: 1; python {sys.version.split()[0]}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +121,7 @@ def main() -> int:
         for enc in ("png", "raw"):
             write_shards(records, Path(tmp) / enc, records_per_shard=40, encoding=enc)
             srcs[enc] = RecordSource(Path(tmp) / enc)
-        for size in (128, 320):
+        for size in (int(v) for v in args.sizes.split(",")):
             cfg = Module1Config(crop=CropConfig((size, size), jitter=8.0))
             fresh = Module1Config(crop=cfg.crop, noise_bank=0)
             rows.append(

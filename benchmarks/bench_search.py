@@ -1,6 +1,7 @@
 """1:N gallery search latency and enrolment throughput on this machine.
 
 Run:  uv run python benchmarks/bench_search.py [--sizes 10000,100000,1000000] [--probes 32]
+      (`--smoke`: N = 1000, 4 probes, enrolment batch 2, one timed call: checks that it runs.)
 
 Search: N random unit templates of the `small` preset's template size (2 x embed_dim = 128,
 float32) on the default device; `ifvit_train.search.top_k` (jit: one matmul + `lax.top_k`) for a
@@ -50,6 +51,30 @@ def numpy_top_k(g: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, 1)
 
 
+def search_rows(g: np.ndarray, n_probes: int, k: int, repeats: int,
+                rng: np.random.Generator) -> None:
+    """Prints the rows of one gallery `g` [N, D] (unit rows): one probe, then `n_probes`."""
+    n, dim = g.shape
+    g_dev = jax.device_put(g)
+    for p in (1, n_probes):
+        q = rng.standard_normal((p, dim), dtype=np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        q_dev = jax.device_put(q)
+        s_jax, ids = (np.asarray(a) for a in top_k(g_dev, q_dev, k))
+        ref = numpy_top_k(g, q, k)
+        s_ref = np.take_along_axis(q @ g.T, ref, 1)
+        gap = np.abs(s_jax - s_ref).max()  # ids may swap only between scores this close
+        same = np.mean(ids == ref)
+        t_jax = best_of(lambda: jax.block_until_ready(top_k(g_dev, q_dev, k)), repeats)
+        t_np = best_of(lambda: numpy_top_k(g, q, k), repeats)
+        print(f"{n:>9} {p:>6} {1e3 * t_jax:>9.2f} {1e3 * t_np:>9.2f} {t_np / t_jax:>9.2f} "
+              f"{1e3 * t_jax / p:>9.3f}" + ("" if same == 1 else
+                                            f"  (ids agree {same:.1%}, scores within {gap:.1e})"))
+        if n == 10**6 and p == 1:
+            print(f"{'':>9} target <= 100 ms for one probe in 10^6: "
+                  f"{'met' if t_jax <= 0.1 else 'NOT met'} ({1e3 * t_jax:.1f} ms)")
+
+
 def bench_search(sizes: list[int], n_probes: int, k: int, dim: int, repeats: int) -> None:
     rng = np.random.default_rng(0)
     print(f"search: {dim}-d float32 templates, top-{k}, device {jax.devices()[0].platform} "
@@ -58,28 +83,11 @@ def bench_search(sizes: list[int], n_probes: int, k: int, dim: int, repeats: int
     for n in sizes:
         g = rng.standard_normal((n, dim), dtype=np.float32)
         g /= np.linalg.norm(g, axis=1, keepdims=True)
-        g_dev = jax.device_put(g)
-        for p in (1, n_probes):
-            q = rng.standard_normal((p, dim), dtype=np.float32)
-            q /= np.linalg.norm(q, axis=1, keepdims=True)
-            q_dev = jax.device_put(q)
-            s_jax, ids = (np.asarray(a) for a in top_k(g_dev, q_dev, k))
-            ref = numpy_top_k(g, q, k)
-            s_ref = np.take_along_axis(q @ g.T, ref, 1)
-            gap = np.abs(s_jax - s_ref).max()  # ids may swap only between scores this close
-            same = np.mean(ids == ref)
-            t_jax = best_of(lambda: jax.block_until_ready(top_k(g_dev, q_dev, k)), repeats)
-            t_np = best_of(lambda: numpy_top_k(g, q, k), repeats)
-            print(f"{n:>9} {p:>6} {1e3 * t_jax:>9.2f} {1e3 * t_np:>9.2f} {t_np / t_jax:>9.2f} "
-                  f"{1e3 * t_jax / p:>9.3f}" + ("" if same == 1 else
-                                                f"  (ids agree {same:.1%}, scores within {gap:.1e})"))
-            if n == 10**6 and p == 1:
-                print(f"{'':>9} target <= 100 ms for one probe in 10^6: "
-                      f"{'met' if t_jax <= 0.1 else 'NOT met'} ({1e3 * t_jax:.1f} ms)")
-        del g, g_dev
+        search_rows(g, n_probes, k, repeats, rng)  # its device copy is freed on return
+        del g  # before the next (larger) gallery is drawn
 
 
-def bench_enrol(repeats: int) -> None:
+def bench_enrol(repeats: int, batches: tuple[int, ...] = (8, 32)) -> None:
     from PIL import Image
 
     from ifvit_data.synth import SynthConfig, generate_dataset
@@ -92,7 +100,7 @@ def bench_enrol(repeats: int) -> None:
     fn = nnx.jit(lambda mm, x, k: embed_images(cfg, mm, x, k)["template"])
     print(f"enrolment: small preset, {s}x{s} windows, template {2 * cfg.module2.embed_dim} values")
     rng = np.random.default_rng(0)
-    for b in (8, 32):
+    for b in batches:
         x = jnp.asarray(rng.uniform(0, 1, (b, s, s, 1)), jnp.float32)
         mask = jnp.asarray(np.ones((b, s, s), bool))
         t = best_of(lambda: jax.block_until_ready(fn(m, x, mask)), repeats)
@@ -113,11 +121,15 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-enrol", action="store_true")
+    ap.add_argument("--smoke", action="store_true",
+                    help="N = 1000, 4 probes, enrolment batch 2, one call: checks that it runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.sizes, args.probes, args.repeats = "1000", 4, 1
     dim = 2 * config.small().module2.embed_dim
     bench_search([int(n) for n in args.sizes.split(",")], args.probes, args.k, dim, args.repeats)
     if not args.skip_enrol:
-        bench_enrol(args.repeats)
+        bench_enrol(args.repeats, (2,) if args.smoke else (8, 32))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Run: UV_PROJECT_ENVIRONMENT=.venvs/ifvit-data uv run --exact --package ifvit-dat
 Prints single-process throughput of masters and impressions, and the wall time of writing a full
 FVC-style dataset (PNG + manifest) with a process pool, plus its CPU seconds: on a shared machine
 the wall time depends on the other jobs, the CPU time divided by the workers does not.
+`--smoke`: 2 fingers x 2 impressions, 1 master sampled, 1 worker: checks that it runs.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ def main() -> None:
     ap.add_argument("--impressions", type=int, default=8)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--sample", type=int, default=6, help="masters for the single-process rates")
+    ap.add_argument("--smoke", action="store_true",
+                    help="2 fingers x 2 impressions, 1 sample, 1 worker: checks that it runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.fingers, args.impressions, args.sample, args.workers = 2, 2, 1, 1
     cfg = SynthConfig(size=(300, 300))
 
     t0 = time.perf_counter()

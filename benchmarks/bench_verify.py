@@ -2,6 +2,7 @@
 
 Run:  UV_PROJECT_ENVIRONMENT=.venvs/ifvit-train uv run --exact --package ifvit-train \
         python benchmarks/bench_verify.py [--presets small,paper] [--sizes 128,256,384] [--batch 8]
+      (`--smoke`: the `tiny` preset at 64x64, batch 1, one timed call: checks that it runs.)
 
 Prints, per (preset, input side): latency of one pair (batch 1) and throughput at --batch pairs per
 call, both the median of --repeats timed calls after a warm-up (compilation excluded), and the ratio
@@ -69,7 +70,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="128,256,384")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny preset, 64x64, batch 1, one call: a seconds-long check that it runs")
     a = ap.parse_args()
+    if a.smoke:  # batch 1: the 'batched' column reuses the latency program (one compilation)
+        a.presets, a.sizes, a.batch, a.repeats = "tiny", "64", 1, 1
     print(f"devices: {jax.devices()}; paper: {PAPER_MS_PER_PAIR:.0f} ms per pair (GPU)")
     print(f"{'preset':<7} {'side':>5} {'batch-1 ms/pair':>16} {'batch-%d ms/pair' % a.batch:>16} "
           f"{'pairs/s':>8} {'paper/ours (b1)':>16}")

@@ -1,9 +1,13 @@
 """Module 1 on this machine, JAX vs PyTorch side by side: train step and inference, same batch, same weights.
 
-Run (torch and kornia are benchmark-only: they come from `--with`, never from a runtime member):
+Run (torch and kornia are never dependencies of a runtime member: this is ifvit-convert's test
+environment, whose dev group holds torch, kornia and ifvit-train):
 
-  UV_PROJECT_ENVIRONMENT=.venvs/ifvit-train uv run --locked --package ifvit-train \
-      --with torch==2.15.0 --with kornia==0.9.0 python benchmarks/bench_vs_torch.py [--compile]
+  UV_PROJECT_ENVIRONMENT=.venvs/ifvit-convert uv run --locked --exact --package ifvit-convert \
+      python benchmarks/bench_vs_torch.py [--compile]
+
+`--smoke`: the `tiny` preset at 64x64, batch 1, one round of one call, small peak matmuls: a check
+that every case (ours and kornia's) still builds and runs, not a measurement.
 
 One process measures, interleaved round by round so that a shared machine's load hits both sides alike:
   * peak     - this machine's JAX fp32 matmul rate (jitted 1024^2 / 2048^2 matmuls, best of many);
@@ -53,7 +57,8 @@ from ifvit_convert.convert import map_state_dict
 from ifvit_convert.verify import build_reference, random_pair
 from ifvit_core import config
 from ifvit_core.loftr import LoFTR
-from ifvit_train.dense import DenseTrainConfig, init_dense_state, make_dense_step
+from ifvit_train.config import TrainConfig
+from ifvit_train.dense import init_dense_state, make_dense_step
 from ifvit_train.mesh import make_mesh, shard_batch
 
 STRIDE = 8
@@ -96,11 +101,14 @@ def _xla_flops(compiled: Any) -> float:
     return float(cost.get("flops", float("nan"))) if cost else float("nan")
 
 
-def jax_peak(reps: int) -> float:
-    """Best fp32 GFLOP/s of jitted square matmuls (1024 and 2048) over `reps` calls each."""
+PEAK_SIZES = (1024, 2048)
+
+
+def jax_peak(reps: int, sizes: tuple[int, ...] = PEAK_SIZES) -> float:
+    """Best fp32 GFLOP/s of jitted square matmuls of each side in `sizes` over `reps` calls each."""
     best = 0.0
     rng = np.random.default_rng(0)
-    for n in (1024, 2048):
+    for n in sizes:
         a = jnp.asarray(rng.random((n, n)), jnp.float32)
         f = jax.jit(lambda x, y: x @ y)
         jax.block_until_ready(f(a, a))
@@ -111,9 +119,9 @@ def jax_peak(reps: int) -> float:
     return best
 
 
-def torch_peak(torch: Any, reps: int) -> float:
+def torch_peak(torch: Any, reps: int, sizes: tuple[int, ...] = PEAK_SIZES) -> float:
     best = 0.0
-    for n in (1024, 2048):
+    for n in sizes:
         a = torch.rand(n, n)
         torch.mm(a, a)
         for _ in range(reps if n == 1024 else max(reps // 4, 3)):
@@ -154,7 +162,7 @@ def make_batch(batch: int, h: int, w: int, seed: int = 0, shift: tuple[int, int]
 
 def ours_train(cfg: config.IFViTConfig, flat: dict, batch: dict) -> Case:
     mesh = make_mesh(devices=jax.devices()[:1])
-    tc = DenseTrainConfig()
+    tc = TrainConfig()  # the trainer's defaults: AdamW, warm-up, clip 0.5, float32 compute
     graphdef, state = init_dense_state(cfg, tc, mesh, init_flat=flat)
     step = make_dense_step(graphdef, cfg, tc, mesh)
     b = shard_batch(batch, mesh)
@@ -274,7 +282,7 @@ class KorniaSide:
         trunk = [m.backbone.conv1, m.backbone.bn1, m.backbone.layer1, m.backbone.layer2,
                  m.backbone.layer3, m.backbone.layer3_outconv, m.loftr_coarse]
         params = [p for mod in trunk for p in mod.parameters()]
-        tc = DenseTrainConfig()
+        tc = TrainConfig()  # the same learning rate, weight decay and clip as ours
         opt = torch.optim.AdamW(params, lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=True)
         loss_fn = torch.compile(self.loss) if compiled else self.loss
 
@@ -372,7 +380,7 @@ def bench_preset(args: argparse.Namespace, torch: Any, preset: str, peak_box: li
 
     ratios: dict[str, list[float]] = {k: [] for k in ours}
     for r in range(args.rounds):
-        peak_box.append(jax_peak(args.peak_reps) if r % 2 == 0 else float("nan"))
+        peak_box.append(jax_peak(args.peak_reps, args.peak_sizes) if r % 2 == 0 else float("nan"))
         for name, case in ours.items():
             # ours and each PyTorch variant alternate call by call, so a load spike hits all alike
             group = [case] + [theirs[(name, compiled)] for compiled in variants]
@@ -451,7 +459,14 @@ def main() -> int:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
     ap.add_argument("--scaling", action="store_true", help="add the image-size scaling table (ours)")
     ap.add_argument("--scaling-batch", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny preset, 64x64, batch 1, one round of one call: checks that it runs")
     args = ap.parse_args()
+    args.peak_sizes = PEAK_SIZES
+    if args.smoke:
+        args.presets, args.size, args.batch, args.rounds, args.calls = "tiny", 64, 1, 1, 1
+        args.threads = 1  # tiny tensors: more threads only contend on a loaded machine
+        args.peak_reps, args.peak_sizes, args.compile, args.scaling = 1, (256,), False, False
     if args.size % 8:
         print(f"--size {args.size}: must be a multiple of 8", file=sys.stderr)
         return 2
@@ -470,7 +485,7 @@ def main() -> int:
     peak = max(x for x in peaks if x == x)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"JAX fp32 matmul peak (best of the run): {peak:.0f} GFLOP/s; "
-          f"torch matmul peak: {torch_peak(torch, args.peak_reps):.0f} GFLOP/s")
+          f"torch matmul peak: {torch_peak(torch, args.peak_reps, args.peak_sizes):.0f} GFLOP/s")
     print("| preset | pass | who | pairs/s | GFLOP/pair | GFLOP/s | % JAX peak | ours / faster PyTorch "
           "| CPU ms/pair | GFLOP per CPU-s x cores | ours / PyTorch by CPU time |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -10,11 +10,16 @@ ridge period of each print (peak of the radially averaged power spectrum of the 
 enhancement uses one fixed period, `EnhanceConfig.for_downscale`) and the time of one jitted
 `enhance` call on CPU per batch of 128x128 and 256x256 windows (median of repeats, compilation
 excluded), with the ratio of the 256 to the 128 time.
+
+`--smoke` (no real data needed): 2 synthetic fingers x 2 impressions written to a temp folder (or
+the folders of `--data`), 2 prints per set, batch 2, one timed call; the picture goes to `--out`
+(default: a temp folder, never docs/): checks that every step still runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,21 +27,23 @@ import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from ifvit_core.enhance import EnhanceConfig, enhance, orientation_field
 from ifvit_data.preprocess import CropConfig, crop_print
 from ifvit_data.readers import DatasetReader
+from ifvit_data.synth import SynthConfig, generate_dataset
 
 REAL = Path("/work/shared/data/real")
-SETS = ("fvc2002_db2_b", "fvc2004_db3_b")  # never fvc2002_db1_b (evaluation only)
+# never fvc2002_db1_b (evaluation only)
+SETS = tuple(REAL / s for s in ("fvc2002_db2_b", "fvc2004_db3_b"))
 
 
-def load_windows(size: int, downscale: float,
+def load_windows(sets: list[Path], size: int, downscale: float,
                  per_set: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """float32 [N, S, S] windows, bool [N, S, S] masks and names of `per_set` prints per set."""
     wins, masks, names = [], [], []
-    for name in SETS:
-        reader = DatasetReader(REAL / name, "fvc")
+    for folder in sets:
+        name = folder.name
+        reader = DatasetReader(folder, "fvc")
         for entry in reader.entries[::max(1, len(reader.entries) // per_set)][:per_set]:
             rec = reader.load(entry)
             w, _, m = crop_print(rec["image"], CropConfig(size=(size, size), downscale=downscale))
@@ -103,7 +110,10 @@ def time_call(fn, args, repeats: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("docs/images/enhance_examples.png"))
+    ap.add_argument("--out", type=Path, default=None,
+                    help="the picture (default: docs/images/enhance_examples.png)")
+    ap.add_argument("--data", type=Path, nargs="+", default=None,
+                    help="print folders, FVC naming (default: FVC2002 DB2-B and FVC2004 DB3-B)")
     ap.add_argument("--downscale", type=float, default=1.6, help="as `ifvit train --downscale`")
     ap.add_argument("--size", type=int, default=192,
                     help="window side of the picture (default 192: larger than the model's 128, so "
@@ -111,19 +121,37 @@ def main() -> None:
     ap.add_argument("--per-set", type=int, default=3, help="prints per dataset in the picture")
     ap.add_argument("--batch", type=int, default=8, help="windows per timed call")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true",
+                    help="synthetic prints, 2 per set, batch 2, one call: checks that it runs")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="enhance_examples_") as tmp:
+        if args.smoke:
+            args.per_set, args.batch, args.repeats, per_set_500 = 2, 2, 1, 2
+            if args.out is None:
+                args.out = Path(tmp) / "enhance_examples.png"
+            if args.data is None:
+                generate_dataset(Path(tmp) / "synth", 2, 2, 0, SynthConfig(), workers=1)
+                args.data = [Path(tmp) / "synth"]
+        else:
+            per_set_500 = 16
+        run(args, args.data or list(SETS), args.out or Path("docs/images/enhance_examples.png"),
+            per_set_500)
+
+
+def run(args: argparse.Namespace, sets: list[Path], out_png: Path, per_set_500: int) -> None:
+    """The picture, the ridge periods and the timings of `sets` (print folders)."""
     cfg = EnhanceConfig.for_downscale(args.downscale)
     print(f"EnhanceConfig: {cfg}")
 
-    wins, masks, names = load_windows(args.size, args.downscale, args.per_set)
+    wins, masks, names = load_windows(sets, args.size, args.downscale, args.per_set)
     x, m = jnp.asarray(wins[..., None]), jnp.asarray(masks)
     theta, _ = jax.jit(orientation_field, static_argnums=2)(x, m, cfg)
     out = jax.jit(enhance, static_argnums=2)(x, m, cfg)
-    grid_png(args.out, wins, masks, np.asarray(theta), np.asarray(out)[..., 0])
-    print(f"wrote {args.out}: rows = {', '.join(names)}; columns = window, orientation, enhanced")
+    grid_png(out_png, wins, masks, np.asarray(theta), np.asarray(out)[..., 0])
+    print(f"wrote {out_png}: rows = {', '.join(names)}; columns = window, orientation, enhanced")
 
     # ridge period at 500 ppi (downscale 1) of more prints, to justify the fixed period
-    w500, m500, _ = load_windows(256, 1.0, 16)
+    w500, m500, _ = load_windows(sets, 256, 1.0, per_set_500)
     periods = np.array([ridge_period(w, k) for w, k in zip(w500, m500)])
     print(f"ridge period at 500 ppi over {len(periods)} prints: "
           f"median {np.median(periods):.2f} px, "
@@ -134,7 +162,7 @@ def main() -> None:
     fn = jax.jit(enhance, static_argnums=2)
     times = {}
     for size in (128, 256):
-        wb, mb, _ = load_windows(size, args.downscale, (args.batch + 1) // 2)
+        wb, mb, _ = load_windows(sets, size, args.downscale, -(-args.batch // len(sets)))
         xb, mbb = jnp.asarray(wb[: args.batch, ..., None]), jnp.asarray(mb[: args.batch])
         times[size] = time_call(fn, (xb, mbb, cfg), args.repeats)
         print(f"enhance {len(xb)} x {size}x{size} on {jax.devices()[0].platform}: "

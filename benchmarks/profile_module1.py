@@ -3,6 +3,7 @@
 Run:
   UV_PROJECT_ENVIRONMENT=.venvs/ifvit-train uv run --locked --package ifvit-train \
       python benchmarks/profile_module1.py [--preset paper] [--program train|infer-c|infer-f]
+  (`--smoke`: the `tiny` preset at 64x64, batch 1, one traced call: checks that it runs.)
 
 `train` is `ifvit_train.dense.make_dense_step` (forward, L_D, backward, AdamW); `infer-c` / `infer-f`
 are `LoFTR.__call__` without / with the fine stage (eval mode). The program is compiled, run once,
@@ -34,7 +35,8 @@ from flax import nnx
 
 from ifvit_core import config
 from ifvit_core.loftr import LoFTR
-from ifvit_train.dense import DenseTrainConfig, init_dense_state, make_dense_step
+from ifvit_train.config import TrainConfig
+from ifvit_train.dense import init_dense_state, make_dense_step
 from ifvit_train.mesh import make_mesh, shard_batch
 
 _INSTR = re.compile(r"\s*(?:ROOT )?%(\S+) = (\S+?\])\S* ([\w-]+)\(")
@@ -81,7 +83,7 @@ def build(program: str, preset: str, size: int, batch: int):
     img = rng.random((2, batch, size, size, 1)).astype(np.float32)
     if program == "train":
         mesh = make_mesh(devices=jax.devices()[:1])
-        tc = DenseTrainConfig()
+        tc = TrainConfig()  # the trainer's defaults: AdamW, warm-up, clip 0.5, float32
         graphdef, state = init_dense_state(cfg, tc, mesh)
         step = make_dense_step(graphdef, cfg, tc, mesh)
         l_len = (size // 8) ** 2
@@ -119,7 +121,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=12, help="also list the N most expensive ops")
     ap.add_argument("--out", type=Path, default=None, help="keep the trace and HLO text here")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny preset, 64x64, batch 1, one traced call: checks that it runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.preset, args.size, args.batch, args.steps, args.top = "tiny", 64, 1, 1, 3
     if args.size % 8:
         print(f"--size {args.size}: must be a multiple of 8", file=sys.stderr)
         return 2
