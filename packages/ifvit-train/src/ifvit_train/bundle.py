@@ -38,19 +38,15 @@ from ifvit_core.config import IFViTConfig, config_from_dict, config_to_dict
 from ifvit_core.ifvit import Matcher
 from ifvit_data.outputs import atomic_write_text
 from ifvit_core.loftr import LoFTR
-from ifvit_train.checkpoint import Checkpointer, load_weights
+from ifvit_train.checkpoint import load_run_weights, load_weights
 from ifvit_train.config import TrainConfig
-from ifvit_train.dense import dense_trainable
-from ifvit_train.optim import make_optimizer
 from ifvit_train.partition import group_counts
 from ifvit_train.preprocessing import enhancement
-from ifvit_train.state import split_model
 
 BUNDLE_FILE = "bundle.json"
 FORMAT = "ifvit-bundle"
 FORMAT_VERSION = 1
 KINDS = ("dense", "match")
-MATCH_TRAINABLE = ("trunk", "heads")
 
 
 class BundleError(ValueError):
@@ -134,23 +130,17 @@ class LoadedBundle:
         return self.meta["kind"]
 
 
-def _restore_model(model: nnx.Module, ckpt_dir: Path, tc: TrainConfig, trainable: tuple[str, ...],
-                   step: int | None) -> int:
-    tx = make_optimizer(tc, trainable)
-    graphdef, state = split_model(model, tx)
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
-    ck = Checkpointer(ckpt_dir, async_save=False)
-    try:
-        step, restored, _ = ck.restore(abstract, step)
-    finally:
-        ck.close()
-    nnx.update(model, restored.params, restored.batch_stats)
+def _restore_model(model: nnx.Module, ckpt_dir: Path, step: int | None) -> int:
+    """Loads the weights of a training run's checkpoint (not its optimizer state) into `model`."""
+    step, w = load_run_weights(ckpt_dir, _weights_abstract(model), step)
+    nnx.update(model, w["params"], w["batch_stats"])
     return step
 
 
 def _weights_abstract(model: nnx.Module) -> Any:
     _, p, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                         {"params": p, "batch_stats": stats})
 
 
@@ -176,7 +166,7 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
                           "(`ifvit train match` or `ifvit train all` output)")
     try:
         cfg = config_from_dict(meta["config"])
-        tc = TrainConfig(**meta["train"])
+        TrainConfig(**meta["train"])  # validated: a bundle of unknown training settings is refused
         enhancement(meta.get("preprocessing", {}))
     except (KeyError, TypeError, ValueError) as e:
         raise BundleError(f"{path / BUNDLE_FILE}: bad config ({e})") from None
@@ -189,10 +179,10 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
                 _load_weights_into(matcher, path / "module2")
             step = int(meta["step"])
         elif meta["kind"] == "dense":
-            step = _restore_model(module1, ckpt, tc, dense_trainable(tc), meta.get("step"))
+            step = _restore_model(module1, ckpt, meta.get("step"))
         else:
             _load_weights_into(module1, path / "module1")
-            step = _restore_model(matcher, ckpt, tc, MATCH_TRAINABLE, meta.get("step"))
+            step = _restore_model(matcher, ckpt, meta.get("step"))
     except FileNotFoundError:
         raise BundleError(f"{path}: no checkpoint yet; let `ifvit train` run (it resumes)") from None
     module1.eval()
