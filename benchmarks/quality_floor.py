@@ -1,6 +1,7 @@
 """Calibration of the failure-to-acquire floor (`ifvit_data.quality.QUALITY_FLOOR`).
 
 Run:  uv run python benchmarks/quality_floor.py [--data /work/shared/data]
+      (`--smoke`: one set of 3 synthetic prints made here instead of the data: checks that it runs.)
 
 Reads every print of every set under DATA/real/* and DATA/sfinge/* exactly as the commands do
 (`ifvit_data.imagefile.read_image`, resampled to 500 ppi from the file's dpi, else 500) and prints
@@ -60,8 +61,19 @@ def non_prints(size: int = 400, seed: int = 0) -> dict[str, np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--smoke", action="store_true", help="3 synthetic prints instead of --data")
     args = ap.parse_args()
-    sets = sorted(p for p in (*args.data.glob("real/*"), *args.data.glob("sfinge/*")) if p.is_dir())
+    if args.smoke:
+        import tempfile
+
+        from ifvit_data.synth import SynthConfig, generate_dataset
+
+        tmp = Path(tempfile.mkdtemp())
+        generate_dataset(tmp / "synthetic", 3, 1, 0, SynthConfig(size=(160, 160)), workers=1)
+        sets = [tmp / "synthetic"]
+    else:
+        sets = sorted(p for p in (*args.data.glob("real/*"), *args.data.glob("sfinge/*"))
+                      if p.is_dir())
     print(f"floor {QUALITY_FLOOR}")
     n, t = 0, 0.0
     for s in sets:

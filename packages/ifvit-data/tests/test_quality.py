@@ -81,3 +81,20 @@ def test_to_dict_is_json_ready():
     d = assess_print(np.full((S, S), 255, np.uint8)).to_dict()
     assert d == {"acquired": False, "quality": 0.0, "foreground": 0.0, "reason": d["reason"]}
     assert isinstance(d["reason"], str)
+
+
+def test_the_calibration_benchmark_runs(tmp_path):
+    """`benchmarks/quality_floor.py --smoke`: synthetic prints acquired, every non-print refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "quality_floor.py"
+    proc = subprocess.run([sys.executable, str(script), "--smoke"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"floor {QUALITY_FLOOR}"
+    assert any(line.startswith("synthetic") and line.endswith("below floor 0") for line in lines)
+    refused = [line for line in lines if line.endswith("refused")]
+    assert len(refused) == 15 and not any("not refused" in line for line in refused)
