@@ -58,6 +58,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     import jax
     import torch
     from flax import nnx
+
     from ifvit_convert import load_converted, load_loftr
     from ifvit_convert.checkpoint import read_checkpoint
     from ifvit_convert.convert import convert_file

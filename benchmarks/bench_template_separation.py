@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
 from ifvit_core.ifvit import embed_images
 from ifvit_core.ifvit.template import MODES
 from ifvit_data.synth import SynthConfig, generate_dataset

@@ -27,6 +27,7 @@ import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from ifvit_core.enhance import EnhanceConfig, enhance, orientation_field
 from ifvit_data.preprocess import CropConfig, crop_print
 from ifvit_data.readers import DatasetReader

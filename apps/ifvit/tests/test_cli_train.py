@@ -36,6 +36,7 @@ from ifvit_cli.main import main
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):
     import numpy as np
+
     from ifvit_data.shards import write_shards
 
     rng = np.random.default_rng(0)

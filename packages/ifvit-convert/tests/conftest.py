@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from ifvit_core import config
 
 
 def randomized_reference(cfg: Any, seed: int = 0) -> tuple[Any, dict[str, np.ndarray]]:
     """A kornia LoFTR with `cfg`'s dimensions and random weights (eval mode) + its state dict."""
     import torch
+
     from ifvit_convert.verify import build_reference
 
     torch.manual_seed(seed)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from ifvit_convert.cli import convert_command
 from ifvit_convert.errors import ConversionError
 

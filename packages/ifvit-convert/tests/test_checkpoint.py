@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from ifvit_convert.checkpoint import infer_kind, infer_pos_enc, read_checkpoint
 from ifvit_convert.errors import ConversionError, TorchMissingError
 from ifvit_convert.mapping import build_name_map

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from ifvit_convert.cli import convert_command
 from ifvit_convert.errors import ConversionError
 

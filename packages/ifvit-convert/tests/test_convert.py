@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from flax import nnx
+
 from ifvit_convert import (
     ConversionError,
     apply_converted,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from flax import nnx
+
 from ifvit_convert.hooks import HOOKS, conv_oihw_to_hwio, copy, linear_to_in_out, target_shape
 from ifvit_convert.mapping import GROUPS, build_name_map, group_counts
 from ifvit_core import config

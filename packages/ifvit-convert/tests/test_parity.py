@@ -20,6 +20,7 @@ import copy
 
 import numpy as np
 import pytest
+
 from ifvit_convert import build_model_from_meta, load_converted, loftr_config_from_meta
 from ifvit_convert.convert import convert_file
 from ifvit_convert.verify import build_reference, compare, random_pair, run_converted, run_reference

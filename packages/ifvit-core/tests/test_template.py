@@ -1,6 +1,5 @@
 """Per-image templates (`embed_images`): inputs, shapes, norms, independence from the batch."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -12,8 +12,8 @@ from PIL import Image
 
 from ifvit_data.augment import CorruptionConfig, apply_affine, corrupt, rotation_matrix, warp_affine
 from ifvit_data.foreground import foreground_mask
-from ifvit_data.preprocess import CropConfig, crop_print
 from ifvit_data.groundtruth import affine_maps, coarse_ground_truth, empty_ground_truth
+from ifvit_data.preprocess import CropConfig, crop_print
 
 
 def _random_affine(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:

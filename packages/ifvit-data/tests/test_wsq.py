@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from ifvit_data.imagefile import ImageReadError, read_image
-from ifvit_data.wsq import WSQ_MISSING, wsq_ppi
 from ifvit_data.readers import DatasetReader
+from ifvit_data.wsq import WSQ_MISSING, wsq_ppi
 
 wsq = pytest.importorskip("wsq", reason="the wsq package has no wheel for this platform")
 import _wsq  # noqa: E402  (the plugin's C extension: NBIS's own decoder and NISTCOM parser)

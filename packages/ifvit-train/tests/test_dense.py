@@ -92,8 +92,8 @@ def test_dense_metrics_hand_case():
 def test_init_from_converted_loftr_file(tmp_path):
     """--init-loftr: Module 1 starts from a converted file (written here without torch)."""
     from flax import nnx
-    from ifvit_convert.io import save_converted
 
+    from ifvit_convert.io import save_converted
     from ifvit_core import params
     from ifvit_core.loftr import LoFTR
 

@@ -23,8 +23,8 @@ import sys
 import typing
 
 from ifvit_cli.errors import UserError
-from ifvit_train import compile_cache
 from ifvit_data.outputs import OutputError, interrupt_guard, interrupted
+from ifvit_train import compile_cache
 
 # name -> (module, one-line help). Order is the order shown in `ifvit --help`.
 COMMANDS: dict[str, tuple[str, str]] = {

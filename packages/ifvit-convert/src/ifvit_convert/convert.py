@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ifvit_core import config as core_config
-from ifvit_data.outputs import OutputError, check_output_file, raise_if_interrupted
-from ifvit_core.config import LoFTRConfig
 
 from ifvit_convert import __version__
 from ifvit_convert.checkpoint import (
@@ -31,6 +28,9 @@ from ifvit_convert.errors import ConversionError
 from ifvit_convert.hooks import HOOKS, target_shape
 from ifvit_convert.io import FORMAT, FORMAT_VERSION, output_path, save_converted, sidecar_path
 from ifvit_convert.mapping import GroupCount, build_name_map, group_counts
+from ifvit_core import config as core_config
+from ifvit_core.config import LoFTRConfig
+from ifvit_data.outputs import OutputError, check_output_file, raise_if_interrupted
 
 _SHOW = 6  # keys listed per category in an error line
 

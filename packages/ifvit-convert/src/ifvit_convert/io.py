@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ifvit_data.outputs import atomic_path
 
 from ifvit_convert.errors import ConversionError
+from ifvit_data.outputs import atomic_path
 
 FORMAT = "ifvit-loftr-params"
 FORMAT_VERSION = 1
@@ -263,6 +263,7 @@ def build_model_from_meta(
       An `ifvit_core.loftr.LoFTR` in eval mode.
     """
     from flax import nnx
+
     from ifvit_core.loftr import LoFTR
 
     cfg = loftr_config_from_meta(meta)

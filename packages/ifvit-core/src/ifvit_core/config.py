@@ -169,7 +169,7 @@ class IFViTConfig:
         if self.image_size % 8:
             raise ValueError(f"image_size={self.image_size} must be a multiple of 8")
 
-    def replace(self, **changes) -> "IFViTConfig":
+    def replace(self, **changes) -> IFViTConfig:
         return dataclasses.replace(self, **changes)
 
 

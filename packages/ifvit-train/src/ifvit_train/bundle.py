@@ -36,8 +36,8 @@ from flax import nnx
 
 from ifvit_core.config import IFViTConfig, config_from_dict, config_to_dict
 from ifvit_core.ifvit import Matcher
-from ifvit_data.outputs import atomic_write_text
 from ifvit_core.loftr import LoFTR
+from ifvit_data.outputs import atomic_write_text
 from ifvit_train.checkpoint import load_run_weights, load_weights
 from ifvit_train.config import TrainConfig
 from ifvit_train.partition import group_counts

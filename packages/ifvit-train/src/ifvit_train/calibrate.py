@@ -32,8 +32,13 @@ import numpy as np
 
 from ifvit_core.config import config_from_dict
 from ifvit_core.losses import evidence_weighted, fuse_scores
-from ifvit_train.bundle import (BUNDLE_FILE, LoadedBundle, export_bundle, load_bundle,
-                                write_json_atomic)
+from ifvit_train.bundle import (
+    BUNDLE_FILE,
+    LoadedBundle,
+    export_bundle,
+    load_bundle,
+    write_json_atomic,
+)
 from ifvit_train.metrics import calibrate_threshold, verification_report
 
 EVIDENCE_GRID = (0.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0)

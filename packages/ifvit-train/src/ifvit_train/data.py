@@ -15,6 +15,7 @@ import numpy as np
 
 from ifvit_data.augment.corrupt import CorruptionConfig
 from ifvit_data.augment.geometric import RotationConfig
+from ifvit_data.impression_pairs import ImpressionPairConfig, impression_pair_dataset
 from ifvit_data.pipeline import (
     Correspondence,
     Module1Config,
@@ -22,7 +23,6 @@ from ifvit_data.pipeline import (
     module1_dataset,
     module2_dataset,
 )
-from ifvit_data.impression_pairs import ImpressionPairConfig, impression_pair_dataset
 from ifvit_data.preprocess import CropConfig
 from ifvit_data.shards import MANIFEST, RecordSource
 from ifvit_data.split import Subset, split_by_finger

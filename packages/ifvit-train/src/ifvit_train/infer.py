@@ -119,7 +119,7 @@ def shape_groups(keys: list[Any], batch_size: int) -> list[list[int]]:
     return [g[s:s + batch_size] for g in groups.values() for s in range(0, len(g), batch_size)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _graphs(cfg: Any, enh: Any) -> tuple[Any, Any]:
     """The compiled (run, scores) graphs of a model config and input enhancement, made once per
     process. The models enter as (graphdef static, state traced), so every Verifier of the same

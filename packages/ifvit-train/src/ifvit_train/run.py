@@ -8,8 +8,9 @@ same call on the same workdir resumes exactly where the previous run stopped.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 from flax import nnx
@@ -29,8 +30,11 @@ from ifvit_train.metrics import calibrate_threshold
 from ifvit_train.partition import group_counts
 from ifvit_train.preprocessing import enhancement, preprocessing
 from ifvit_train.state import merge_model, param_count
-from ifvit_train.validate import (check_verification_split, registration_metrics,
-                                  verification_metrics)
+from ifvit_train.validate import (
+    check_verification_split,
+    registration_metrics,
+    verification_metrics,
+)
 
 Log = Callable[[str], None]
 

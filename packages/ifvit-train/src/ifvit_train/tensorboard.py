@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+
 def tag_of(key: str) -> str:
     """TensorBoard tag of a metrics.jsonl key: `val_x` -> `val/x`, `x` -> `train/x`."""
     return "val/" + key[4:] if key.startswith("val_") else "train/" + key

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
                     "seconds": match["train_seconds"]},
         "heldout_fingers": match["data"]["heldout_fingers"],
     }
-    print(f"[4/5] evaluating on the held-out synthetic fingers"
+    print("[4/5] evaluating on the held-out synthetic fingers"
           + (f" and on {real}" if real else ""), flush=True)
     report["evaluation"] = _evaluate(out, synth_dir, real, report["heldout_fingers"])
     report["seconds"] = round(time.time() - t0, 1)

@@ -25,10 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ifvit_cli.model import model_path
     from ifvit_train.bundle import BundleError, read_meta
     from ifvit_train.preprocessing import describe
-
-    from ifvit_cli.model import model_path
 
     args.bundle = model_path(args.bundle)
     try:

@@ -100,7 +100,6 @@ def run_pairs(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ifvit_train import evaluate as ev
-
     from ifvit_train.infer import FailureToAcquire
 
     prepared, failed, quality = [], {}, []

@@ -58,7 +58,7 @@ class EnhanceConfig:
                              + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
 
     @classmethod
-    def for_downscale(cls, downscale: float, **changes: Any) -> "EnhanceConfig":
+    def for_downscale(cls, downscale: float, **changes: Any) -> EnhanceConfig:
         """Defaults for a 500-ppi print downscaled by `downscale` (period 9.5 / downscale px)."""
         return cls(**{"ridge_period": PERIOD_500PPI / float(downscale), **changes})
 
@@ -70,7 +70,7 @@ class EnhanceConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EnhanceConfig":
+    def from_dict(cls, d: dict[str, Any]) -> EnhanceConfig:
         """Inverse of `to_dict`; raises ValueError on unknown or bad fields."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)

@@ -20,10 +20,10 @@ Everything is jit-able with fixed shapes: one candidate per branch cell, with a 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-
-from typing import TYPE_CHECKING
 
 from ifvit_core import geometry
 

@@ -13,8 +13,13 @@ import jax
 
 from ifvit_core import geometry
 from ifvit_core.config import IFViTConfig
-from ifvit_core.ifvit.registration import (Alignment, Module2Inputs, align_pair, global_shape,
-                                           module2_inputs)
+from ifvit_core.ifvit.registration import (
+    Alignment,
+    Module2Inputs,
+    align_pair,
+    global_shape,
+    module2_inputs,
+)
 from ifvit_core.ifvit.representation import Matcher
 from ifvit_core.loftr.model import LoFTR
 from ifvit_core.losses import evidence_weighted

@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 
 
-
 def elu_feature_map(x: jax.Array) -> jax.Array:
     """φ(x) = elu(x) + 1 > 0."""
     return jax.nn.elu(x) + 1.0

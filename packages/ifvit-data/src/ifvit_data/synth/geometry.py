@@ -14,7 +14,7 @@ import numpy as np
 
 from ifvit_data.synth.background import low_frequency_field
 from ifvit_data.synth.config import SynthConfig
-from ifvit_data.synth.distortion import PlasticDistortion, Placement
+from ifvit_data.synth.distortion import Placement, PlasticDistortion
 from ifvit_data.synth.rng import STAGE_IMPRESSION, STAGE_MASTER, make_rng
 from ifvit_data.synth.silhouette import Silhouette, sample_silhouette
 
