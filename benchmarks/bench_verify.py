@@ -82,7 +82,8 @@ def main() -> None:
         for side in (int(s) for s in a.sizes.split(",")):
             r = bench(preset, side, a.batch, a.repeats)
             print(f"{preset:<7} {side:>5} {r['latency']:>16.1f} {r['batched']:>16.1f} "
-                  f"{1e3 / r['batched']:>8.1f} {PAPER_MS_PER_PAIR / r['latency']:>15.2f}x", flush=True)
+                  f"{1e3 / r['batched']:>8.1f} {PAPER_MS_PER_PAIR / r['latency']:>15.2f}x",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Module 1 on this machine, JAX vs PyTorch side by side: train step and inference, same batch, same weights.
+"""Module 1 on this machine, JAX vs PyTorch side by side: train step and inference, same batch, same
+weights.
 
 Run (torch and kornia are never dependencies of a runtime member: this is ifvit-convert's test
 environment, whose dev group holds torch, kornia and ifvit-train):
@@ -9,12 +10,14 @@ environment, whose dev group holds torch, kornia and ifvit-train):
 `--smoke`: the `tiny` preset at 64x64, batch 1, one round of one call, small peak matmuls: a check
 that every case (ours and kornia's) still builds and runs, not a measurement.
 
-One process measures, interleaved round by round so that a shared machine's load hits both sides alike:
+One process measures, interleaved round by round so that a shared machine's load hits both sides
+alike:
   * peak     - this machine's JAX fp32 matmul rate (jitted 1024^2 / 2048^2 matmuls, best of many);
   * train    - one Module 1 training step as a user runs it: `ifvit_train.dense.make_dense_step`
-               (forward, L_D, backward, global-norm clip and the AdamW update; BatchNorm in train mode)
-               vs kornia's LoFTR modules doing the same computation (coarse backbone, position encoding,
-               coarse transformer, dual-softmax, the same NLL loss, clip, `torch.optim.AdamW`);
+               (forward, L_D, backward, global-norm clip and the AdamW update; BatchNorm in train
+               mode) vs kornia's LoFTR modules doing the same computation (coarse backbone, position
+               encoding, coarse transformer, dual-softmax, the same NLL loss, clip,
+               `torch.optim.AdamW`);
   * infer-c  - coarse-only inference (backbone without the 1/2 FPN branch, transformer, matching);
   * infer-f  - full inference with the fine stage: ours `LoFTR.__call__(fine=True)` vs kornia's
                `LoFTR.forward` (which refines only its kept matches; ours a fixed top-k, see
@@ -138,7 +141,8 @@ def torch_peak(torch: Any, reps: int, sizes: tuple[int, ...] = PEAK_SIZES) -> fl
 
 
 def make_batch(batch: int, h: int, w: int, seed: int = 0, shift: tuple[int, int] = (0, 0)) -> dict[str, np.ndarray]:
-    """Images [B, H, W, 1] (image 1 = image 0 moved by `shift` px, whole cells, plus noise) and GT [B, L].
+    """Images [B, H, W, 1] (image 1 = image 0 moved by `shift` px, whole cells, plus noise) and GT
+    [B, L].
 
     The default is an unshifted noisy copy: with random weights LoFTR matches mostly by position,
     so that is the pair on which the coarse matcher keeps a realistic number of matches for the
@@ -200,7 +204,8 @@ def ours_infer(cfg: config.IFViTConfig, flat: dict, batch: dict, fine: bool) -> 
 
 
 def ours_memory(model: LoFTR, size: tuple[int, int], batch: int, fine: bool) -> tuple[float, float, float]:
-    """(best wall s, median CPU s per call, compiled bytes of temporaries + outputs) of our inference."""
+    """(best wall s, median CPU s per call, compiled bytes of temporaries + outputs) of our
+    inference."""
     graphdef, state = nnx.split(model)
 
     def fwd(state, a, b):
@@ -228,7 +233,8 @@ def ours_memory(model: LoFTR, size: tuple[int, int], batch: int, fine: bool) -> 
 
 
 class KorniaSide:
-    """kornia's LoFTR with the same dimensions; the coarse train step and inference built from its modules."""
+    """kornia's LoFTR with the same dimensions; the coarse train step and inference built from its
+    modules."""
 
     def __init__(self, torch: Any, cfg: config.IFViTConfig, batch: dict, seed: int = 0):
         self.torch = torch
@@ -261,7 +267,8 @@ class KorniaSide:
         t = self.coarse_tokens(torch.cat([self.img0, self.img1]))
         f0, f1 = self.model.loftr_coarse(t[:n], t[n:], None, None)
         c = f0.shape[-1]
-        sim = torch.einsum("nlc,nsc->nls", f0 / c**0.5, f1 / c**0.5) / self.cfg.loftr.matching.temperature
+        sim = torch.einsum("nlc,nsc->nls", f0 / c**0.5,
+                           f1 / c**0.5) / self.cfg.loftr.matching.temperature
         return torch.softmax(sim, 1) * torch.softmax(sim, 2)
 
     def loss(self) -> Any:
@@ -284,7 +291,8 @@ class KorniaSide:
                  m.backbone.layer3, m.backbone.layer3_outconv, m.loftr_coarse]
         params = [p for mod in trunk for p in mod.parameters()]
         tc = TrainConfig()  # the same learning rate, weight decay and clip as ours
-        opt = torch.optim.AdamW(params, lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=True)
+        opt = torch.optim.AdamW(params, lr=tc.learning_rate, weight_decay=tc.weight_decay,
+                                fused=True)
         loss_fn = torch.compile(self.loss) if compiled else self.loss
 
         def run() -> None:
@@ -296,7 +304,8 @@ class KorniaSide:
 
         t0 = time.perf_counter()
         run()  # warm-up (and compilation)
-        print(f"  kornia train{' compile' if compiled else ''}: first call {time.perf_counter() - t0:.1f} s",
+        print(f"  kornia train{' compile' if compiled else ''}: first call "
+              f"{time.perf_counter() - t0:.1f} s",
               file=sys.stderr, flush=True)
         m.eval()
         name = "train"
@@ -376,7 +385,8 @@ def bench_preset(args: argparse.Namespace, torch: Any, preset: str, peak_box: li
         n_torch_matches = max(n_torch_matches, int(data["keypoints0"].shape[0]))
     n_ours = int(out_f["valid"].sum())
     n_fine = int(out_f["fine_valid"].sum()) if "fine_valid" in out_f else n_ours
-    print(f"[{preset}] matches per batch: ours {n_ours} (refined {n_fine}), kornia {n_torch_matches}",
+    print(f"[{preset}] matches per batch: ours {n_ours} (refined {n_fine}), kornia "
+          f"{n_torch_matches}",
           file=sys.stderr, flush=True)
 
     ratios: dict[str, list[float]] = {k: [] for k in ours}
@@ -396,7 +406,8 @@ def bench_preset(args: argparse.Namespace, torch: Any, preset: str, peak_box: li
                 c.times.append(best[n])
             ratios[name].append(min(best[1:]) / best[0])
         print(f"[{preset}] round {r + 1}/{args.rounds} (load {os.getloadavg()[0]:.1f}): "
-              + ", ".join(f"{k} {v[-1]:.2f}x" for k, v in ratios.items()), file=sys.stderr, flush=True)
+              + ", ".join(f"{k} {v[-1]:.2f}x" for k, v in ratios.items()), file=sys.stderr,
+              flush=True)
 
     rows = []
     for name, case in ours.items():
@@ -430,10 +441,10 @@ def _replace(obj: Any, **kw: Any) -> Any:
 def scaling(args: argparse.Namespace) -> None:
     cfg = config.get_preset("paper")
     sizes = [(128, 128), (256, 256), (320, 320), (376, 392)]  # FVC2002 388x374 padded to x8 (HxW)
-    print(f"\nScaling ({cfg.name}, ours, batch {args.scaling_batch}, random weights; memory = XLA's compiled "
-          "temporaries + outputs per pair, the 46 MB of weights excluded)")
-    print("| H x W | coarse cells L | coarse-only ms/pair | with fine ms/pair | with fine, CPU ms/pair "
-          "| CPU us/pair per cell | MB/pair |")
+    print(f"\nScaling ({cfg.name}, ours, batch {args.scaling_batch}, random weights; memory = "
+          "XLA's compiled temporaries + outputs per pair, the 46 MB of weights excluded)")
+    print("| H x W | coarse cells L | coarse-only ms/pair | with fine ms/pair | with fine, "
+          "CPU ms/pair | CPU us/pair per cell | MB/pair |")
     print("|---|---|---|---|---|---|---|")
     model = LoFTR(cfg.loftr, rngs=nnx.Rngs(0))
     model.eval()
@@ -442,8 +453,9 @@ def scaling(args: argparse.Namespace) -> None:
         sec_c, _, _ = ours_memory(model, (h, w), n, fine=False)
         sec, cpu, mem = ours_memory(model, (h, w), n, fine=True)
         cells = (h // 8) * (w // 8)
-        print(f"| {h} x {w} | {cells} | {1e3 * sec_c / n:.0f} | {1e3 * sec / n:.0f} | {1e3 * cpu / n:.0f} | "
-              f"{1e6 * cpu / n / cells:.0f} | {mem / 2**20 / n:.0f} |", flush=True)
+        print(f"| {h} x {w} | {cells} | {1e3 * sec_c / n:.0f} | {1e3 * sec / n:.0f} | "
+              f"{1e3 * cpu / n:.0f} | {1e6 * cpu / n / cells:.0f} | {mem / 2**20 / n:.0f} |",
+              flush=True)
 
 
 def main() -> int:
@@ -455,10 +467,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median reported)")
     ap.add_argument("--calls", type=int, default=2, help="calls per case per round (best kept)")
     ap.add_argument("--peak-reps", type=int, default=40)
-    ap.add_argument("--threshold", type=float, default=0.0, help="coarse match threshold (both sides)")
-    ap.add_argument("--max-matches", type=int, default=None, help="our FineConfig.max_matches (default: all that can match)")
-    ap.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
-    ap.add_argument("--scaling", action="store_true", help="add the image-size scaling table (ours)")
+    ap.add_argument("--threshold", type=float, default=0.0,
+                    help="coarse match threshold (both sides)")
+    ap.add_argument("--max-matches", type=int, default=None,
+                    help="our FineConfig.max_matches (default: all that can match)")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time torch.compile (minutes to compile)")
+    ap.add_argument("--scaling", action="store_true",
+                    help="add the image-size scaling table (ours)")
     ap.add_argument("--scaling-batch", type=int, default=2)
     ap.add_argument("--smoke", action="store_true",
                     help="tiny preset, 64x64, batch 1, one round of one call: checks that it runs")
@@ -475,10 +491,11 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"{time.strftime('%Y-%m-%d %H:%M')}; {_cpu_name()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"{jax.local_device_count()} JAX device(s) ({jax.devices()[0].platform}); jax {jax.__version__}, "
-          f"torch {torch.__version__} ({args.threads} threads); {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.rounds} interleaved rounds, threshold {args.threshold}")
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}; {_cpu_name()}, {os.cpu_count()} cores, load "
+          f"{os.getloadavg()[0]:.1f}; {jax.local_device_count()} JAX device(s) "
+          f"({jax.devices()[0].platform}); jax {jax.__version__}, torch {torch.__version__} "
+          f"({args.threads} threads); {args.size}x{args.size}, batch {args.batch}, {args.rounds} "
+          f"interleaved rounds, threshold {args.threshold}")
     peaks: list[float] = []
     rows = []
     for p in args.presets.split(","):
@@ -487,8 +504,8 @@ def main() -> int:
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"JAX fp32 matmul peak (best of the run): {peak:.0f} GFLOP/s; "
           f"torch matmul peak: {torch_peak(torch, args.peak_reps, args.peak_sizes):.0f} GFLOP/s")
-    print("| preset | pass | who | pairs/s | GFLOP/pair | GFLOP/s | % JAX peak | ours / faster PyTorch "
-          "| CPU ms/pair | GFLOP per CPU-s x cores | ours / PyTorch by CPU time |")
+    print("| preset | pass | who | pairs/s | GFLOP/pair | GFLOP/s | % JAX peak | ours / "
+          "faster PyTorch | CPU ms/pair | GFLOP per CPU-s x cores | ours / PyTorch by CPU time |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ncores = os.cpu_count() or 1
     for r in rows:
@@ -505,8 +522,8 @@ def main() -> int:
                       and "ratio" not in x]
             cpu_ratio = f"{min(o.cpu_sec for o in others) / c.cpu_sec:.2f}x"
         print(f"| {r['preset']} | {r['pass']} | {r['who']} | {pps:.2f} | {c.gflop / c.pairs:.1f} | "
-              f"{gfs:.0f} | {100 * gfs / peak:.0f}% | {ratio} | {1e3 * cpu_pair:.0f} | {cpu_rate:.0f} "
-              f"({100 * cpu_rate / peak:.0f}%) | {cpu_ratio} |")
+              f"{gfs:.0f} | {100 * gfs / peak:.0f}% | {ratio} | {1e3 * cpu_pair:.0f} | "
+              f"{cpu_rate:.0f} ({100 * cpu_rate / peak:.0f}%) | {cpu_ratio} |")
     for r in rows:
         if "matches" in r:
             o, f, t = r["matches"]

@@ -1,19 +1,20 @@
-"""Where Module 1's time goes: a jax.profiler trace joined with the compiled HLO, grouped by kind of op.
+"""Where Module 1's time goes: a jax.profiler trace joined with the compiled HLO, grouped by kind of
+op.
 
 Run:
   UV_PROJECT_ENVIRONMENT=.venvs/ifvit-train uv run --locked --package ifvit-train \
       python benchmarks/profile_module1.py [--preset paper] [--program train|infer-c|infer-f]
   (`--smoke`: the `tiny` preset at 64x64, batch 1, one traced call: checks that it runs.)
 
-`train` is `ifvit_train.dense.make_dense_step` (forward, L_D, backward, AdamW); `infer-c` / `infer-f`
-are `LoFTR.__call__` without / with the fine stage (eval mode). The program is compiled, run once,
-then traced for `--steps` calls (perfetto trace, `--out` keeps it with the optimised HLO text). Each
-traced XLA op (a thunk: a fusion, a library convolution or matmul, a copy) is matched to its HLO
-instruction and grouped as forward / backward (from the `transpose(jvp(...))` op metadata) x kind
-(convolution, matmul, transpose/copy, elementwise and reductions). Weight gradients of convolutions
-carry no op metadata in XLA's output; they are recognised by their [Cin, kh, kw, Cout]-shaped result;
-other ops without metadata (mostly the transposes XLA's layout assignment adds in front of them) are
-"unattributed".
+`train` is `ifvit_train.dense.make_dense_step` (forward, L_D, backward, AdamW); `infer-c` /
+`infer-f` are `LoFTR.__call__` without / with the fine stage (eval mode). The program is compiled,
+run once, then traced for `--steps` calls (perfetto trace, `--out` keeps it with the optimised HLO
+text). Each traced XLA op (a thunk: a fusion, a library convolution or matmul, a copy) is matched to
+its HLO instruction and grouped as forward / backward (from the `transpose(jvp(...))` op metadata) x
+kind (convolution, matmul, transpose/copy, elementwise and reductions). Weight gradients of
+convolutions carry no op metadata in XLA's output; they are recognised by their [Cin, kh, kw,
+Cout]-shaped result; other ops without metadata (mostly the transposes XLA's layout assignment adds
+in front of them) are "unattributed".
 Shares are of the summed op time (both threads), per call.
 """
 
@@ -60,7 +61,8 @@ def category(name: str, index: dict[str, tuple[str, str, str]]) -> str | None:
         return None if name.startswith(skip) or any(k in name for k in skip[3:]) \
             else "runtime: " + re.sub(r"\.\d+$", "", name)
     opcode, shape, meta = index[name]
-    # Ops that XLA's layout passes add (e.g. the transposes feeding weight gradients) carry no metadata.
+    # Ops that XLA's layout passes add (e.g. the transposes feeding weight gradients) carry no
+    # metadata.
     direction = "backward" if "transpose(" in meta else ("forward" if meta else "unattributed")
     tail = meta.split("/")[-1]
     if "conv" in tail or opcode == "convolution":

@@ -151,7 +151,8 @@ CASES: list[tuple[str, list[str], str]] = [
      "invalid training settings: impression_pairs=2.0"),
     ("demo --max-translation -5", ["demo", "--out", "d", "--max-translation", "-5"],
      "invalid training settings: max_translation=-5.0"),
-    ("train dense missing --data", ["train", "dense", "--data", "d", "--workdir", "w"], "not a shard folder"),
+    ("train dense missing --data", ["train", "dense", "--data", "d", "--workdir", "w"],
+     "not a shard folder"),
     ("train match without --from-dense", ["train", "match", "--data", "d", "--workdir", "w"],
      "not a shard folder"),
     ("inspect a file", ["inspect", "a_file.txt"], "not a model bundle"),
@@ -195,14 +196,19 @@ CASES: list[tuple[str, list[str], str]] = [
      "needs two fingers"),
     ("evaluate into a user's folder (shipped model)",
      ["evaluate", "--data", "prints2", "--out", "user_folder"], "not an ifvit evaluation output"),
-    ("match --pairs without --out", ["match", "--model", "empty", "--pairs", "a_file.txt"], "--out"),
-    ("match --pairs bad line", ["match", "--model", "empty", "--pairs", "a_file.txt", "--out", "s.csv"],
+    ("match --pairs without --out", ["match", "--model", "empty", "--pairs", "a_file.txt"],
+     "--out"),
+    ("match --pairs bad line", ["match", "--model", "empty", "--pairs", "a_file.txt", "--out",
+                                "s.csv"],
      "expected two image paths"),
-    ("match --pairs and images", ["match", "--pairs", "a_file.txt", "prints/1_1.png"], "do not also"),
-    ("export onto a user folder", ["export", "empty", "--out", "user_folder"], "not an empty folder"),
+    ("match --pairs and images", ["match", "--pairs", "a_file.txt", "prints/1_1.png"],
+     "do not also"),
+    ("export onto a user folder", ["export", "empty", "--out", "user_folder"],
+     "not an empty folder"),
     ("export not a bundle", ["export", "prints", "--out", "new"], "not a model bundle"),
     ("calibrate no --eval", ["calibrate", "--out", "new"], "arguments are required: --eval"),
-    ("calibrate --evidence-k -1", ["calibrate", "--eval", "prints", "--out", "new", "--evidence-k", "-1"],
+    ("calibrate --evidence-k -1", ["calibrate", "--eval", "prints", "--out", "new", "--evidence-k",
+                                   "-1"],
      "--evidence-k -1.0: must be a number >= 0"),
     ("calibrate onto a user folder", ["calibrate", "--eval", "prints", "--out", "user_folder"],
      "not an empty folder"),
@@ -230,7 +236,8 @@ def _scratch(root: Path) -> None:
         Image.fromarray(rng.integers(0, 255, (80, 80), dtype=np.uint8)).save(prints / name)
     (root / "prints2").mkdir()
     for name in ("1_1.png", "1_2.png", "2_1.png"):
-        Image.fromarray(rng.integers(0, 255, (80, 80), dtype=np.uint8)).save(root / "prints2" / name)
+        Image.fromarray(rng.integers(0, 255, (80, 80),
+                                     dtype=np.uint8)).save(root / "prints2" / name)
     (root / "model.ckpt").write_bytes(b"stands in for a checkpoint")
     (root / "model.npz").write_bytes(b"a checkpoint with an output suffix")
     (root / "old.safetensors").write_bytes(b"earlier weights")

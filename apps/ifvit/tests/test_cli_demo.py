@@ -16,7 +16,8 @@ REAL = Path(__file__).resolve().parents[3] / "packages/ifvit-train/tests/data/fv
 @pytest.mark.slow
 def test_demo_tiny_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--preset", "tiny", "--fingers", "5", "--impressions", "2",
+    code = main(["demo", "--out", str(out), "--preset", "tiny", "--fingers", "5", "--impressions",
+                 "2",
                  "--holdout", "0.4", "--steps", "4", "--match-steps", "2", "--batch", "8",
                  "--seed", "3", "--real", str(REAL)])
     assert code == 0
@@ -33,7 +34,8 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     assert ev["synthetic"]["pairs"]["genuine"] == 2  # 2 held-out fingers x 1 pair of impressions
     for name in ("synthetic", "real"):
         assert set(ev[name]["rows"]) == {"trained", "scratch", "untrained", "module1"}
-    for png in ("synthetic_prints.png", "model/dense/train_curves.png", "model/match/train_curves.png",
+    for png in ("synthetic_prints.png", "model/dense/train_curves.png",
+                "model/match/train_curves.png",
                 "det_synthetic.png", "det_real.png", "match_synthetic.png", "match_real.png"):
         im = np.asarray(Image.open(out / png).convert("L"))
         assert im.shape[0] > 50 and im.std() > 5, png  # a real picture, not a blank canvas
@@ -52,7 +54,8 @@ def _check_match(out, capsys):
     """`ifvit match` on two of the demo's prints: JSON in the files' pixels, a picture, errors."""
     a, b = out / "synth" / "1_1.png", out / "synth" / "1_2.png"
     model = str(out / "model" / "match")
-    assert main(["match", "--model", model, str(a), str(b), "--json", "--viz", str(out / "m.png")]) == 0
+    assert main(["match", "--model", model, str(a), str(b), "--json", "--viz",
+                 str(out / "m.png")]) == 0
     res = json.loads(capsys.readouterr().out)
     assert -1.0 <= res["score"] <= 1.0 and set(res["decision"]) == set(res["thresholds"])
     h, w = np.asarray(Image.open(a)).shape
@@ -68,8 +71,10 @@ def _check_match(out, capsys):
     assert overlap.ndim == 2 and len(overlap) >= 3
     assert np.all((overlap >= -8) & (overlap <= np.array([w, h]) + 8))
     # the existing picture is not overwritten without --force; a Module 1 bundle is refused
-    for argv, msg in ((["match", "--model", model, str(a), str(b), "--viz", str(out / "m.png")], "--force"),
-                      (["match", "--model", str(out / "model" / "dense"), str(a), str(b)], "Module 2"),
+    for argv, msg in ((["match", "--model", model, str(a), str(b), "--viz", str(out / "m.png")],
+                       "--force"),
+                      (["match", "--model", str(out / "model" / "dense"), str(a), str(b)],
+                       "Module 2"),
                       (["match", "--model", model, str(a), str(out / "nope.png")], "no such file")):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -126,7 +131,8 @@ def _check_export_evaluate_pairs(out, tmp, capsys):
         assert 0.0 <= ident[name]["rank1"] <= ident[name]["rank10"] == 1.0  # 6 gallery entries
     assert np.asarray(Image.open(tmp / "ident" / "cmc.png").convert("L")).std() > 5
     # many pairs from a list file, relative to it
-    (data / "pairs.txt").write_text("# a comment\n1_1.png 1_2.png\n1_1.png, 2_1.png\n9_1.png 1_2.png\n")
+    (data / "pairs.txt").write_text("# a comment\n1_1.png 1_2.png\n1_1.png, "
+                                    "2_1.png\n9_1.png 1_2.png\n")
     assert main(["match", "--model", str(exported), "--pairs", str(data / "pairs.txt"),
                  "--out", str(tmp / "pairs.csv")]) == 0
     got = list(csv.DictReader((tmp / "pairs.csv").open()))

@@ -61,7 +61,8 @@ def test_enroll_then_identify(world, tmp_path, capsys):
     assert main(["identify", "--model", model, "--gallery", str(gallery), str(probe),
                  "--top-k", "3", "--rerank", "0"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{probe}:" and len(out) == 4 and out[1].strip().startswith("1. 3 (impression 2)")
+    assert out[0] == f"{probe}:" and len(out) == 4 and out[1].strip().startswith("1. 3 "
+                                                                                 "(impression 2)")
 
     # refusals: one line, exit 2, nothing written
     user = tmp_path / "user"
@@ -87,7 +88,8 @@ def test_enroll_then_identify(world, tmp_path, capsys):
 def test_evaluate_calibrate_then_match_uses_the_evidence_weighted_score(world, tmp_path, capsys):
     model, synth = str(world / "match"), world / "synth"
     ev, cal = tmp_path / "ev", tmp_path / "cal"
-    assert main(["evaluate", "--model", model, "--data", str(synth), "--out", str(ev), "--quiet"]) == 0
+    assert main(["evaluate", "--model", model, "--data", str(synth), "--out", str(ev),
+                 "--quiet"]) == 0
     capsys.readouterr()
     assert main(["calibrate", "--model", model, "--eval", str(ev), "--out", str(cal),
                  "--evidence-k", "5"]) == 0
@@ -106,7 +108,8 @@ def test_evaluate_calibrate_then_match_uses_the_evidence_weighted_score(world, t
     assert main(["inspect", str(cal)]) == 0
     assert "calibrated  evidence k 5 (given)" in capsys.readouterr().out
     # an evaluation of another model is refused, nothing written
-    assert main(["calibrate", "--model", str(cal), "--eval", str(ev), "--out", str(tmp_path / "c2")]) == 2
+    assert main(["calibrate", "--model", str(cal), "--eval", str(ev), "--out",
+                 str(tmp_path / "c2")]) == 2
     assert "scores made with" in capsys.readouterr().err and not (tmp_path / "c2").exists()
 
 

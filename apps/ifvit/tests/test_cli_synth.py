@@ -21,7 +21,8 @@ def test_synth_writes_dataset(tmp_path, capsys) -> None:
     ])
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == [".ifvit-output.json", "1_1.png", "1_2.png", "2_1.png", "2_2.png", "manifest.json"]
+    assert names == [".ifvit-output.json", "1_1.png", "1_2.png", "2_1.png", "2_2.png",
+                     "manifest.json"]
     man = json.loads((out / "manifest.json").read_text())
     assert man["seed"] == 5 and man["config"]["size"] == [128, 112]
     assert len(man["images"]) == 4

@@ -32,7 +32,8 @@ def test_match_a_wsq_against_a_png_with_the_shipped_model(
     from_wsq = json.loads(capsys.readouterr().out)
     assert main(["match", str(a_png), str(b_png), "--json"]) == 0
     from_png = json.loads(capsys.readouterr().out)
-    # the lossy copy scores and aligns like the original (measured: 0.9951 vs 0.9940, shift < 0.01 px)
+    # the lossy copy scores and aligns like the original (measured: 0.9951 vs 0.9940, shift < 0.01
+    # px)
     assert abs(from_wsq["score"] - from_png["score"]) < 0.05
     t_wsq, t_png = (np.array(r["alignment"]["translation"]) for r in (from_wsq, from_png))
     assert np.abs(t_wsq - t_png).max() < 2.0
@@ -46,7 +47,8 @@ def test_ingest_a_folder_of_wsq_prints(tmp_path: Path, capsys: pytest.CaptureFix
         _to_wsq(png, src / f"{png.stem}.wsq")
     (src / "106_1.wsq").write_bytes((src / "101_1.wsq").read_bytes()[:2000])  # truncated
     out = tmp_path / "shards"
-    assert main(["ingest", "--input", str(src), "--layout", "fvc", "--out", str(out), "--quiet"]) == 0
+    assert main(["ingest", "--input", str(src), "--layout", "fvc", "--out", str(out),
+                 "--quiet"]) == 0
     captured = capsys.readouterr()
     assert "10 records, 5 fingers" in captured.out and "skipped 1 bad file(s)" in captured.out
     assert "skipped 106_1.wsq: not a readable WSQ image" in captured.out

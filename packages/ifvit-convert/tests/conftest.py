@@ -42,7 +42,8 @@ def randomized_reference(cfg: Any, seed: int = 0) -> tuple[Any, dict[str, np.nda
         sd[f"{p}.running_mean"] = rng.normal(0.0, 0.1, n).astype(np.float32)
         sd[f"{p}.running_var"] = rng.uniform(1.0, 2.0, n).astype(np.float32)
         sd[f"{p}.num_batches_tracked"] = np.asarray(1234, np.int64)
-    # Larger coarse maps make the random model's tokens distinctive enough to give confident matches.
+    # Larger coarse maps make the random model's tokens distinctive enough to give confident
+    # matches.
     sd["backbone.layer3_outconv.weight"] = sd["backbone.layer3_outconv.weight"] * 3.0
     model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()}, strict=True)
     return model.eval(), sd
@@ -51,7 +52,8 @@ def randomized_reference(cfg: Any, seed: int = 0) -> tuple[Any, dict[str, np.nda
 def save_lightning(
     path: Path, sd: dict[str, np.ndarray], extra: dict[str, np.ndarray] | None = None
 ) -> Path:
-    """Saves `sd` as LoFTR's PyTorch-Lightning files are laid out: `state_dict` with `matcher.` keys."""
+    """Saves `sd` as LoFTR's PyTorch-Lightning files are laid out: `state_dict` with `matcher.`
+    keys."""
     import torch
 
     state = {

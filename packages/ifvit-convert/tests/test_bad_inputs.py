@@ -1,4 +1,5 @@
-"""Bad input (issue point 6): one clear line naming the file and what to do, non-zero exit, nothing written.
+"""Bad input (issue point 6): one clear line naming the file and what to do, non-zero exit, nothing
+written.
 
 Each case runs through `ifvit_convert.cli.convert_command` and, when the workspace's `ifvit` app
 sources are present, through `ifvit convert` itself (exit code 2, one line on stderr).
@@ -65,7 +66,8 @@ def _custom_objects(
 def _torchvision_resnet(
     tmp: Path, ckpts: dict[str, Path], savers: dict[str, Callable[..., Path]]
 ) -> Path:
-    """A torchvision-style ResNet-18 state dict (the earlier JAX attempt's backbone): no LoFTR keys."""
+    """A torchvision-style ResNet-18 state dict (the earlier JAX attempt's backbone): no LoFTR
+    keys."""
     rng = np.random.default_rng(0)
     sd = {
         "conv1.weight": rng.normal(size=(64, 3, 7, 7)).astype(np.float32),
@@ -116,11 +118,13 @@ CASES = {
     ),
     "LoFTR of another size": (
         _other_size_loftr,
-        r"shape mismatches: backbone.conv1.weight \[8, 1, 7, 7\] \(want \[128, 1, 7, 7\]\).*a LoFTR of other dimensions",
+        r"shape mismatches: backbone.conv1.weight \[8, 1, 7, 7\] \(want \[128, 1, 7, 7\]\).*a "
+        r"LoFTR of other dimensions",
     ),
     "optimal transport": (
         _optimal_transport,
-        r"optimal-transport \(Sinkhorn\) .*coarse_matching.bin_score.*convert a dual-softmax checkpoint",
+        r"optimal-transport \(Sinkhorn\) .*coarse_matching.bin_score.*convert a "
+        r"dual-softmax checkpoint",
     ),
 }
 
@@ -172,7 +176,8 @@ def test_app_without_the_convert_extra(monkeypatch, tmp_path, capsys):
 
 
 def test_app_with_convert_but_without_torch(monkeypatch, paper_ckpt, out_dir, capsys):
-    """ifvit-convert present but torch missing: one line naming the file and the extra to install."""
+    """ifvit-convert present but torch missing: one line naming the file and the extra to
+    install."""
     if not APP_SRC.is_dir():
         pytest.skip("apps/ifvit sources not present")
     monkeypatch.syspath_prepend(str(APP_SRC))

@@ -1,4 +1,5 @@
-"""Reading LoFTR checkpoints: layouts, prefix detection, kind / matching / position-encoding inference."""
+"""Reading LoFTR checkpoints: layouts, prefix detection, kind / matching / position-encoding
+inference."""
 
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ def test_verify_without_kornia_fails_before_writing(tiny_ckpt, tmp_path, monkeyp
         monkeypatch.setitem(sys.modules, "kornia.feature", None)
     lines: list[str] = []
     with pytest.raises(ConversionError) as e:
-        convert_command(tiny_ckpt, tmp_path / "t.npz", preset="tiny", verify=True, echo=lines.append)
+        convert_command(tiny_ckpt, tmp_path / "t.npz", preset="tiny", verify=True,
+                        echo=lines.append)
     msg = str(e.value)
     assert msg.startswith("--verify needs kornia") and "\n" not in msg
     assert "pip install 'ifvit-convert[verify]'" in msg and "uv sync --extra convert" in msg

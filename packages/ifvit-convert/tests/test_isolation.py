@@ -1,5 +1,6 @@
-"""Forbidden imports (ARCHITECTURE.md): importing ifvit_convert and loading a converted file must not
-pull torch (only reading a PyTorch checkpoint may), nor grain / array_record (data-side packages).
+"""Forbidden imports (ARCHITECTURE.md): importing ifvit_convert and loading a converted file must
+not pull torch (only reading a PyTorch checkpoint may), nor grain / array_record (data-side
+packages).
 
 Run in a fresh interpreter: this test process has torch imported by the other tests.
 """

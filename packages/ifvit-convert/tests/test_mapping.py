@@ -1,4 +1,5 @@
-"""The name map and hook table, checked against SPEC §5.1 counts and the ifvit-core model (no torch)."""
+"""The name map and hook table, checked against SPEC §5.1 counts and the ifvit-core model (no
+torch)."""
 
 from __future__ import annotations
 

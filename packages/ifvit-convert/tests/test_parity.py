@@ -1,11 +1,12 @@
-"""Parity proof: a random-weight PyTorch LoFTR (kornia) vs its conversion in ifvit-core's paper preset.
+"""Parity proof: a random-weight PyTorch LoFTR (kornia) vs its conversion in ifvit-core's paper
+preset.
 
 The reference is saved in LoFTR's Lightning layout, converted through the file path users take,
 loaded from the written .safetensors, and both models run on the same image pair. Compared: backbone
-coarse and fine maps, the position-encoded coarse tokens, every coarse transformer layer's output for
-both images, the confidence matrix, the match set, and per match the confidence, coarse keypoints,
-fine expectation and fine keypoints. Tolerance 1e-4 absolute (fp32; 4e-4 px for the fine keypoints,
-which are the expectation times 4 px); match sets must be identical.
+coarse and fine maps, the position-encoded coarse tokens, every coarse transformer layer's output
+for both images, the confidence matrix, the match set, and per match the confidence, coarse
+keypoints, fine expectation and fine keypoints. Tolerance 1e-4 absolute (fp32; 4e-4 px for the fine
+keypoints, which are the expectation times 4 px); match sets must be identical.
 
 A random-weight LoFTR matches by position rather than content and is less confident than a trained
 one, so the pair is an image and a noisy copy of it (no shift), and the parity configuration keeps
@@ -27,8 +28,8 @@ from ifvit_convert.verify import build_reference, compare, random_pair, run_conv
 from ifvit_core.loftr.model import add_position_encoding
 
 TOL = 1e-4
-# Fine keypoints are pixels: mkpts1_f = mkpts1_c + expec_f[:2] * (window // 2) * fine stride (= 4 px per
-# unit), so the same 1e-4 on the normalised expectation allows 4e-4 px.
+# Fine keypoints are pixels: mkpts1_f = mkpts1_c + expec_f[:2] * (window // 2) * fine stride (= 4 px
+# per unit), so the same 1e-4 on the normalised expectation allows 4e-4 px.
 TOL_PX = {"mkpts0_f": 4e-4, "mkpts1_f": 4e-4}
 PER_MATCH = ("fine transformer", "mconf", "mkpts0_c", "mkpts1_c", "expec_f", "mkpts0_f", "mkpts1_f")
 

@@ -100,9 +100,11 @@ def test_module2_loss_gradients_reach_heads_and_arcface(models):
     lg, ll = (g // 8) ** 2, (r // 8) ** 2
     batch = {
         "label0": jnp.array([0, 1]), "label1": jnp.array([0, 2]), "is_genuine": jnp.array([1, 0]),
-        "global_gt_i": jnp.tile(jnp.arange(lg)[None], (b, 1)), "global_gt_j": jnp.tile(jnp.arange(lg)[None], (b, 1)),
+        "global_gt_i": jnp.tile(jnp.arange(lg)[None], (b, 1)),
+        "global_gt_j": jnp.tile(jnp.arange(lg)[None], (b, 1)),
         "global_gt_valid": jnp.array([[True] * lg, [False] * lg]),
-        "local_gt_i": jnp.tile(jnp.arange(ll)[None], (b, 1)), "local_gt_j": jnp.tile(jnp.arange(ll)[None], (b, 1)),
+        "local_gt_i": jnp.tile(jnp.arange(ll)[None], (b, 1)),
+        "local_gt_j": jnp.tile(jnp.arange(ll)[None], (b, 1)),
         "local_gt_valid": jnp.array([[True] * ll, [False] * ll]),
     }
 

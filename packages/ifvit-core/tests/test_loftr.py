@@ -68,10 +68,12 @@ def test_full_attention_matches_softmax_reference_and_masks():
 def test_position_encoding_layout_and_buggy_frequencies():
     # buggy: -log(10000)/256//2 == -1 -> w_k = exp(-2k); fixed: exp(-2k ln(1e4)/128).
     np.testing.assert_allclose(frequencies(256, "buggy")[:3], np.exp([0.0, -2.0, -4.0]), rtol=1e-6)
-    np.testing.assert_allclose(frequencies(256, "fixed")[1], np.exp(-2 * np.log(1e4) / 128), rtol=1e-6)
+    np.testing.assert_allclose(frequencies(256, "fixed")[1], np.exp(-2 * np.log(1e4) / 128),
+                               rtol=1e-6)
     pe = sine_position_encoding(3, 5, 8, "fixed")  # w = [1, 1e-2]
     x, y = 4, 2  # 1-based positions of column 3, row 1
-    np.testing.assert_allclose(pe[1, 3, 0:4], [np.sin(x), np.cos(x), np.sin(y), np.cos(y)], rtol=1e-6)
+    np.testing.assert_allclose(pe[1, 3, 0:4], [np.sin(x), np.cos(x), np.sin(y), np.cos(y)],
+                               rtol=1e-6)
     np.testing.assert_allclose(pe[1, 3, 4], np.sin(x * 1e-2), rtol=1e-5)
 
 

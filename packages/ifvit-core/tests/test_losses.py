@@ -380,7 +380,8 @@ def test_fine_loss_zero_at_target_and_grows_with_offset():
 def test_fine_offset_target_inverts_the_fine_keypoint():
     from ifvit_core.loftr.fine import fine_offset_target
 
-    # cell 5 of a 4-wide grid is (col 1, row 1): corner (8, 8); window 5 at fine stride 2 reaches 4 px
+    # cell 5 of a 4-wide grid is (col 1, row 1): corner (8, 8); window 5 at fine stride 2 reaches 4
+    # px
     t = fine_offset_target(jnp.array([[10.0, 4.0]]), jnp.array([5]), 4, 5)
     np.testing.assert_allclose(np.asarray(t), [[0.5, -1.0]])
 

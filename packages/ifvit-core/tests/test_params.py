@@ -1,4 +1,5 @@
-"""The `paper` preset's variable tree against LoFTR's checkpoint key list (SPEC §5.1), and loading."""
+"""The `paper` preset's variable tree against LoFTR's checkpoint key list (SPEC §5.1), and
+loading."""
 
 import jax
 import numpy as np
@@ -123,7 +124,8 @@ def test_load_flat_state_roundtrip_and_errors():
     a = LoFTR(cfg, rngs=nnx.Rngs(0))
     b = LoFTR(cfg, rngs=nnx.Rngs(1))
     flat = params.flat_state(a)
-    assert not np.array_equal(flat["backbone/conv1/kernel"], params.flat_state(b)["backbone/conv1/kernel"])
+    assert not np.array_equal(flat["backbone/conv1/kernel"],
+                              params.flat_state(b)["backbone/conv1/kernel"])
     filled = params.load_flat_state(b, flat)
     assert len(filled) == len(flat)
     for k, v in params.flat_state(b).items():

@@ -15,8 +15,10 @@ def setup():
     m2 = Matcher(cfg, rngs=nnx.Rngs(1))
     rng = np.random.default_rng(0)
     for b in (m2.global_branch, m2.local_branch):  # non-trivial running statistics of the neck
-        b.embed_norm.mean[...] = jnp.asarray(rng.normal(0, 0.1, b.embed_norm.mean.shape), jnp.float32)
-        b.embed_norm.var[...] = jnp.asarray(rng.uniform(0.5, 2.0, b.embed_norm.var.shape), jnp.float32)
+        b.embed_norm.mean[...] = jnp.asarray(rng.normal(0, 0.1, b.embed_norm.mean.shape),
+                                             jnp.float32)
+        b.embed_norm.var[...] = jnp.asarray(rng.uniform(0.5, 2.0, b.embed_norm.var.shape),
+                                            jnp.float32)
     m2.eval()
     s = cfg.image_size
     yy, xx = np.mgrid[0:s, 0:s]
@@ -81,7 +83,8 @@ def test_template_does_not_depend_on_the_batch(setup):
         np.testing.assert_allclose(alone, full[i], atol=1e-5)
     other = jnp.concatenate([images[:1], jnp.repeat(images[3:4], 3, 0)])
     other_m = jnp.concatenate([masks[:1], jnp.repeat(masks[3:4], 3, 0)])
-    np.testing.assert_allclose(np.asarray(fn(m2, other, other_m)["template"])[0], full[0], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(fn(m2, other, other_m)["template"])[0], full[0],
+                               atol=1e-5)
 
 
 def test_training_mode_is_refused(setup):

@@ -13,7 +13,8 @@ REAL_FVC = Path(__file__).resolve().parent / "data/fvc2002_db1_b"
 
 
 def make_ridges(h: int = 160, w: int = 144, period: float = 9.0, seed: int = 0) -> np.ndarray:
-    """A uint8 `[h, w]` print-like image: curved sinusoidal ridges inside an ellipse, white outside."""
+    """A uint8 `[h, w]` print-like image: curved sinusoidal ridges inside an ellipse, white
+    outside."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)
     cx, cy = w / 2 + rng.uniform(-5, 5), h / 2 + rng.uniform(-5, 5)

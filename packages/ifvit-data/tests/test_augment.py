@@ -76,7 +76,8 @@ def test_morphology_polarity(make_ridges: Callable[..., np.ndarray]) -> None:
 
 
 def test_rotation_matrix_matches_warp() -> None:
-    """A dark dot at p0 lands at A @ p0 after cv2.warpAffine (forward matrix, pixel-centre origin)."""
+    """A dark dot at p0 lands at A @ p0 after cv2.warpAffine (forward matrix, pixel-centre
+    origin)."""
     img = np.ones((101, 121), np.float32)
     p0 = np.array([[30.0, 20.0]])
     img[20, 30] = 0.0

@@ -1,4 +1,5 @@
-"""Coarse ground truth: exactness under affines, image agreement for every augmentation, mutuality."""
+"""Coarse ground truth: exactness under affines, image agreement for every augmentation,
+mutuality."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ print("FORBIDDEN:" + ",".join(bad))
 
 
 def test_no_jax_flax_torch() -> None:
-    """Imports every public submodule (synth included) in a fresh interpreter and checks sys.modules."""
+    """Imports every public submodule (synth included) in a fresh interpreter and checks
+    sys.modules."""
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(forbidden=set(FORBIDDEN))],
         capture_output=True,

@@ -33,7 +33,8 @@ SHIFTS = [(0.0, 0.0), (7.0, -5.0), (-9.0, 4.0)]
 def shard_dir(
     tmp_path_factory: pytest.TempPathFactory, make_ridges: Callable[..., np.ndarray]
 ) -> Path:
-    """6 fingers x 3 impressions; impression k is the finger's base print translated by SHIFTS[k]."""
+    """6 fingers x 3 impressions; impression k is the finger's base print translated by
+    SHIFTS[k]."""
     recs = []
     for f in range(6):
         base = make_ridges(112, 104, seed=f)
@@ -121,7 +122,8 @@ def test_shards_disjoint_and_complete(shard_dir: Path) -> None:
         eval_dataset(
             src, pairs, gen, CropConfig((64, 64)), batch_size=4, shard_index=3, shard_count=3
         )
-    # Training streams: process slices are disjoint, and together they are exactly the 1-process stream.
+    # Training streams: process slices are disjoint, and together they are exactly the 1-process
+    # stream.
     whole = {
         b["transform"].tobytes()
         for b in module1_dataset(src, SMALL, seed=0, batch_size=1, num_epochs=2)

@@ -505,7 +505,8 @@ def test_same_class_fingers_vary() -> None:
     assert min(diffs) > 0.03, diffs
 
 
-# generator 1.x's defaults (commit 04735d1's config.py) and the off values the plain preset documents
+# generator 1.x's defaults (commit 04735d1's config.py) and the off values the plain preset
+# documents
 PLAIN_EXPECTED = {
     "period_range": (8.3, 9.6),
     "n_seeds": (24, 48),

@@ -41,7 +41,8 @@ def _write_wsq(path: Path, img: np.ndarray) -> bytes:
 
 
 def _with_ppi(data: bytes, old: bytes, new: bytes) -> bytes:
-    """The stream with its NISTCOM `PPI old` replaced by `PPI new` (same length: lengths stay valid)."""
+    """The stream with its NISTCOM `PPI old` replaced by `PPI new` (same length: lengths stay
+    valid)."""
     assert len(old) == len(new) and data.count(b"\nPPI " + old + b"\n") == 1
     return data.replace(b"\nPPI " + old + b"\n", b"\nPPI " + new + b"\n")
 

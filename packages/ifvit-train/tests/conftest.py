@@ -36,7 +36,8 @@ def tiny_shards(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def make_print():
-    """The `_print(rng, size)` factory (test modules cannot import conftest under importlib mode)."""
+    """The `_print(rng, size)` factory (test modules cannot import conftest under importlib
+    mode)."""
     return _print
 
 

@@ -1,4 +1,5 @@
-"""`ifvit calibrate`'s library: evidence weight chosen on validation scores, thresholds, new bundle."""
+"""`ifvit calibrate`'s library: evidence weight chosen on validation scores, thresholds, new
+bundle."""
 
 import json
 import math
@@ -47,7 +48,8 @@ def test_the_smallest_k_that_separates_wins_and_thresholds_come_from_pooled_impo
     # k = 2.5, (1 + c) / 2 * n / (n + 2.5): A genuine 0.780, 0.727, 0.931 vs impostors 0.378, 0,
     # 0.48, 0.2 -> EER 0 on both
     assert table[2.5] == [0.0, 0.0] and k == 2.5
-    meta = cal.calibrated_meta({"config": {"module2": {"evidence_k": 0.0}}, "thresholds": {"x": 1.0}},
+    meta = cal.calibrated_meta({"config": {"module2": {"evidence_k": 0.0}},
+                                "thresholds": {"x": 1.0}},
                                sets, k, table, "grid")
     assert meta["config"]["module2"]["evidence_k"] == 2.5
     # 5 pooled impostor scores; the highest is B's (1 + 0.8) / 2 * 50 / 52.5 = 0.857: FMR 1%
@@ -63,7 +65,8 @@ def test_the_smallest_k_that_separates_wins_and_thresholds_come_from_pooled_impo
 def test_a_given_k_of_zero_calibrates_the_papers_score(tmp_path, src):
     path, b = src
     sets = [cal.read_evaluation(_evaluation(tmp_path / "a", path, b.step, A), b)]
-    meta = cal.calibrated_meta({"config": {"module2": {}}}, sets, 0.0, {0.0: [sets[0].eer(0.0)]}, "given")
+    meta = cal.calibrated_meta({"config": {"module2": {}}}, sets, 0.0, {0.0: [sets[0].eer(0.0)]},
+                               "given")
     # impostor cosines 0.7, 0.55, 0.2, 0.4: just above 0.7 (scores are float32, as the model's)
     t = meta["thresholds"]["fmr_0.01"]
     assert t > float(np.float32(0.7)) and math.isclose(t, 0.7, rel_tol=1e-6)
@@ -79,7 +82,8 @@ def test_evaluations_of_another_model_or_kind_are_refused(tmp_path, src):
     with pytest.raises(cal.CalibrationError, match="untrained"):
         cal.read_evaluation(_evaluation(tmp_path / "u", path, b.step, A, untrained=True), b)
     with pytest.raises(cal.CalibrationError, match="identification"):
-        cal.read_evaluation(_evaluation(tmp_path / "i", path, b.step, A, protocol="identification"), b)
+        cal.read_evaluation(_evaluation(tmp_path / "i", path, b.step, A, protocol="identification"),
+                            b)
     with pytest.raises(cal.CalibrationError, match="no report.json"):
         cal.read_evaluation(tmp_path, b)
     with pytest.raises(cal.CalibrationError, match="genuine and impostor"):

@@ -1,5 +1,6 @@
 """The persistent compilation cache: where it goes, how it is turned off, and that a process
-really stores its compiled programs there (subprocesses: the setting acts before jax is imported)."""
+really stores its compiled programs there (subprocesses: the setting acts before jax is
+imported)."""
 
 import os
 import subprocess
@@ -10,7 +11,8 @@ from ifvit_train import compile_cache
 
 PROGRAM = ("import sys; from ifvit_train import compile_cache; "
            "print(compile_cache.configure(sys.argv[1] if len(sys.argv) > 1 else None)); "
-           "import jax, jax.numpy as jnp; jax.jit(lambda x: jnp.sin(x) * 3)(jnp.ones(7)).block_until_ready()")
+           "import jax, jax.numpy as jnp; jax.jit(lambda x: jnp.sin(x) * "
+           "3)(jnp.ones(7)).block_until_ready()")
 
 
 def _run(env_extra: dict, *args: str) -> str:
@@ -36,7 +38,8 @@ def test_default_is_the_xdg_cache_folder(tmp_path):
 
 def test_environment_variable_moves_it_and_off_disables_it(tmp_path):
     moved = tmp_path / "moved"
-    assert _run({"XDG_CACHE_HOME": str(tmp_path / "xdg"), compile_cache.ENV: str(moved)}) == str(moved)
+    assert _run({"XDG_CACHE_HOME": str(tmp_path / "xdg"),
+                 compile_cache.ENV: str(moved)}) == str(moved)
     assert _entries(moved) and not (tmp_path / "xdg").exists()
     assert _run({"XDG_CACHE_HOME": str(tmp_path / "xdg2"), compile_cache.ENV: "off"}) == "None"
     assert not (tmp_path / "xdg2").exists()
@@ -44,11 +47,13 @@ def test_environment_variable_moves_it_and_off_disables_it(tmp_path):
 
 def test_explicit_setting_wins_and_jax_own_variable_is_respected(tmp_path):
     # an explicit folder (the `--compile-cache` flag) beats the environment variable
-    assert _run({compile_cache.ENV: str(tmp_path / "env")}, str(tmp_path / "flag")) == str(tmp_path / "flag")
+    assert _run({compile_cache.ENV: str(tmp_path / "env")},
+                str(tmp_path / "flag")) == str(tmp_path / "flag")
     assert _entries(tmp_path / "flag") and not (tmp_path / "env").exists()
     # a JAX_COMPILATION_CACHE_DIR chosen by the user (or a test runner) is left alone
     jax_own = tmp_path / "jax-own"
-    assert _run({"JAX_COMPILATION_CACHE_DIR": str(jax_own), compile_cache.ENV: str(tmp_path / "x")}) \
+    assert _run({"JAX_COMPILATION_CACHE_DIR": str(jax_own),
+                 compile_cache.ENV: str(tmp_path / "x")}) \
         == str(jax_own)
     assert not (tmp_path / "x").exists()
 

@@ -70,7 +70,8 @@ def test_dense_step_is_sharded_and_learns():
         b = jax.tree.leaves(get(before))
         assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
     moved = jax.tree.leaves(state.params.loftr_coarse)[0]
-    assert not np.array_equal(np.asarray(moved), np.asarray(jax.tree.leaves(before.params.loftr_coarse)[0]))
+    assert not np.array_equal(np.asarray(moved),
+                              np.asarray(jax.tree.leaves(before.params.loftr_coarse)[0]))
 
 
 def test_shard_batch_rejects_indivisible_batch():

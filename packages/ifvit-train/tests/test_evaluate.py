@@ -44,7 +44,8 @@ def test_report_from_known_scores():
     score = [0.9, 0.8, 0.6, np.nan, 0.1, 0.2, 0.7, 0.3]
     gen = np.array([1, 1, 1, 1, 0, 0, 0, 0])
     inliers = [5, 5, 5, np.nan, 5, 5, 5, 5]  # Module 1 alone: every processed pair ties
-    rep = ev.evaluation_report(_scores(score, inliers), gen, thresholds={"fmr_0.01": 0.65}, model="m")
+    rep = ev.evaluation_report(_scores(score, inliers), gen, thresholds={"fmr_0.01": 0.65},
+                               model="m")
     assert rep["model"] == "m"
     assert rep["pairs"] == {"genuine": 4, "impostor": 4, "failed": 1}
     # at t = 0.65: impostors accepted {0.7} -> FMR 1/4; genuine rejected {0.6, failed} -> FNMR 2/4

@@ -90,7 +90,8 @@ def _copy(tree):
 def test_fine_training_reaches_fine_groups_and_lowers_fine_error():
     """Without weight decay AdamW moves exactly the parameters with a non-zero gradient."""
     cfg = config.tiny()
-    tc = TrainConfig(learning_rate=1e-2, warmup_steps=1, steps=60, train_fine=True, weight_decay=0.0)
+    tc = TrainConfig(learning_rate=1e-2, warmup_steps=1, steps=60, train_fine=True,
+                     weight_decay=0.0)
     mesh = make_mesh()
     graphdef, state = init_dense_state(cfg, tc, mesh)
     step = make_dense_step(graphdef, cfg, tc, mesh)
@@ -161,7 +162,8 @@ def test_bundle_meta_enables_fine_only_when_trained_and_old_runs_still_resume():
     params = {"w": np.zeros(3)}
     off = new_meta("dense", cfg, tc, {}, {}, params)
     on = new_meta("dense", cfg, tc.replace(train_fine=True), {}, {}, params, fine_trained=True)
-    m2 = new_meta("match", cfg, tc, {}, {}, params, fine_trained=True)  # from a fine-trained Module 1
+    m2 = new_meta("match", cfg, tc, {}, {}, params,
+                  fine_trained=True)  # from a fine-trained Module 1
     assert off["stages"]["fine"] == "untrained" and not off["config"]["loftr"]["fine"]["enabled"]
     assert on["stages"]["fine"] == "trained" and on["config"]["loftr"]["fine"]["enabled"]
     assert m2["stages"]["fine"] == "trained" and m2["config"]["loftr"]["fine"]["enabled"]

@@ -1,4 +1,5 @@
-"""Galleries and 1:N search: exact sharded top-k, gallery files, identification with a tiny bundle."""
+"""Galleries and 1:N search: exact sharded top-k, gallery files, identification with a tiny
+bundle."""
 
 import json
 

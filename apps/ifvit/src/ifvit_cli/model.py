@@ -30,7 +30,8 @@ def model_path(path: Path | None) -> Path:
 def load_model(path: Path | None, untrained: bool = False):
     """(Verifier, bundle path) of a Module 2 bundle; one-line UserError when it cannot be used.
 
-    untrained: score with the network Module 2 training started from (`ifvit_train.bundle.untrained`).
+    untrained: score with the network Module 2 training started from
+    (`ifvit_train.bundle.untrained`).
     """
     from ifvit_train.bundle import BundleError, load_bundle
     from ifvit_train.bundle import untrained as reset

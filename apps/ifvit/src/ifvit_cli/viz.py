@@ -50,8 +50,8 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
                       *, title: str = "") -> Path:
     """The picture of one verification (`ifvit_train.infer.Verifier.verify` result).
 
-    Left: both prints side by side, Module 1's correspondences coloured by confidence. Right: image 1
-    warped onto image 0 by the alignment (magenta = ridges of image 0 only, green = image 1 only,
+    Left: both prints side by side, Module 1's correspondences coloured by confidence. Right: image
+    1 warped onto image 0 by the alignment (magenta = ridges of image 0 only, green = image 1 only,
     dark = both), with the overlap of the two prints the global branch saw (cyan) and the ROI
     (orange).
     image0, image1: [H, W] in [0, 1] (the user's files).
@@ -76,11 +76,13 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
     cmap = plt.get_cmap("viridis")
     for k in np.argsort(conf):
         col = cmap(float(conf[k]))
-        ax0.plot([pts0[k, 0], pts1[k, 0] + off], [pts0[k, 1], pts1[k, 1]], color=col, lw=0.7, alpha=0.85)
+        ax0.plot([pts0[k, 0], pts1[k, 0] + off], [pts0[k, 1], pts1[k, 1]], color=col, lw=0.7,
+                 alpha=0.85)
     ax0.set_title(f"{len(m)} Module 1 correspondences (colour = confidence)", fontsize=9)
     # image 1 resampled at A(p0): aligned with image 0 (A maps image-0 pixels to image-1 pixels)
     A = np.asarray(result["alignment"]["matrix_image0_to_image1"], np.float64)
-    warped = cv2.warpAffine(b, A, (a.shape[1], a.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    warped = cv2.warpAffine(b, A, (a.shape[1], a.shape[0]),
+                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
     ax1.imshow(np.stack([a, warped, np.minimum(a, 1.0) * 0.5 + warped * 0.5], axis=-1).clip(0, 1))
     for name, colour in (("overlap", "cyan"), ("roi", "orange")):

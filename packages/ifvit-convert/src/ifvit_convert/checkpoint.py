@@ -1,13 +1,13 @@
 """Reading LoFTR PyTorch checkpoints into numpy, with the layout detected from the file.
 
 Two layouts are accepted:
-  * `lightning`: a PyTorch-Lightning checkpoint `{'state_dict': {'matcher.<key>': tensor}, 'epoch': …}`,
-    as LoFTR releases them (`outdoor_ds.ckpt`, `indoor_ds_new.ckpt`, `outdoor_ot.ckpt`);
+  * `lightning`: a PyTorch-Lightning checkpoint `{'state_dict': {'matcher.<key>': tensor}, 'epoch':
+    …}`, as LoFTR releases them (`outdoor_ds.ckpt`, `indoor_ds_new.ckpt`, `outdoor_ot.ckpt`);
   * `state_dict`: a bare `{<key>: tensor}` mapping, e.g. `kornia.feature.LoFTR(...).state_dict()`.
 
 The key prefix (`matcher.` for Lightning files, empty for bare ones) is found from the position of
-`backbone.conv1.weight`, or forced with `prefix=`. torch is imported only here, lazily, and files are
-unpickled with `weights_only=True` (no arbitrary code from the file runs).
+`backbone.conv1.weight`, or forced with `prefix=`. torch is imported only here, lazily, and files
+are unpickled with `weights_only=True` (no arbitrary code from the file runs).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class SourceCheckpoint:
       prefix: the prefix stripped from the LoFTR keys (`matcher.` or empty).
       tensors: every tensor of the state dict, keys with `prefix` removed (keys that did not carry
         the prefix are kept whole, so that accounting reports them as unexpected).
-      match_type: `optimal_transport` when `coarse_matching.bin_score` is present, else `dual_softmax`.
+      match_type: `optimal_transport` when `coarse_matching.bin_score` is present, else
+      `dual_softmax`.
       extra: scalar Lightning bookkeeping worth recording (`epoch`, `global_step`), when present.
     """
 
@@ -116,8 +117,8 @@ def _load_object(path: Path) -> Any:
         if "weights only load failed" in low or "weights_only" in low:
             raise ConversionError(
                 f"{path}: torch.load(weights_only=True) refused it because it holds pickled Python "
-                "objects besides tensors; re-save its state_dict with torch.save(model.state_dict()) "
-                "and convert that file"
+                "objects besides tensors; re-save its state_dict with "
+                "torch.save(model.state_dict()) and convert that file"
             ) from None
         if any(
             s in low
@@ -187,7 +188,8 @@ def detect_prefix(path: Path, keys: list[str]) -> str:
     if len(prefixes) > 1:
         shown = ", ".join(repr(p) for p in prefixes)
         raise ConversionError(
-            f"{path}: several LoFTR models in one file (key prefixes {shown}); choose one with --prefix"
+            f"{path}: several LoFTR models in one file (key prefixes {shown}); choose one "
+            "with --prefix"
         )
     return prefixes[0]
 
@@ -223,8 +225,8 @@ def read_checkpoint(path: str | Path, prefix: str | None = None) -> SourceCheckp
     bad = [str(k) for k, v in state.items() if not isinstance(k, str) or not _is_tensor(v)]
     if bad:
         raise ConversionError(
-            f"{path}: not a LoFTR checkpoint: entries {', '.join(bad[:3])} of its state dict are not "
-            "tensors; pass a LoFTR .ckpt such as outdoor_ds.ckpt"
+            f"{path}: not a LoFTR checkpoint: entries {', '.join(bad[:3])} of its state "
+            "dict are not tensors; pass a LoFTR .ckpt such as outdoor_ds.ckpt"
         )
     keys = list(state)
     if prefix is None:
@@ -234,7 +236,8 @@ def read_checkpoint(path: str | Path, prefix: str | None = None) -> SourceCheckp
     }
     if len(tensors) != len(state):
         raise ConversionError(
-            f"{path}: stripping the prefix {prefix!r} makes some keys collide; choose another --prefix"
+            f"{path}: stripping the prefix {prefix!r} makes some keys collide; choose "
+            "another --prefix"
         )
     match_type: MatchType = "optimal_transport" if OT_KEY in tensors else "dual_softmax"
     return SourceCheckpoint(path, digest, container, prefix, tensors, match_type, extra)

@@ -65,7 +65,8 @@ def convert_command(
     cfg = loftr_config_from_meta(meta)
     report = verify_conversion(conv.source.tensors, model, cfg, size=verify_size)
     echo(
-        f"verify: kornia LoFTR vs converted JAX model on a random {verify_size[0]}x{verify_size[1]} pair"
+        "verify: kornia LoFTR vs converted JAX model on a random "
+        f"{verify_size[0]}x{verify_size[1]} pair"
     )
     echo(report.format())
     worst = max(

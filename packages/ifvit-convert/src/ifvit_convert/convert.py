@@ -2,9 +2,9 @@
 
     read_checkpoint (checkpoint.py, torch) -> map_state_dict (numpy) -> save_converted (io.py)
 
-Strict accounting: every source key is used exactly once (mapped, or dropped when the table says so),
-every target leaf is filled with the shape and dtype the IFViT-JAX model expects; anything else is a
-`ConversionError` naming the missing, unexpected and mis-shaped keys.
+Strict accounting: every source key is used exactly once (mapped, or dropped when the table says
+so), every target leaf is filled with the shape and dtype the IFViT-JAX model expects; anything else
+is a `ConversionError` naming the missing, unexpected and mis-shaped keys.
 """
 
 from __future__ import annotations
@@ -297,8 +297,9 @@ def format_summary(conv: Conversion, written: Path | None = None) -> str:
         lines.append(f"wrote {written} (+ {written.name}.json)")
     src = m["source"]
     lines.append(
-        f"source {src['path']} ({src['container']}, prefix {src['prefix']!r}, {conv.n_source_keys} keys, "
-        f"{conv.n_dropped} num_batches_tracked dropped), sha256 {src['sha256'][:16]}…"
+        f"source {src['path']} ({src['container']}, prefix {src['prefix']!r}, "
+        f"{conv.n_source_keys} keys, {conv.n_dropped} num_batches_tracked dropped), sha256 "
+        f"{src['sha256'][:16]}…"
     )
     lines.append(
         f"kind {m['kind']} ({m['kind_source']}); matching {m['match_type']}; "

@@ -14,7 +14,8 @@ VERIFY_HINT = (
 
 
 class ConversionError(Exception):
-    """Bad input or environment. The message names the file, what is wrong and what to do, on one line."""
+    """Bad input or environment. The message names the file, what is wrong and what to do, on one
+    line."""
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))

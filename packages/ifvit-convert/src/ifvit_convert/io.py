@@ -1,8 +1,9 @@
-"""Torch-free reading and writing of converted LoFTR parameters (safetensors or `.npz` + JSON sidecar).
+"""Torch-free reading and writing of converted LoFTR parameters (safetensors or `.npz` + JSON
+sidecar).
 
 This module is what ifvit-train and the apps use to start from converted weights; it never imports
-torch (tests/test_isolation.py checks it). A converted file is a flat mapping of `/`-joined Flax paths
-(`backbone/bn1/mean`, `loftr_coarse/layers_3/mlp_2/kernel`, …) to float32 arrays, next to
+torch (tests/test_isolation.py checks it). A converted file is a flat mapping of `/`-joined Flax
+paths (`backbone/bn1/mean`, `loftr_coarse/layers_3/mlp_2/kernel`, …) to float32 arrays, next to
 `<file>.json` with the format version, the model config, the preset, the position-encoding variant,
 the checkpoint kind, the matching type, the source path + sha256 and per-group counts.
 
@@ -119,7 +120,8 @@ def load_converted(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, A
     for p in (path, side):
         if not p.is_file():
             raise ConversionError(
-                f"{p}: no such file; convert a checkpoint with `ifvit convert --ckpt X --out {path}`"
+                f"{p}: no such file; convert a checkpoint with `ifvit convert --ckpt X "
+                f"--out {path}`"
             )
     try:
         meta = json.loads(side.read_text())
@@ -137,8 +139,8 @@ def load_converted(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, A
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != meta.get("weights", {}).get("sha256"):
         raise ConversionError(
-            f"{path}: its sha256 differs from the one in {side.name}; the pair was mixed up or the file "
-            "changed; convert the checkpoint again"
+            f"{path}: its sha256 differs from the one in {side.name}; the pair was mixed up "
+            "or the file changed; convert the checkpoint again"
         )
     if path.suffix == ".safetensors":
         from safetensors.numpy import load
@@ -279,7 +281,8 @@ def build_model_from_meta(
 
 
 def load_loftr(path: str | Path, seed: int = 0) -> tuple[Any, dict[str, Any]]:
-    """Builds an ifvit-core LoFTR from a converted file: `model, meta = load_loftr("loftr.safetensors")`.
+    """Builds an ifvit-core LoFTR from a converted file: `model, meta =
+    load_loftr("loftr.safetensors")`.
 
     Returns:
       (model in eval mode, sidecar).

@@ -1,19 +1,22 @@
 """The name map: every LoFTR PyTorch state-dict key and the IFViT-JAX flat path it fills.
 
 Table in the MaxText `param_mapping` style, built from the module structure rather than by rewriting
-source keys: each LoFTR module is declared once with its PyTorch path, its Flax NNX path and its kind,
-and each kind expands to its leaves through `LEAVES` (the per-leaf hook names live in `hooks.py`).
+source keys: each LoFTR module is declared once with its PyTorch path, its Flax NNX path and its
+kind, and each kind expands to its leaves through `LEAVES` (the per-leaf hook names live in
+`hooks.py`).
 
     PyTorch key (after the `matcher.` prefix)        flat Flax path                        hook
-    backbone.conv1.weight            [O, I, kh, kw]  backbone/conv1/kernel   [kh, kw, I, O]   conv_oihw_to_hwio
-    backbone.bn1.running_mean        [C]             backbone/bn1/mean       [C]              copy
-    backbone.layer2.0.downsample.1.weight            backbone/layer2_0/downsample_1/scale     copy
-    loftr_coarse.layers.3.mlp.2.weight [out, in]     loftr_coarse/layers_3/mlp_2/kernel [in, out]  linear_to_in_out
+    backbone.conv1.weight            [O, I, kh, kw]  backbone/conv1/kernel   [kh, kw, I, O]
+    conv_oihw_to_hwio backbone.bn1.running_mean        [C]             backbone/bn1/mean       [C]
+    copy backbone.layer2.0.downsample.1.weight            backbone/layer2_0/downsample_1/scale
+    copy loftr_coarse.layers.3.mlp.2.weight [out, in]     loftr_coarse/layers_3/mlp_2/kernel [in,
+    out] linear_to_in_out
     *.num_batches_tracked                            (dropped: a BatchNorm step counter)
 
 Module names follow docs/contracts.md: numeric tokens folded into the previous name with `_`.
 The table depends only on the model dimensions (`LoFTRConfig`), so it also serves to count what a
-LoFTR checkpoint must hold (SPEC §5.1: 211 keys, 194 without `num_batches_tracked`, 11,561,456 values).
+LoFTR checkpoint must hold (SPEC §5.1: 211 keys, 194 without `num_batches_tracked`, 11,561,456
+values).
 """
 
 from __future__ import annotations
@@ -164,7 +167,8 @@ def _backbone(cfg: LoFTRConfig) -> list[ModuleSpec]:
 
 
 def _transformer(group: str, d: int, n_layers: int) -> list[ModuleSpec]:
-    """LocalFeatureTransformer: one LoFTREncoderLayer per layer name, bias-free linears (SPEC §2.3)."""
+    """LocalFeatureTransformer: one LoFTREncoderLayer per layer name, bias-free linears (SPEC
+    §2.3)."""
     specs: list[ModuleSpec] = []
     for i in range(n_layers):
         t, f = f"{group}.layers.{i}", f"{group}/layers_{i}"

@@ -1,4 +1,5 @@
-"""Numerical comparison of a PyTorch LoFTR (kornia's port, the reference) with the converted JAX model.
+"""Numerical comparison of a PyTorch LoFTR (kornia's port, the reference) with the converted JAX
+model.
 
 Used by `ifvit convert --verify` and by the parity tests. Needs torch and kornia; both are imported
 lazily. The reference is `kornia.feature.LoFTR(pretrained=None)` built with the dimensions of the

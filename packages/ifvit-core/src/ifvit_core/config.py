@@ -40,7 +40,8 @@ class BackboneConfig:
 
 @dataclass(frozen=True, slots=True)
 class TransformerConfig:
-    """LoFTR LocalFeatureTransformer: one Siamese weight set, sequential self/cross layers [CODE]."""
+    """LoFTR LocalFeatureTransformer: one Siamese weight set, sequential self/cross layers
+    [CODE]."""
 
     d_model: int = 256
     nhead: int = 8
@@ -66,7 +67,8 @@ class MatchingConfig:
 
 @dataclass(frozen=True, slots=True)
 class FineConfig:
-    """LoFTR fine stage: 5x5 window refinement on the 1/2 map [CODE]. Optional for IFViT (SPEC §2.5)."""
+    """LoFTR fine stage: 5x5 window refinement on the 1/2 map [CODE]. Optional for IFViT (SPEC
+    §2.5)."""
 
     enabled: bool = True
     window: int = 5
@@ -104,7 +106,8 @@ class LoFTRConfig:
             )
         if self.backbone.fine_dim % self.fine.nhead:
             raise ValueError(
-                f"fine d_model {self.backbone.fine_dim} is not divisible by fine nhead {self.fine.nhead}"
+                f"fine d_model {self.backbone.fine_dim} is not divisible by fine nhead "
+                f"{self.fine.nhead}"
             )
         if self.coarse.d_model % 4:
             raise ValueError("d_model must be a multiple of 4 for the sine position encoding")
@@ -216,7 +219,8 @@ PRESETS = {"tiny": tiny, "small": small, "paper": paper}
 
 
 def config_to_dict(cfg: IFViTConfig) -> dict[str, Any]:
-    """JSON-friendly nested dict of every field (tuples become lists); inverse of `config_from_dict`."""
+    """JSON-friendly nested dict of every field (tuples become lists); inverse of
+    `config_from_dict`."""
 
     def plain(x: Any) -> Any:
         if isinstance(x, dict):

@@ -115,9 +115,9 @@ def fine_loss(
     `Σ_k w_k ||t_k - ĉ_k||² / Σ_k w_k` over the rows k that are `valid` and whose target lies
     inside the window (`max(|t_k|) < inside`), with `w_k = 1 / max(std_k, eps)` and no gradient
     through `w` (confident heat maps weigh more; the std is not pushed up to lower the loss). LoFTR
-    normalises `w` by its mean over all rows and then averages over the inside rows; normalising over
-    the inside rows (done here) makes the loss a proper weighted mean and leaves it unchanged when
-    rows outside the window are added. No inside row gives exactly 0 with zero gradients.
+    normalises `w` by its mean over all rows and then averages over the inside rows; normalising
+    over the inside rows (done here) makes the loss a proper weighted mean and leaves it unchanged
+    when rows outside the window are added. No inside row gives exactly 0 with zero gradients.
 
     Args:
       coords: [..., 2] predicted expectation ĉ (x, y) of the heat map, normalised to [-1, 1].
@@ -134,7 +134,8 @@ def fine_loss(
     coords = coords.astype(jnp.float32)
     target = target.astype(jnp.float32)
     ok = valid.astype(bool) & (jnp.max(jnp.abs(target), axis=-1) < inside)
-    # Masked rows may hold any target (padding): zero them so nothing non-finite reaches the backward.
+    # Masked rows may hold any target (padding): zero them so nothing non-finite reaches the
+    # backward.
     diff = jnp.where(ok[..., None], target - coords, 0.0)
     l2 = jnp.sum(diff * diff, axis=-1)
     w = jnp.where(ok, 1.0 / jnp.maximum(jax.lax.stop_gradient(std.astype(jnp.float32)), eps), 0.0)
@@ -391,7 +392,8 @@ def evidence_weighted(score: jax.Array, num_inliers: jax.Array, k: float) -> jax
     pairs as the k -> 0 limit does.
 
     Args:
-      score: [...] fused cosines in [-1, 1]; num_inliers: [...] RANSAC inlier counts (>= 0); k: >= 0.
+      score: [...] fused cosines in [-1, 1]; num_inliers: [...] RANSAC inlier counts (>= 0); k: >=
+      0.
 
     Returns:
       [...] float32 scores, in [0, 1] when k > 0.

@@ -15,7 +15,8 @@ from flax import nnx
 
 
 class ParamMismatchError(ValueError):
-    """Raised when a flat dict does not fit a model; `missing`, `unexpected`, `mismatched` list why."""
+    """Raised when a flat dict does not fit a model; `missing`, `unexpected`, `mismatched` list
+    why."""
 
     def __init__(self, missing: list[str], unexpected: list[str], mismatched: list[str]):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
@@ -86,7 +87,8 @@ def load_flat_state(
         want = targets[k].get_value()
         got = np.asarray(source[k])
         if tuple(got.shape) != tuple(want.shape) or got.dtype != np.dtype(want.dtype):
-            mismatched.append(f"{k} {got.dtype}{list(got.shape)} != {np.dtype(want.dtype)}{list(want.shape)}")
+            mismatched.append(f"{k} {got.dtype}{list(got.shape)} != "
+                              f"{np.dtype(want.dtype)}{list(want.shape)}")
     if missing or unexpected or mismatched:
         raise ParamMismatchError(missing, unexpected, mismatched)
     for k in common:

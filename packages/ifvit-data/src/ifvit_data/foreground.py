@@ -1,4 +1,5 @@
-"""Fingerprint foreground (ridge area) mask from local contrast, computed on a coarse grid for speed."""
+"""Fingerprint foreground (ridge area) mask from local contrast, computed on a coarse grid for
+speed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ def foreground_grid(
     min_std: float = 0.03,
     block: int = 4,
 ) -> np.ndarray:
-    """The coarse mask of `foreground_mask`: bool `[H // block, W // block]`, one value per block."""
+    """The coarse mask of `foreground_mask`: bool `[H // block, W // block]`, one value per
+    block."""
     h, w = image.shape[:2]
     mean = cv2.boxFilter(image, cv2.CV_32F, (window, window), borderType=cv2.BORDER_REFLECT)
     sq = cv2.sqrBoxFilter(image, cv2.CV_32F, (window, window), borderType=cv2.BORDER_REFLECT)

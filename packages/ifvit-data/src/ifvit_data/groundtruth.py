@@ -1,8 +1,8 @@
 """Ground-truth coarse correspondences from point maps (SPEC §4.3, the LoFTR `spvs_coarse` pattern).
 
 Given a forward map `f: image0 -> image1` and a backward map `g: image1 -> image0` (callables on
-float64 `[N, 2]` points returning `[N, 2]`, NaN where a point has no correspondence; for an affine `A`
-they are `A` and `A^-1`):
+float64 `[N, 2]` points returning `[N, 2]`, NaN where a point has no correspondence; for an affine
+`A` they are `A` and `A^-1`):
 
 1. every coarse cell `c = (col, row)` of image 0 has the pixel `p0 = s * c` (its top-left corner);
 2. `p1 = f(p0)`, `c1 = round(p1 / s)`, kept if `0 <= c1 < (w1, h1)`;
@@ -129,7 +129,8 @@ def coarse_ground_truth(
 
 
 def empty_ground_truth(shape0: tuple[int, int], stride: int = 8) -> dict[str, np.ndarray]:
-    """All-invalid ground truth (impostor pairs, or genuine pairs without a known correspondence)."""
+    """All-invalid ground truth (impostor pairs, or genuine pairs without a known
+    correspondence)."""
     n = (shape0[0] // stride) * (shape0[1] // stride)
     return {
         "gt_i": np.zeros(n, np.int32),

@@ -10,7 +10,8 @@ import numpy as np
 
 
 class MemorySource(grain.sources.RandomAccessDataSource):
-    """Random access to a list of record dicts (`image` uint8 `[H, W]`, `finger`, `impression`, ...).
+    """Random access to a list of record dicts (`image` uint8 `[H, W]`, `finger`, `impression`,
+    ...).
 
     Args:
       records: the records; each returned copy gets an `index` key.

@@ -1,12 +1,14 @@
 """Grain pipelines: Module-1 pairs, Module-2 pairs, evaluation pairs (numpy dict batches, no JAX).
 
-Every random choice comes from the per-record `np.random.Generator` that Grain's `random_map` derives
-from (seed, index, epoch), so a seed fixes the whole stream, independently of thread or process counts.
+Every random choice comes from the per-record `np.random.Generator` that Grain's `random_map`
+derives from (seed, index, epoch), so a seed fixes the whole stream, independently of thread or
+process counts.
 Datasets are `grain.MapDataset`s: `source -> seed -> EpochShuffle -> random_map -> slice(process)
--> repeat -> batch`; iterate them with `make_iterator`, whose `get_state()` / `set_state()` resume exactly.
-Multi-host: pass `shard_index=jax.process_index()` and `shard_count=jax.process_count()` as ints (this
-package does not import JAX); the slices are disjoint and cover the dataset, and the k-th element of
-the global stream is identical whatever the process count.
+-> repeat -> batch`; iterate them with `make_iterator`, whose `get_state()` / `set_state()` resume
+exactly.
+Multi-host: pass `shard_index=jax.process_index()` and `shard_count=jax.process_count()` as ints
+(this package does not import JAX); the slices are disjoint and cover the dataset, and the k-th
+element of the global stream is identical whatever the process count.
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ def synthetic_pair(
       mask0: bool `[H, W]` foreground of the window (computed from it when None).
 
     Returns:
-      `image0`, `image1` float32 `[H, W, 1]`, `mask0`, `mask1` bool `[H, W]` foregrounds, the GT keys
-      (`L = (H/8)(W/8)`), `transform` float32 `[2, 3]`.
+      `image0`, `image1` float32 `[H, W, 1]`, `mask0`, `mask1` bool `[H, W]` foregrounds, the GT
+      keys (`L = (H/8)(W/8)`), `transform` float32 `[2, 3]`.
     """
     image1, a, _ = corrupt_and_rotate(window, cfg.corruption, rng, bank)
     if mask0 is None:
@@ -169,9 +171,9 @@ class Module2Transform(_BankMixin, grain.transforms.RandomMap):
     A genuine pair is either a synthetic copy of the anchor (probability `synthetic_fraction`, or
     always when the finger has a single impression) with exact GT, or another impression of the same
     finger. Two real impressions have no known correspondence: `gt_valid` is all False and
-    `transform` the identity, unless `correspondence` returns point maps for the two records (e.g. the
-    synthetic generator's `correspondence`), which are carried into the crop windows. Impostor pairs
-    (another finger, uniformly) have no GT.
+    `transform` the identity, unless `correspondence` returns point maps for the two records (e.g.
+    the synthetic generator's `correspondence`), which are carried into the crop windows. Impostor
+    pairs (another finger, uniformly) have no GT.
 
     Args:
       source: random-access records (e.g. `RecordSource`) with `fingers` / `impressions` arrays.
@@ -383,7 +385,8 @@ def module2_dataset(
     Returns:
       A `grain.MapDataset` of batches.
     """
-    return pair_dataset(source, Module2Transform(source, cfg, correspondence), seed=seed, batch_size=batch_size,
+    return pair_dataset(source, Module2Transform(source, cfg, correspondence), seed=seed,
+                        batch_size=batch_size,
                         num_epochs=num_epochs, shard_index=shard_index, shard_count=shard_count,
                         drop_remainder=drop_remainder)
 

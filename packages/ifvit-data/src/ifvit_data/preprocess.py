@@ -70,8 +70,8 @@ def print_grid(image: np.ndarray) -> tuple[np.ndarray, int, tuple[float, float]]
       image: uint8 `[H, W]`.
 
     Returns:
-      `(grid bool [H // 8, W // 8], cell size 8, (x, y) centroid in pixels)`; the centroid is the image
-      centre if the grid is empty.
+      `(grid bool [H // 8, W // 8], cell size 8, (x, y) centroid in pixels)`; the centroid is the
+      image centre if the grid is empty.
     """
     h, w = image.shape
     small = cv2.resize(image, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
@@ -83,7 +83,8 @@ def print_grid(image: np.ndarray) -> tuple[np.ndarray, int, tuple[float, float]]
 
 
 def grid_window(grid: np.ndarray, cell: int, ox: int, oy: int, size: tuple[int, int]) -> np.ndarray:
-    """Nearest lookup of a block grid over the window `[oy, oy + h) x [ox, ox + w)`; False outside."""
+    """Nearest lookup of a block grid over the window `[oy, oy + h) x [ox, ox + w)`; False
+    outside."""
     h, w = size
     ys, xs = np.arange(oy, oy + h), np.arange(ox, ox + w)
     rows, cols = ys // cell, xs // cell
@@ -131,7 +132,8 @@ def crop_print(
     if ye > ys and xe > xs:
         out[ys - oy : ye - oy, xs - ox : xe - ox] = x[ys:ye, xs:xe]
     mask = grid_window(grid, cell, ox, oy, (h, w))
-    # Point map stored -> resized: INTER_AREA with factor d maps pixel centres p -> (p + 0.5) / d - 0.5.
+    # Point map stored -> resized: INTER_AREA with factor d maps pixel centres p -> (p + 0.5) / d -
+    # 0.5.
     sx, sy = x.shape[1] / image.shape[1], x.shape[0] / image.shape[0]
     c = np.array([[sx, 0.0, 0.5 * sx - 0.5 - ox], [0.0, sy, 0.5 * sy - 0.5 - oy]])
     return out.astype(np.float32) * np.float32(1.0 / 255.0), c, mask

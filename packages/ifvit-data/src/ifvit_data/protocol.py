@@ -20,8 +20,8 @@ def fvc_pairs(fingers: np.ndarray, impressions: np.ndarray) -> tuple[np.ndarray,
       impressions: int `[N]` impression number per record.
 
     Returns:
-      `(pairs int32 [P, 2] record indices, is_genuine int32 [P])`, genuine pairs first, each group in
-      ascending (finger, impression) order.
+      `(pairs int32 [P, 2] record indices, is_genuine int32 [P])`, genuine pairs first, each group
+      in ascending (finger, impression) order.
     """
     fingers, impressions = np.asarray(fingers), np.asarray(impressions)
     if fingers.shape != impressions.shape or fingers.ndim != 1:

@@ -1,4 +1,5 @@
-"""Dataset readers: file-name layouts -> fingerprint records (image, subject, finger, impression, dpi).
+"""Dataset readers: file-name layouts -> fingerprint records (image, subject, finger, impression,
+dpi).
 
 Layouts (a regular expression on the file name unless noted; `pattern=` overrides it):
 
@@ -13,9 +14,10 @@ Layouts (a regular expression on the file name unless noted; `pattern=` override
 Files with other extensions are counted as ignored, not read. `.wsq` needs the `wsq` package
 (`imagefile` module docstring): without it each WSQ file is skipped with the advice to install it.
 
-The NIST SD300/301/302 patterns are *our reading* of NIST's naming, not a NIST specification: check a
-few names of your copy and pass `pattern=` (named groups `subject`, `finger`, `frgp`, `impression`,
-`ppi`; any of them optional; matched against the file name) if they differ. "rank within the finger" numbers a finger's files 1, 2, ...
+The NIST SD300/301/302 patterns are *our reading* of NIST's naming, not a NIST specification: check
+a few names of your copy and pass `pattern=` (named groups `subject`, `finger`, `frgp`,
+`impression`, `ppi`; any of them optional; matched against the file name) if they differ. "rank
+within the finger" numbers a finger's files 1, 2, ...
 in sorted path order.
 
 `finger` in a record is a dense 0-based index over the sorted finger identities of the folder; the
@@ -129,7 +131,8 @@ class Entry:
 
 @dataclass
 class Skipped:
-    """Files that did not become records: `(relative path, reason)` pairs, plus ignored non-images."""
+    """Files that did not become records: `(relative path, reason)` pairs, plus ignored
+    non-images."""
 
     files: list[tuple[str, str]] = field(default_factory=list)
     ignored: int = 0

@@ -54,8 +54,8 @@ GT_KEYS: Final[dict[str, tuple[str, str]]] = {
     "gt_pts1": ("float32", "[L,2]"),
 }
 
-# Foreground masks of both inputs (`ifvit_data.foreground`, the project's one segmentation): Module 2
-# warps mask1 with the alignment it fits, and evaluation reports matches off the foreground.
+# Foreground masks of both inputs (`ifvit_data.foreground`, the project's one segmentation): Module
+# 2 warps mask1 with the alignment it fits, and evaluation reports matches off the foreground.
 MASK_KEYS: Final[dict[str, tuple[str, str]]] = {
     "mask0": ("bool", "[H,W]"),
     "mask1": ("bool", "[H,W]"),

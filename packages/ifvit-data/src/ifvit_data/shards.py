@@ -66,7 +66,8 @@ def shard_name(k: int, n: int) -> str:
 
 
 def input_fingerprint(files: Iterable[Path], root: Path, options: dict[str, Any]) -> str:
-    """SHA-256 over the relative path, size and mtime of every input file plus the ingest options."""
+    """SHA-256 over the relative path, size and mtime of every input file plus the ingest
+    options."""
     h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
     for f in sorted(files):
         st = f.stat()
@@ -111,7 +112,8 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
 
 
 def is_complete(out_dir: Path, fingerprint: str) -> bool:
-    """True if `out_dir` holds a complete output of the same input (manifest + shards of right size)."""
+    """True if `out_dir` holds a complete output of the same input (manifest + shards of right
+    size)."""
     try:
         m = read_manifest(out_dir)
     except ShardError:
@@ -123,7 +125,8 @@ def is_complete(out_dir: Path, fingerprint: str) -> bool:
 
 @dataclass
 class WriteResult:
-    """Summary of `write_shards`: the manifest written, and whether the output was already complete."""
+    """Summary of `write_shards`: the manifest written, and whether the output was already
+    complete."""
 
     manifest: dict[str, Any]
     reused: bool

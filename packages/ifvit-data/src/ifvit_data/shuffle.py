@@ -1,9 +1,9 @@
 """A per-epoch permutation shuffle for `grain.MapDataset` with O(1) cost per element.
 
-Grain's `MapDataset.shuffle` permutes each index independently with `index_shuffle`, whose cost grows
-as the dataset shrinks (measured here: ~0.4 ms per element at 80 elements, 1.5 ms at 18, 4 us at
-25,000), which dominates small evaluation sets and demos. This dataset draws one permutation per epoch
-from `np.random.default_rng([seed, epoch])` and caches it: O(N) once per epoch, then a lookup.
+Grain's `MapDataset.shuffle` permutes each index independently with `index_shuffle`, whose cost
+grows as the dataset shrinks (measured here: ~0.4 ms per element at 80 elements, 1.5 ms at 18, 4 us
+at 25,000), which dominates small evaluation sets and demos. This dataset draws one permutation per
+epoch from `np.random.default_rng([seed, epoch])` and caches it: O(N) once per epoch, then a lookup.
 The element at global index `epoch * N + i` is `parent[perm_epoch[i] + epoch * N]`, so upstream
 random maps still see a distinct index (and generator) per epoch, exactly like Grain's shuffle.
 """

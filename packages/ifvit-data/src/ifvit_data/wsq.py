@@ -25,9 +25,9 @@ from PIL import Image, UnidentifiedImageError
 from ifvit_data.imagefile import ImageReadError, check_side, metadata_dpi
 
 WSQ_MISSING = (
-    "reading WSQ needs the `wsq` package (NIST NBIS decoder), not installed here: `pip install wsq` "
-    "(binary wheels for CPython on Linux x86_64 and Windows x64, elsewhere it needs a C compiler), "
-    "or convert the file to PNG"
+    "reading WSQ needs the `wsq` package (NIST NBIS decoder), not installed here: `pip "
+    "install wsq` (binary wheels for CPython on Linux x86_64 and Windows x64, elsewhere it needs a "
+    "C compiler), or convert the file to PNG"
 )
 """The reason given for a `.wsq` file when the `wsq` package cannot be imported."""
 
@@ -123,5 +123,6 @@ def read_wsq(path: Path) -> tuple[np.ndarray, float | None]:
             detail = f"{type(err).__name__}: {err}"
             if nbis:
                 detail += f"; NBIS {nbis[0].removeprefix('ERROR').lstrip(' :')}"
-        raise ImageReadError(path, f"not a readable WSQ image ({detail}); check the file or remove it")
+        raise ImageReadError(path,
+                             f"not a readable WSQ image ({detail}); check the file or remove it")
     return gray, dpi

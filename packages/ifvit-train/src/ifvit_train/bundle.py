@@ -1,7 +1,8 @@
 """Model bundles: the unit every command loads (a training workdir is a bundle).
 
     BUNDLE/
-      bundle.json            format, kind ('dense' = Module 1, 'match' = Module 1 + Module 2), the full
+      bundle.json            format, kind ('dense' = Module 1, 'match' = Module 1 + Module 2), the
+      full
                              IFViTConfig, preprocessing, which stages are trained, training data
                              (manifest hash, fingers), TrainConfig, library versions, status, step,
                              validation, and for 'match' the Module 1 bundle it started from (hash)
@@ -55,7 +56,8 @@ class BundleError(ValueError):
 
 def library_versions() -> dict[str, str]:
     out = {}
-    for name in ("ifvit-core", "ifvit-data", "ifvit-train", "jax", "flax", "optax", "orbax-checkpoint",
+    for name in ("ifvit-core", "ifvit-data", "ifvit-train", "jax", "flax", "optax",
+                 "orbax-checkpoint",
                  "grain"):
         try:
             out[name] = metadata.version(name)
@@ -76,7 +78,8 @@ def _finite(x: Any) -> Any:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Valid JSON (a NaN/Inf value becomes null) through the project's one atomic-write path."""
-    atomic_write_text(path, json.dumps(_finite(data), indent=1, sort_keys=True, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(_finite(data), indent=1, sort_keys=True,
+                                       allow_nan=False) + "\n")
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:

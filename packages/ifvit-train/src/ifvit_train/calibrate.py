@@ -4,8 +4,9 @@ Input: `ifvit evaluate` outputs made with the bundle (scores.csv + report.json o
 set). Two things are chosen from them, nothing is trained:
 
 1. `evidence_k`, how much Module 1's geometric evidence weighs in the decision score:
-   score = (1 + cosine) / 2 · n / (n + k), n = RANSAC inliers (`ifvit_core.losses.evidence_weighted`;
-   k = 0 is the paper's score). The grid value with the lowest mean EER over the sets wins (ties:
+   score = (1 + cosine) / 2 · n / (n + k), n = RANSAC inliers
+   (`ifvit_core.losses.evidence_weighted`; k = 0 is the paper's score). The grid value with the
+   lowest mean EER over the sets wins (ties:
    the smaller k), unless the user fixes k.
 2. The decision thresholds for FMR 1% / 0.1% / 0.01%, from the impostor scores of every set pooled,
    under that k (`metrics.calibrate_threshold`).
@@ -67,7 +68,8 @@ class ValidationScores:
 
     def scores(self, k: float) -> np.ndarray:
         """Decision scores [P] under evidence weight k (NaN stays NaN: a failure)."""
-        return np.asarray(evidence_weighted(self.cosine, np.nan_to_num(self.inliers), k), np.float64)
+        return np.asarray(evidence_weighted(self.cosine, np.nan_to_num(self.inliers), k),
+                          np.float64)
 
     def eer(self, k: float) -> float:
         s = self.scores(k)

@@ -48,10 +48,12 @@ class TrainConfig:
         checks = {
             "steps": self.steps >= 1, "batch_size": self.batch_size >= 1,
             "accum_steps": self.accum_steps >= 1, "learning_rate": self.learning_rate > 0,
-            "warmup_steps": self.warmup_steps >= 0, "margin_warmup_steps": self.margin_warmup_steps >= 0, "grad_clip": self.grad_clip > 0,
+            "warmup_steps": self.warmup_steps >= 0,
+            "margin_warmup_steps": self.margin_warmup_steps >= 0, "grad_clip": self.grad_clip > 0,
             "checkpoint_every": self.checkpoint_every >= 1,
             "keep_checkpoints": self.keep_checkpoints >= 1,
-            "validate_every": self.validate_every >= 0, "val_pairs": self.val_pairs >= 1, "val_prints": self.val_prints >= 4,
+            "validate_every": self.validate_every >= 0, "val_pairs": self.val_pairs >= 1,
+            "val_prints": self.val_prints >= 4,
             "genuine_ratio": 0.0 < self.genuine_ratio < 1.0,
             "synthetic_fraction": 0.0 <= self.synthetic_fraction <= 1.0,
             "impression_pairs": 0.0 <= self.impression_pairs <= 1.0,
@@ -61,7 +63,8 @@ class TrainConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"invalid training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+            raise ValueError("invalid training settings: "
+                             f"{', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -98,7 +98,8 @@ def dense_dataset(records: Any, tc: TrainConfig, size: int, *, seed: int, shard_
     kw = dict(seed=seed, batch_size=tc.batch_size // shard_count, num_epochs=None,
               shard_index=shard_index, shard_count=shard_count)
     if correspondence is not None and tc.impression_pairs > 0:
-        cfg = ImpressionPairConfig(pair=pair_config(tc, size), copy_fraction=1.0 - tc.impression_pairs)
+        cfg = ImpressionPairConfig(pair=pair_config(tc, size),
+                                   copy_fraction=1.0 - tc.impression_pairs)
         return impression_pair_dataset(records, correspondence, cfg, **kw)
     return module1_dataset(records, pair_config(tc, size), **kw)
 

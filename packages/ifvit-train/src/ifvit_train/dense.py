@@ -166,7 +166,8 @@ def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, m
                                             take(batch["gt_valid"]))
             loss = l_dense + lc.fine_weight * l_fine
             inside = faux["inside"]  # the cell corner's error, i.e. the coarse-only position
-            corner = jnp.sum(jnp.where(inside, jnp.linalg.norm(target, axis=-1), 0.0)) / jnp.maximum(
+            corner = jnp.sum(jnp.where(inside, jnp.linalg.norm(target, axis=-1),
+                                       0.0)) / jnp.maximum(
                 faux["num_inside"], 1.0)
             aux = {**aux, "L_dense": l_dense, "L_fine": l_fine,
                    "fine_epe_gt_px": faux["epe"] * radius, "coarse_epe_gt_px": corner * radius}

@@ -38,7 +38,8 @@ from ifvit_train.metrics import verification_report
 PROTOCOLS = ("fvc", "all-pairs", "baselines")
 # system name -> (column of the scores, what it is)
 SYSTEMS = {
-    "ifvit": ("score", "IFViT score: the decision score of the bundle (the fused cosine, weighted by "
+    "ifvit": ("score",
+              "IFViT score: the decision score of the bundle (the fused cosine, weighted by "
                        "Module 1's inliers if the bundle was calibrated with evidence_k > 0)"),
     "cosine": ("cosine", "the paper's score: alpha * global + (1 - alpha) * ROI cosine"),
     "global": ("cos_global", "Module 2 global branch cosine alone"),
@@ -144,8 +145,9 @@ def score_pairs(verifier: Verifier, prepared: Sequence[PreparedImage | None], pa
     """Scores `pairs` [P, 2] of `prepared` prints, `batch_size` pairs of the same window shapes
     per compiled call (`Verifier.score_pairs`).
 
-    Returns {'score', 'cosine', 'cos_global', 'cos_local', 'inliers', 'rotation_deg' float64 [P] (NaN where
-    a print of the pair failed), 'ok' bool [P] (RANSAC found an alignment), 'seconds' float}.
+    Returns {'score', 'cosine', 'cos_global', 'cos_local', 'inliers', 'rotation_deg' float64 [P]
+    (NaN where a print of the pair failed), 'ok' bool [P] (RANSAC found an alignment), 'seconds'
+    float}.
     """
     pairs = np.asarray(pairs).reshape(-1, 2)
     out = {k: np.full(len(pairs), np.nan) for k in SCORE_COLUMNS if k != "ok"}
@@ -275,7 +277,8 @@ def write_plots(out: Path, scores: dict[str, np.ndarray], is_genuine: np.ndarray
                for name, (col, _) in reported_systems(scores).items()}
     return [plot_det(systems, out / "det.png", title=f"DET {title}".strip()),
             plot_roc(systems, out / "roc.png", title=f"ROC {title}".strip()),
-            plot_score_histograms(scores["score"][gen], scores["score"][~gen], out / "histogram.png",
+            plot_score_histograms(scores["score"][gen], scores["score"][~gen],
+                                  out / "histogram.png",
                                   thresholds=thresholds, title=f"IFViT scores {title}".strip())]
 
 

@@ -10,9 +10,10 @@
                            impression, path of the enrolled file (absolute), dpi, quality (and
                            acquired: False only for a print enrolled with `allow_low_quality`)
 
-`gallery.json` is written last, so a folder without it is an unfinished enrolment, and a re-enrolment
-(--force) that fails leaves the previous gallery.json and its templates file intact. Templates come
-from `ifvit_core.ifvit.embed_images` on the training preprocessing (`ifvit_train.infer.prepare_image`).
+`gallery.json` is written last, so a folder without it is an unfinished enrolment, and a
+re-enrolment (--force) that fails leaves the previous gallery.json and its templates file intact.
+Templates come from `ifvit_core.ifvit.embed_images` on the training preprocessing
+(`ifvit_train.infer.prepare_image`).
 They are only comparable with templates of the same model: `model_hash` identifies the weights, and
 loading a gallery for another model is refused. A print below the quality floor (no fingerprint:
 `ifvit_data.quality`) is not enrolled unless asked, and a template that is not finite never is.
@@ -119,7 +120,8 @@ class Gallery:
 
 def template_spec(bundle: LoadedBundle, mode: str) -> dict[str, Any]:
     return {"mode": mode, "embed_dim": bundle.cfg.module2.embed_dim,
-            "dim": 2 * bundle.cfg.module2.embed_dim, "fusion_alpha": bundle.cfg.module2.fusion_alpha,
+            "dim": 2 * bundle.cfg.module2.embed_dim,
+            "fusion_alpha": bundle.cfg.module2.fusion_alpha,
             "definition": "[sqrt(a) z_global, sqrt(1-a) z_local] (ifvit_core.ifvit.embed_images)"}
 
 
@@ -159,7 +161,8 @@ def enroll(
     from ifvit_data.imagefile import ImageReadError
 
     embedder = Embedder(bundle, batch_size)
-    with claimed_output_dir(out, OUTPUT_KIND, inputs=list(inputs), force=force, resume=False) as folder:
+    with claimed_output_dir(out, OUTPUT_KIND, inputs=list(inputs), force=force,
+                            resume=False) as folder:
         kept: list[Enrolee] = []
         skipped: list[tuple[str, str]] = []
         blocks: list[np.ndarray] = []
@@ -225,7 +228,8 @@ def load_gallery(path: str | Path, *, expect_model: str | None = None) -> Galler
     path = Path(path)
     meta_file = path / GALLERY_FILE
     if not meta_file.is_file():
-        raise GalleryError(f"{path}: not a gallery (no {GALLERY_FILE}); make one with `ifvit enroll`")
+        raise GalleryError(f"{path}: not a gallery (no {GALLERY_FILE}); make one with "
+                           "`ifvit enroll`")
     try:
         meta = json.loads(meta_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -233,13 +237,15 @@ def load_gallery(path: str | Path, *, expect_model: str | None = None) -> Galler
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise GalleryError(f"{meta_file}: not an {FORMAT} file")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise GalleryError(f"{meta_file}: {FORMAT} version {meta.get('format_version')}; this ifvit "
-                           f"reads version {FORMAT_VERSION}: re-run `ifvit enroll`")
+        raise GalleryError(f"{meta_file}: {FORMAT} version "
+                           f"{meta.get('format_version')}; this ifvit reads version "
+                           f"{FORMAT_VERSION}: re-run `ifvit enroll`")
     if expect_model is not None and meta.get("model", {}).get("sha256") != expect_model:
         raise GalleryError(
             f"{path}: enrolled with another model ({meta.get('model', {}).get('path')}, hash "
-            f"{str(meta.get('model', {}).get('sha256'))[:12]}), not this one ({expect_model[:12]}); "
-            "templates of different models are not comparable: pass that --model or re-enrol")
+            f"{str(meta.get('model', {}).get('sha256'))[:12]}), not this one "
+            f"({expect_model[:12]}); templates of different models are not comparable: pass that "
+            "--model or re-enrol")
     tname = str(meta.get("templates", {}).get("file", ""))
     if not tname or Path(tname).name != tname:
         raise GalleryError(f"{meta_file}: bad templates file name {tname!r}; re-run `ifvit enroll`")

@@ -181,8 +181,8 @@ class Verifier:
         of the pairs must share their shapes (`score_pairs` groups any pairs).
 
         Returns {'score', 'cosine', 'cos_global', 'cos_local' float [n] ('score' is the decision
-        score, 'cosine' the paper's fused cosine: equal unless the bundle weights the score by Module
-        1's inliers, `Module2Config.evidence_k`), 'inliers' int [n], 'ok' bool [n],
+        score, 'cosine' the paper's fused cosine: equal unless the bundle weights the score by
+        Module 1's inliers, `Module2Config.evidence_k`), 'inliers' int [n], 'ok' bool [n],
         'rotation_deg' float [n]} for the n given pairs (alignment in the model windows' frame,
         which differs from the files' only by the resampling scale: rotation is the same).
         RANSAC draws are shared by the batch (`ifvit_core.geometry.ransac_similarity`), so a pair
@@ -224,7 +224,8 @@ class Verifier:
 
     def verify(self, a: PreparedImage, b: PreparedImage) -> dict[str, Any]:
         """Score, decisions and correspondences of one pair, in the files' pixel coordinates."""
-        args = [jnp.asarray(x[None]) for x in (a.window[..., None], b.window[..., None], a.mask, b.mask)]
+        args = [jnp.asarray(x[None]) for x in (a.window[..., None], b.window[..., None], a.mask,
+                                               b.mask)]
         o = jax.device_get(self._run(*self._models, self._key, *args))
         o = jax.tree.map(lambda x: np.asarray(x)[0], o)
         inv0, inv1 = np.linalg.inv(a.to_window), np.linalg.inv(b.to_window)

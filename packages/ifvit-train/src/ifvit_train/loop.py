@@ -62,7 +62,8 @@ def _read_history(path: Path, upto: int) -> list[dict[str, Any]]:
 
 
 def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), fsync=False)
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows),
+                      fsync=False)
 
 
 def run_loop(
@@ -85,7 +86,8 @@ def run_loop(
     Args:
       workdir: run folder (checkpoints/, metrics.jsonl, train_curves.png, tensorboard/). Each
         metrics row holds the step's metrics, `lr` (the learning rate of the update it feeds) and
-        `step_seconds`; process 0 also writes them as TensorBoard scalars (`ifvit_train.tensorboard`).
+        `step_seconds`; process 0 also writes them as TensorBoard scalars
+        (`ifvit_train.tensorboard`).
       state: freshly initialised state (the restore target when a checkpoint exists).
       step_fn: jitted `(state, device batch) -> (state, metrics)`; metrics hold at least `loss`.
       make_batches: `(iterator state or None) -> Grain iterator` positioned there.
@@ -130,7 +132,8 @@ def run_loop(
                 ck.wait()
                 raise TrainingDiverged(
                     f"loss is {m['loss']} at step {step}; stopped. The last good checkpoint "
-                    f"(step {ck.latest_step()}) is kept in {ck.directory}: lower --lr or check the data")
+                    f"(step {ck.latest_step()}) is kept in {ck.directory}: lower --lr or "
+                    "check the data")
             row = {"step": step, "time": round(time.time() - t0, 3), **m}
             if validate is not None and tc.validate_every and step % tc.validate_every == 0 \
                     and step < total_steps:

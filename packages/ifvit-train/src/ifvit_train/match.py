@@ -65,7 +65,8 @@ def init_match_state(cfg: IFViTConfig, tc: TrainConfig, mesh: Mesh, module1: LoF
                 if not (v.shape == src[k].shape and (v == src[k]).all()):
                     raise ValueError(f"Module 1 -> Module 2 transfer: {name}/{k} differs after copy")
                 checked += 1
-    log(f"Module 2 branches initialised from Module 1: {n} tensors per branch, {checked} checked equal")
+    log(f"Module 2 branches initialised from Module 1: {n} tensors per branch, {checked} "
+        "checked equal")
     graphdef, state = split_model(matcher, make_optimizer(tc, MATCH_TRAINABLE))
     return graphdef, jax.device_put(state, replicated(mesh)), {"copied_per_branch": n,
                                                                 "checked": checked}
@@ -81,7 +82,8 @@ def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFVi
     """
     tx = make_optimizer(tc, MATCH_TRAINABLE)
     dtype = jnp.bfloat16 if tc.compute_dtype == "bfloat16" else jnp.float32
-    # every LossConfig weight but Module 1's fine-stage one (`fine_weight`, used by ifvit_train.dense)
+    # every LossConfig weight but Module 1's fine-stage one (`fine_weight`, used by
+    # ifvit_train.dense)
     loss_kw = {k: v for k, v in dataclasses.asdict(cfg.loss).items() if k != "fine_weight"}
     seed_key = jax.random.key(tc.seed)
 

@@ -1,4 +1,5 @@
-"""The optimizer of both trainers: clipped AdamW with warm-up + cosine, frozen groups, accumulation."""
+"""The optimizer of both trainers: clipped AdamW with warm-up + cosine, frozen groups,
+accumulation."""
 
 from __future__ import annotations
 

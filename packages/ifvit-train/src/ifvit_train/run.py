@@ -58,8 +58,8 @@ def _check_resume(workdir: Path, meta: dict[str, Any], log: Log) -> dict[str, An
 def _log_model(log: Log, name: str, params: Any, state: Any) -> None:
     groups = ", ".join(f"{g} {n:,}" for g, n in group_counts(params).items())
     sh = jax.tree.leaves(state.params)[0].sharding
-    log(f"{name}: {param_count(params):,} parameters ({groups}); parameters {sh.spec or 'replicated'}"
-        f" on a {dict(sh.mesh.shape)} mesh, batch split over every axis")
+    log(f"{name}: {param_count(params):,} parameters ({groups}); parameters "
+        f"{sh.spec or 'replicated'} on a {dict(sh.mesh.shape)} mesh, batch split over every axis")
 
 
 def _finish(workdir: Path, meta: dict[str, Any], result: LoopResult, **extra: Any) -> dict[str, Any]:
@@ -78,7 +78,8 @@ def start_point(path: str | Path, kind: str | None = None) -> tuple[bundles.Load
     src = b.path / "checkpoints" / str(b.step)
     if not src.is_dir():  # an exported bundle: weights only
         src = b.path / ("module2" if b.matcher is not None else "module1")
-    return b, {"path": str(b.path.resolve()), "step": b.step, "state_sha256": bundles.state_hash(src)}
+    return b, {"path": str(b.path.resolve()), "step": b.step,
+               "state_sha256": bundles.state_hash(src)}
 
 
 def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc: TrainConfig, *,
@@ -172,8 +173,8 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     """
     dense = bundles.load_bundle(from_dense, require=None)
     if dense.kind != "dense":
-        raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs the Module 1 "
-                                  "bundle (`ifvit train dense` output)")
+        raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs "
+                                  "the Module 1 bundle (`ifvit train dense` output)")
     # Module 2 sees its inputs exactly as Module 1 was trained to (one preprocessing path)
     enh = enhancement(dense.meta["preprocessing"])
     tc = tc.replace(input_downscale=float(dense.meta["preprocessing"].get("downscale", 1.0)),

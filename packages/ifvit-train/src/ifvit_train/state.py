@@ -27,8 +27,10 @@ def split_model(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nn
     return graphdef, TrainState(jnp.zeros((), jnp.int32), p, stats, tx.init(p))
 
 
-def merge_model(graphdef: nnx.GraphDef, params: Any, batch_stats: Any, *, train: bool) -> nnx.Module:
-    """The module with these weights, in train (batch statistics) or eval (running averages) mode."""
+def merge_model(graphdef: nnx.GraphDef, params: Any, batch_stats: Any, *,
+                train: bool) -> nnx.Module:
+    """The module with these weights, in train (batch statistics) or eval (running averages)
+    mode."""
     # Fresh leaves: NNX refuses to mutate variables created at another trace level (the batch
     # statistics come from the enclosing jit, the parameters from the grad trace).
     params, batch_stats = jax.tree.map(lambda x: x, (params, batch_stats))

@@ -48,7 +48,8 @@ class ScalarLog:
                                      purge_step=(start + 1 if start else 0) if earlier else None)
 
     def write(self, row: dict[str, Any], step: int | None = None) -> None:
-        """Logs every finite number of `row` except `step`/`time` at `step` (default row['step'])."""
+        """Logs every finite number of `row` except `step`/`time` at `step` (default
+        row['step'])."""
         step = int(row["step"] if step is None else step)
         for key, value in row.items():
             if key in ("step", "time") or isinstance(value, bool):

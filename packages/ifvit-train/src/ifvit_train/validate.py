@@ -116,7 +116,8 @@ def score_pairs(cfg: IFViTConfig, module1: nnx.Module, matcher: nnx.Module, reco
     out = []
     for k, b in enumerate(make_iterator(ds)):
         n = len(b["is_genuine"])
-        pad = lambda x: np.concatenate([x, np.repeat(x[-1:], batch_size - n, 0)]) if n < batch_size else x
+        pad = lambda x: np.concatenate([x, np.repeat(x[-1:], batch_size - n,
+                                                     0)]) if n < batch_size else x
         args = [jnp.asarray(pad(b[key])) for key in ("image0", "image1", "mask0", "mask1")]
         s = score(module1, matcher, jax.random.fold_in(jax.random.key(seed), k), *args)
         out.append(np.asarray(jax.device_get(s))[:n])
@@ -124,7 +125,8 @@ def score_pairs(cfg: IFViTConfig, module1: nnx.Module, matcher: nnx.Module, reco
 
 
 def heldout_pairs(records: Any, max_prints: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """All pairs of (at most `max_prints`, whole fingers first) held-out prints (IFViT's protocol)."""
+    """All pairs of (at most `max_prints`, whole fingers first) held-out prints (IFViT's
+    protocol)."""
     fingers = np.asarray(records.fingers)
     keep = np.flatnonzero(np.isin(fingers, np.unique(fingers)[: max(1, max_prints // 4)]))[:max_prints]
     pairs, gen = all_pairs(fingers[keep])

@@ -64,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {s['evaluation']}: {s['genuine']} genuine / {s['impostor']} impostor pairs, EER "
               f"{eer:.2f}% at k {k}")
     th = ", ".join(f"{k} {v:.4f}" for k, v in meta["thresholds"].items() if isinstance(v, float))
-    print(f"calibrated bundle -> {args.out}: evidence k {cal['evidence_k']:g} ({cal['chosen_by']}); "
-          f"thresholds {th}")
+    print(f"calibrated bundle -> {args.out}: evidence k {cal['evidence_k']:g} "
+          f"({cal['chosen_by']}); thresholds {th}")
     return 0

@@ -13,13 +13,14 @@ from ifvit_cli.errors import UserError
 
 HELP = "LoFTR PyTorch checkpoint -> IFViT-JAX weights"
 DESCRIPTION = (
-    "Convert a LoFTR PyTorch checkpoint (the Lightning .ckpt LoFTR releases, e.g. outdoor_ds.ckpt, or a "
-    "bare state dict such as kornia's) into IFViT-JAX parameters: a torch-free .safetensors (or .npz) "
-    "file plus a JSON sidecar (<out>.json) recording the model config, position-encoding variant, "
-    "checkpoint kind, matching type and the source sha256. Every checkpoint key must be used exactly "
-    "once and every model parameter filled, otherwise nothing is written. The output paths are "
-    "checked before the checkpoint is read: an existing file is never replaced without --force, "
-    "and the checkpoint itself never. Needs the `convert` extra (torch, and kornia for --verify)."
+    "Convert a LoFTR PyTorch checkpoint (the Lightning .ckpt LoFTR releases, e.g. "
+    "outdoor_ds.ckpt, or a bare state dict such as kornia's) into IFViT-JAX parameters: "
+    "a torch-free .safetensors (or .npz) file plus a JSON sidecar (<out>.json) recording the "
+    "model config, position-encoding variant, checkpoint kind, matching type and the source "
+    "sha256. Every checkpoint key must be used exactly once and every model parameter filled, "
+    "otherwise nothing is written. The output paths are checked before the checkpoint is read: an "
+    "existing file is never replaced without --force, and the checkpoint itself never. Needs the "
+    "`convert` extra (torch, and kornia for --verify)."
 )
 EPILOG = """example:
   ifvit convert --ckpt weights/outdoor_ds.ckpt --out weights/loftr_outdoor.safetensors --verify
@@ -41,14 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         required=True,
-        help="output weights file, .safetensors (default when no suffix) or .npz; sidecar is <out>.json",
+        help="output weights file, .safetensors (default when no suffix) or .npz; sidecar "
+             "is <out>.json",
     )
     parser.add_argument(
         "--verify",
         action="store_true",
-        help="also run kornia's PyTorch LoFTR and the converted JAX model on a random pair and print "
-        "max abs differences; exit 1 if they differ (kornia comes with the `convert` extra; without "
-        "it, exit 2 before converting)",
+        help="also run kornia's PyTorch LoFTR and the converted JAX model on a random "
+        "pair and print max abs differences; exit 1 if they differ (kornia comes with "
+        "the `convert` extra; without it, exit 2 before converting)",
     )
     parser.add_argument(
         "--force",
@@ -58,21 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prefix",
         default=None,
-        help="key prefix to strip (default: detected; 'matcher.' for LoFTR's Lightning files, '' for bare)",
+        help="key prefix to strip (default: detected; 'matcher.' for LoFTR's Lightning files, "
+             "'' for bare)",
     )
     parser.add_argument(
         "--kind",
         choices=("outdoor", "indoor", "unknown"),
         default=None,
-        help="what the checkpoint was trained on, recorded in the sidecar (default: from the file name; "
-        "weights alone cannot tell)",
+        help="what the checkpoint was trained on, recorded in the sidecar (default: from "
+        "the file name; weights alone cannot tell)",
     )
     parser.add_argument(
         "--pos-enc",
         choices=("buggy", "fixed"),
         default=None,
-        help="position-encoding variant the checkpoint was trained with (default: 'fixed' for LoFTR's "
-        "*_new files, else 'buggy' as outdoor_ds.ckpt)",
+        help="position-encoding variant the checkpoint was trained with (default: 'fixed' "
+        "for LoFTR's *_new files, else 'buggy' as outdoor_ds.ckpt)",
     )
     parser.add_argument(
         "--preset",
@@ -96,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         from ifvit_convert.errors import ConversionError, TorchMissingError
     except ImportError as e:
         raise UserError(
-            f"`ifvit convert` needs the ifvit-convert package and torch ({e}); install with {_INSTALL}"
+            f"`ifvit convert` needs the ifvit-convert package and torch ({e}); install "
+            f"with {_INSTALL}"
         ) from None
     if any(v % 8 or not 32 <= v <= 2048 for v in args.verify_size):
         raise UserError(

@@ -39,7 +39,8 @@ DOWNSCALE = 1.6  # the 128-px window sees ~205 px of a 500-ppi print (ridge peri
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"),
+                   help="output folder (default: runs/demo)")
     p.add_argument("--preset", default="small", choices=["tiny", "small", "paper"],
                    help="model size (default: small; paper is slow on a CPU)")
     p.add_argument("--fingers", type=int, default=30, help="synthetic fingers (default: 30)")
@@ -47,48 +48,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout", type=float, default=0.2,
                    help="fraction of fingers kept for evaluation (default: 0.2)")
     p.add_argument("--steps", type=int, default=300, help="Module 1 training steps (default: 300)")
-    p.add_argument("--match-steps", type=int, default=150, help="Module 2 training steps (default: 150)")
+    p.add_argument("--match-steps", type=int, default=150,
+                   help="Module 2 training steps (default: 150)")
     p.add_argument("--batch", type=int, default=8, help="pairs per step (default: 8)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
     p.add_argument("--downscale", type=float, default=DOWNSCALE,
                    help=f"print -> model-input shrink factor, 1-2 (default: {DOWNSCALE})")
     p.add_argument("--real", type=Path, default=None,
-                   help=f"folder of real prints in FVC naming to evaluate on (default: {REAL_DEFAULT} "
-                        "when it exists)")
+                   help="folder of real prints in FVC naming to evaluate on (default: "
+                        f"{REAL_DEFAULT} when it exists)")
     p.add_argument("--no-real", action="store_true", help="skip the real-print evaluation")
     p.add_argument("--impression-pairs", type=float, default=0.5,
-                   help="share of Module 1 pairs made of two different impressions of a finger, with "
-                        "the generator's exact correspondences; the rest are corrupted copies of one "
-                        "print (default: 0.5)")
+                   help="share of Module 1 pairs made of two different impressions of a "
+                        "finger, with the generator's exact correspondences; the rest "
+                        "are corrupted copies of one print (default: 0.5)")
     p.add_argument("--max-translation", type=float, default=24.0,
-                   help="largest shift (px) between the two windows of a Module 1 pair (default: 24)")
+                   help="largest shift (px) between the two windows of a Module 1 pair "
+                        "(default: 24)")
     p.add_argument("--enhance", action=argparse.BooleanOptionalAction, default=True,
-                   help="ridge enhancement (orientation field + Gabor filtering, on device) of every "
-                        "model input, as `ifvit train dense --enhance` (default: on)")
+                   help="ridge enhancement (orientation field + Gabor filtering, on "
+                        "device) of every model input, as `ifvit train dense --enhance` "
+                        "(default: on)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.fingers < 4 or args.impressions < 2:
-        raise UserError("--fingers must be at least 4 and --impressions at least 2 (validation needs "
-                        "two held-out fingers with two impressions each)")
+        raise UserError("--fingers must be at least 4 and --impressions at least 2 "
+                        "(validation needs two held-out fingers with two impressions each)")
     if not 0.0 < args.holdout < 1.0:
         raise UserError(f"--holdout must be in (0, 1), got {args.holdout}")
     if args.steps < 1 or args.match_steps < 1 or args.batch < 1:
         raise UserError("--steps, --match-steps and --batch must be positive")
     real = None if args.no_real else (args.real or (REAL_DEFAULT if REAL_DEFAULT.is_dir() else None))
     if real is not None and not real.is_dir():
-        raise UserError(f"--real {real}: not a folder; pass a folder of FVC-named prints or --no-real")
+        raise UserError(f"--real {real}: not a folder; pass a folder of FVC-named prints "
+                        "or --no-real")
     from ifvit_train.config import TrainConfig
 
     try:  # every training setting is checked before any work
         tc = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
                          holdout=args.holdout, seed=args.seed, warmup_steps=min(50, args.steps // 5),
                          # with enhancement, impression pairs and shifted windows pay off within the
-                         # demo's 300 steps (real DB1_B, Module 1 alone: 43.4% EER with corrupted copies
-                         # only, 21.1% with both; measured when the demo adopted them)
+                         # demo's 300 steps (real DB1_B, Module 1 alone: 43.4% EER with corrupted
+                         # copies only, 21.1% with both; measured when the demo adopted them)
                          input_downscale=args.downscale, enhance=args.enhance,
-                         impression_pairs=args.impression_pairs, max_translation=args.max_translation,
+                         impression_pairs=args.impression_pairs,
+                         max_translation=args.max_translation,
                          checkpoint_every=100, validate_every=0)
     except ValueError as e:
         raise UserError(f"{e}; see ifvit demo --help") from None
@@ -191,7 +197,8 @@ def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
     rows = [
         ("Module 1 match precision (all predicted matches)", "precision", m1b, m1a, "{:.3f}"),
         ("Module 1 match recall", "recall", m1b, m1a, "{:.3f}"),
-        ("Module 1 registration: median rotation error (deg)", "rotation_error_deg", m1b, m1a, "{:.2f}"),
+        ("Module 1 registration: median rotation error (deg)", "rotation_error_deg", m1b, m1a,
+         "{:.2f}"),
         ("Module 1 registration: median corner error (px)", "corner_error_px", m1b, m1a, "{:.2f}"),
         ("Module 2 verification EER (all held-out pairs)", "eer", m2b, m2a, "{:.1%}"),
         ("Module 2 mean score, genuine pairs", "genuine_mean", m2b, m2a, "{:.3f}"),
@@ -202,13 +209,14 @@ def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
              f"{r['heldout_fingers']} (never trained on). Preset {args.preset}.", "",
              "| held-out metric | before training | after training |", "|---|---|---|"]
     lines += [f"| {name} | {fmt.format(v(b, k))} | {fmt.format(v(a, k))} |" for name, k, b, a, fmt in rows]
-    lines += ["", "'Before' for Module 2 is the network right after Module 1's trunk was copied into "
-              "both branches (fresh embedding heads).", ""]
+    lines += ["", "'Before' for Module 2 is the network right after Module 1's trunk was "
+              "copied into both branches (fresh embedding heads).", ""]
     if r.get("evaluation"):
-        lines += ["FVC protocol (`ifvit evaluate`), EER / FMR100. 'No training': the same network at "
-                  "its random initialisation (what this run started from); 'Module 2 untrained': the "
-                  "trained Module 1 with Module 2 as its training started (Module 1's trunk in both "
-                  "branches, fresh heads); 'Module 1 alone': RANSAC inliers of the trained Module 1.", "",
+        lines += ["FVC protocol (`ifvit evaluate`), EER / FMR100. 'No training': the "
+                  "same network at its random initialisation (what this run started "
+                  "from); 'Module 2 untrained': the trained Module 1 with Module 2 as its "
+                  "training started (Module 1's trunk in both branches, fresh heads); 'Module 1 "
+                  "alone': RANSAC inliers of the trained Module 1.", "",
                   "| set | pairs (genuine / impostor) | trained | no training | Module 2 untrained "
                   "| Module 1 alone |", "|---|---|---|---|---|---|"]
         for name, e in r["evaluation"].items():
@@ -218,8 +226,11 @@ def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
             lines.append(f"| {what} | {e['pairs']['genuine']} / {e['pairs']['impostor']} | "
                          f"{cell('trained')} | {cell('scratch')} | {cell('untrained')} | "
                          f"{cell('module1')} |")
-        lines += ["", "Pictures: det_*.png (DET curves), match_*.png (one genuine pair per set).", ""]
+        lines += ["", "Pictures: det_*.png (DET curves), match_*.png (one genuine pair per set).",
+                  ""]
     lines += [
-              f"Training: Module 1 {r['module1']['seconds']:.0f} s, Module 2 {r['module2']['seconds']:.0f} s; "
-              f"total {r['seconds']:.0f} s. Bundles: model/dense, model/match (`ifvit inspect`).", ""]
+              f"Training: Module 1 {r['module1']['seconds']:.0f} s, Module 2 "
+              f"{r['module2']['seconds']:.0f} s; total {r['seconds']:.0f} s. Bundles: model/dense, "
+              "model/match (`ifvit inspect`).",
+              ""]
     return "\n".join(lines)

@@ -30,13 +30,16 @@ EPILOG = """examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_argument(p)
-    p.add_argument("--data", type=Path, required=True, help="folder of prints (searched recursively)")
+    p.add_argument("--data", type=Path, required=True,
+                   help="folder of prints (searched recursively)")
     p.add_argument("--layout", choices=("fvc", "folder"), default="fvc",
                    help="file naming: fvc (F_I.png, default) or folder (subject/.../file)")
     p.add_argument("--out", type=Path, required=True, help="new gallery folder")
-    p.add_argument("--dpi", type=float, default=None, help="resolution of every file (default: metadata, else 500)")
+    p.add_argument("--dpi", type=float, default=None,
+                   help="resolution of every file (default: metadata, else 500)")
     p.add_argument("--batch", type=int, default=8, help="prints per forward pass (default 8)")
-    p.add_argument("--force", action="store_true", help="write into a non-empty folder or replace a gallery")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder or replace a gallery")
     p.add_argument("--allow-low-quality", action="store_true",
                    help="enrol prints below the quality floor too (default: skipped as failures "
                         "to acquire; gallery.json marks them \"acquired\": false)")
@@ -91,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             bar[0].close()
     n_ids = len({e["subject"] for e in gallery.entries})
     print(f"{args.out}: {len(gallery)} templates of {n_ids} identities "
-          f"({gallery.templates.shape[1]} values each), model {gallery.meta['model']['sha256'][:12]}")
+          f"({gallery.templates.shape[1]} values each), model "
+          f"{gallery.meta['model']['sha256'][:12]}")
     for path, reason in bad[:5]:
         print(f"skipped {path}: {reason}")
     if len(bad) > 5:

@@ -44,20 +44,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", default="fvc",
                    choices=["fvc", "nist-sd4", "nist-sd300", "nist-sd301", "nist-sd302", "folder"],
                    help="file naming convention (default: fvc, e.g. 101_1.tif)")
-    p.add_argument("--protocol", default="fvc", choices=["fvc", "all-pairs", "baselines", "identification"],
+    p.add_argument("--protocol", default="fvc", choices=["fvc", "all-pairs", "baselines",
+                                                         "identification"],
                    help="pairs to score (default: fvc)")
     p.add_argument("--out", type=Path, required=True, help="report folder")
     p.add_argument("--dpi", type=float, default=None,
                    help="resolution of every print (default: file metadata or name, else 500)")
     p.add_argument("--untrained", action="store_true",
-                   help="score with the network Module 2 training started from (Module 1's trunk in "
-                        "both branches, fresh heads): the baseline the trained model must beat")
+                   help="score with the network Module 2 training started from (Module "
+                        "1's trunk in both branches, fresh heads): the baseline the trained "
+                        "model must beat")
     p.add_argument("--rerank", type=int, default=10,
                    help="identification: candidates re-scored with the pairwise score (default: 10)")
     p.add_argument("--batch", type=int, default=8, help="pairs per compiled call (default: 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
-                   help="write into a non-empty --out that is not an evaluate output (no file deleted)")
+                   help="write into a non-empty --out that is not an evaluate output (no "
+                        "file deleted)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     if not genuine.any() or genuine.all():
         raise UserError(f"--data {args.data}: {len(entries)} {args.layout}-layout prints; the "
-                        f"{args.protocol} protocol needs two fingers and two impressions of one finger")
+                        f"{args.protocol} protocol needs two fingers and two impressions "
+                        "of one finger")
     verifier, model_path = load_model(args.model, untrained=args.untrained)
     try:
         claim_output_dir(args.out, "evaluation", inputs=[args.data, model_path], force=args.force)
@@ -100,16 +104,19 @@ def run(args: argparse.Namespace) -> int:
     n1 = [names[j] for j in pairs[:, 1]]
     atomic_write_text(args.out / "scores.csv", ev.scores_csv(n0, n1, scores, genuine))
     ev.write_plots(args.out, scores, genuine, verifier.thresholds, title=args.data.name)
-    atomic_write_text(args.out / "report.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(args.out / "report.json", json.dumps(report, indent=1,
+                                                           allow_nan=False) + "\n")
     r = report["pairs"]
-    print(f"{args.data}: {len(names)} prints, {r['genuine']} genuine + {r['impostor']} impostor pairs "
-          f"({args.protocol}), {r['failed']} failed; {report['seconds_per_pair'] * 1e3:.0f} ms per pair")
+    print(f"{args.data}: {len(names)} prints, {r['genuine']} genuine + {r['impostor']} "
+          f"impostor pairs ({args.protocol}), {r['failed']} failed; "
+          f"{report['seconds_per_pair'] * 1e3:.0f} ms per pair")
     if prints.failures:
         print(f"{len(prints.failures)} prints failed ({len(prints.not_acquired)} not acquired as "
               f"fingerprints), e.g. {next(iter(prints.failures.values()))}")
     print(f"{'system':<8} {'EER':>7} {'FMR100':>7} {'FMR1000':>8} {'ZeroFMR':>8}")
     for name, s in report["systems"].items():
-        print(f"{name:<8} {s['eer']:>7.2%} {s['fmr100']:>7.2%} {s['fmr1000']:>8.2%} {s['zerofmr']:>8.2%}")
+        print(f"{name:<8} {s['eer']:>7.2%} {s['fmr100']:>7.2%} {s['fmr1000']:>8.2%} "
+              f"{s['zerofmr']:>8.2%}")
     print(f"report {args.out / 'report.json'}, scores.csv, det.png, roc.png, histogram.png")
     return 0
 
@@ -129,7 +136,8 @@ def _identification(args: argparse.Namespace, verifier, prints, model_path: Path
     report = {"model": str(model_path), "model_step": verifier.bundle.step, "data": str(args.data),
               "untrained": args.untrained, **report}
     plot_cmc(curves, args.out / "cmc.png", title=f"CMC {args.data.name}")
-    atomic_write_text(args.out / "report.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(args.out / "report.json", json.dumps(report, indent=1,
+                                                           allow_nan=False) + "\n")
     print(f"{args.data}: gallery {report['gallery']} prints (first impressions), "
           f"{report['probes']} probes; {report['seconds_per_template'] * 1e3:.0f} ms per template")
     for name in curves:

@@ -27,12 +27,14 @@ EPILOG = """examples:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("probes", type=Path, nargs="+", metavar="PROBE", help="probe print(s)")
     add_model_argument(p)
-    p.add_argument("--gallery", type=Path, required=True, help="gallery folder (`ifvit enroll` output)")
+    p.add_argument("--gallery", type=Path, required=True,
+                   help="gallery folder (`ifvit enroll` output)")
     p.add_argument("--top-k", type=int, default=10, help="candidates per probe (default 10)")
     p.add_argument("--rerank", type=int, default=None,
                    help="re-score the first K candidates with the pairwise model (default: all "
                    "top-k; 0: template scores only)")
-    p.add_argument("--dpi", type=float, default=None, help="resolution of the probes (default: metadata, else 500)")
+    p.add_argument("--dpi", type=float, default=None,
+                   help="resolution of the probes (default: metadata, else 500)")
     p.add_argument("--shard", action="store_true", help="split the gallery rows over every device")
     p.add_argument("--json", action="store_true", help="print the candidates as JSON")
 

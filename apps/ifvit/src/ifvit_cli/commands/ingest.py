@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     state = "already up to date" if result.reused else "wrote"
     print(
         f"ifvit ingest: {state} {args.out}: {c['records']} records, {c['fingers']} fingers, "
-        f"{c['subjects']} subjects in {len(m['shards'])} shard(s); skipped {c['skipped']} bad file(s), "
-        f"ignored {c['ignored']} non-image file(s)"
+        f"{c['subjects']} subjects in {len(m['shards'])} shard(s); skipped {c['skipped']} "
+        f"bad file(s), ignored {c['ignored']} non-image file(s)"
     )
     return 0

@@ -46,14 +46,14 @@ def run(args: argparse.Namespace) -> int:
         f"kind        {kind[m['kind']]}; status {m.get('status')}; step {m.get('step', '-')}"
         f" of {tc.get('steps')} (checkpoints: {ckpts or 'none'})",
         f"model       preset {cfg['name']}, image {cfg['image_size']} px, coarse d_model "
-        f"{cfg['loftr']['coarse']['d_model']} x {len(cfg['loftr']['coarse']['layer_names'])} layers, "
-        f"pos-enc {cfg['loftr']['pos_enc']}, embed {cfg['module2']['embed_dim']}, "
-        f"ArcFace classes {cfg['module2']['num_classes']}",
+        f"{cfg['loftr']['coarse']['d_model']} x "
+        f"{len(cfg['loftr']['coarse']['layer_names'])} layers, pos-enc {cfg['loftr']['pos_enc']}, "
+        f"embed {cfg['module2']['embed_dim']}, ArcFace classes {cfg['module2']['num_classes']}",
         "stages      " + ", ".join(f"{k}: {v}" for k, v in m.get("stages", {}).items()),
         "parameters  " + ", ".join(f"{k} {v:,}" for k, v in m.get("parameter_groups", {}).items()),
-        f"data        {data.get('shards')} (manifest sha256 {str(data.get('manifest_sha256'))[:12]}), "
-        f"{data.get('train_records')} training prints of {data.get('train_fingers')} fingers; "
-        f"held-out fingers {data.get('heldout_fingers')}",
+        f"data        {data.get('shards')} (manifest sha256 "
+        f"{str(data.get('manifest_sha256'))[:12]}), {data.get('train_records')} training prints of "
+        f"{data.get('train_fingers')} fingers; held-out fingers {data.get('heldout_fingers')}",
         f"training    batch {tc.get('batch_size')} x accum {tc.get('accum_steps')}, lr "
         f"{tc.get('learning_rate')}, {tc.get('compute_dtype')}, seed {tc.get('seed')}, "
         f"{m.get('train_seconds', 0):.0f} s",
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                      f"{ex.get('path')} at step {ex.get('step')}")
     if m.get("calibration"):
         cal = m["calibration"]
-        lines.append(f"calibrated  evidence k {cal['evidence_k']:g} ({cal['chosen_by']}), thresholds on "
+        lines.append(f"calibrated  evidence k {cal['evidence_k']:g} ({cal['chosen_by']}), "
+                     "thresholds on "
                      + "; ".join(f"{s['data'] or s['evaluation']} ({s['protocol']})" for s in cal["sets"]))
     if m.get("recipe"):
         lines.append(f"recipe      {m['recipe']}")

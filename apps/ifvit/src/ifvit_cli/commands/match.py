@@ -49,10 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image0", type=Path, nargs="?", help="first print (image file)")
     p.add_argument("image1", type=Path, nargs="?", help="second print (image file)")
     add_model_argument(p)
-    p.add_argument("--pairs", type=Path, default=None, help="text file listing many pairs (see above)")
+    p.add_argument("--pairs", type=Path, default=None,
+                   help="text file listing many pairs (see above)")
     p.add_argument("--out", type=Path, default=None, help="with --pairs: the scores.csv to write")
-    p.add_argument("--batch", type=int, default=8, help="with --pairs: pairs per compiled call (default 8)")
-    p.add_argument("--dpi", type=float, default=None, help="resolution of both files (default: metadata, else 500)")
+    p.add_argument("--batch", type=int, default=8,
+                   help="with --pairs: pairs per compiled call (default 8)")
+    p.add_argument("--dpi", type=float, default=None,
+                   help="resolution of both files (default: metadata, else 500)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--viz", type=Path, default=None, help="write a PNG of the correspondences")
     p.add_argument("--force", action="store_true", help="overwrite an existing --viz / --out file")
@@ -177,10 +180,11 @@ def run(args: argparse.Namespace) -> int:
     q = result["prints"]
     print(f"print quality {q['image0']['quality']:.3f} and {q['image1']['quality']:.3f} "
           f"(both acquired: above the floor {QUALITY_FLOOR:g})")
-    print(f"alignment {'ok' if al['ok'] else 'failed (identity used)'}: rotation {al['rotation_deg']:.1f} deg, "
-          f"scale {al['scale']:.3f}, translation ({al['translation'][0]:.1f}, {al['translation'][1]:.1f}) px, "
-          f"{al['inliers']} inliers")
-    print(f"correspondences: Module 1 {n['module1']}, global branch {n['global']}, ROI branch {n['local']}"
+    print(f"alignment {'ok' if al['ok'] else 'failed (identity used)'}: rotation "
+          f"{al['rotation_deg']:.1f} deg, scale {al['scale']:.3f}, translation "
+          f"({al['translation'][0]:.1f}, {al['translation'][1]:.1f}) px, {al['inliers']} inliers")
+    print(f"correspondences: Module 1 {n['module1']}, global branch {n['global']}, ROI branch "
+          f"{n['local']}"
           + (f"; picture {args.viz}" if args.viz else "; --json lists them in your images' pixels"))
     return 0
 

@@ -51,48 +51,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "preset is used); match: start Module 2 from a trained Module 2 bundle "
                         "(ArcFace class centres are re-learnt when the number of fingers differs)")
     p.add_argument("--from-dense", type=Path, help="match: the Module 1 bundle to start from")
-    p.add_argument("--init-loftr", type=Path, help="dense/all: converted LoFTR weights to start from")
-    p.add_argument("--steps", type=int, default=400, help="optimizer updates per stage (default: 400)")
-    p.add_argument("--batch", type=int, default=8, help="pairs per micro-batch, all devices (default: 8)")
+    p.add_argument("--init-loftr", type=Path,
+                   help="dense/all: converted LoFTR weights to start from")
+    p.add_argument("--steps", type=int, default=400,
+                   help="optimizer updates per stage (default: 400)")
+    p.add_argument("--batch", type=int, default=8,
+                   help="pairs per micro-batch, all devices (default: 8)")
     p.add_argument("--accum", type=int, default=1, help="micro-batches per update (default: 1)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 compute, float32 master weights")
     p.add_argument("--holdout", type=float, default=0.2,
-                   help="fingers held out for validation: a fraction, or a count >= 1 (default: 0.2)")
+                   help="fingers held out for validation: a fraction, or a count >= 1 "
+                        "(default: 0.2)")
     p.add_argument("--max-rotation", type=float, default=30.0,
                    help="rotation range of corrupted-copy pairs in degrees (default: 30)")
     p.add_argument("--downscale", type=float, default=1.6,
-                   help="dense/all: shrink the 500-ppi print by this factor (1-2) before taking the "
-                        "model-input window, so it covers more of the finger; recorded in the bundle "
-                        "and used by every command that loads it (match takes its Module 1's; "
-                        "default: 1.6: the 128-px window sees ~205 px of the print)")
+                   help="dense/all: shrink the 500-ppi print by this factor (1-2) "
+                        "before taking the model-input window, so it covers more of the "
+                        "finger; recorded in the bundle and used by every command that loads it "
+                        "(match takes its Module 1's; default: 1.6: the 128-px window sees ~205 px "
+                        "of the print)")
     p.add_argument("--max-translation", type=float, default=24.0,
                    help="translation range of corrupted-copy pairs in pixels; > 0 stops Module 1 "
                         "from mapping every cell to itself by position (default: 24)")
     p.add_argument("--impression-pairs", type=float, default=0.5,
-                   help="dense: fraction of pairs made of two different impressions with exact ground "
-                        "truth (shards ingested from an `ifvit synth` folder; other shards use "
-                        "corrupted copies only; default: 0.5)")
+                   help="dense: fraction of pairs made of two different impressions with "
+                        "exact ground truth (shards ingested from an `ifvit synth` folder; "
+                        "other shards use corrupted copies only; default: 0.5)")
     p.add_argument("--train-fine", action="store_true",
-                   help="dense/all: also train Module 1's fine stage (LoFTR's fine loss on ground-truth "
-                        "matches); the bundle then refines matches with it (default: coarse only, "
-                        "fine stage off)")
+                   help="dense/all: also train Module 1's fine stage (LoFTR's fine loss on "
+                        "ground-truth matches); the bundle then refines matches with it (default: "
+                        "coarse only, fine stage off)")
     p.add_argument("--lambda-dense", type=float, default=None,
                    help="Module 2: weight of L_D, the dense-correspondence loss on both branches "
                         "(default: the model config's, 0.5 [PRIOR]; 0 turns it off)")
     p.add_argument("--enhance", action="store_true",
-                   help="dense/all: enhance every model-input window on device (orientation field + "
-                        "contextual Gabor filtering, in place of the paper's FingerNet); recorded in "
-                        "the bundle and applied by every command that loads it (match takes its "
-                        "Module 1's; default: off)")
+                   help="dense/all: enhance every model-input window on device "
+                        "(orientation field + contextual Gabor filtering, in place of the paper's "
+                        "FingerNet); recorded in the bundle and applied by every command "
+                        "that loads it (match takes its Module 1's; default: off)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
     p.add_argument("--arcface-scale", type=float, default=None,
                    help="Module 2: ArcFace scale s (default: the model config's, 64 [PRIOR])")
     p.add_argument("--margin-warmup", type=int, default=100,
-                   help="Module 2: steps over which the ArcFace margin ramps up from 0 (default: 100)")
+                   help="Module 2: steps over which the ArcFace margin ramps up from 0 "
+                        "(default: 100)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps (default: 100)")
-    p.add_argument("--validate-every", type=int, default=100, help="steps; 0 = at the end (default: 100)")
+    p.add_argument("--validate-every", type=int, default=100,
+                   help="steps; 0 = at the end (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, data and RANSAC (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--force", action="store_true",
@@ -149,7 +156,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError("--enhance is for `train dense` or `train all` (Module 2 takes the "
                         "enhancement of its --from-dense bundle)")
     if args.init_loftr is not None and not args.init_loftr.is_file():
-        raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with `ifvit convert`")
+        raise UserError(f"--init-loftr {args.init_loftr}: no such file; convert one with "
+                        "`ifvit convert`")
     from ifvit_data.outputs import OutputError, claim_output_dir
 
     if args.stage == "all":

@@ -6,7 +6,8 @@
 
 Conventions (docs/contracts.md): a point is `(x, y)` in pixels, `x` = column, `y` = row, origin at
 the centre of the top-left pixel; a 2-D affine map is a `[2, 3]` matrix `A` in the OpenCV convention
-`p_dst = A @ [x, y, 1]`. Shape glossary: `B` batch, `M` (padded) correspondences, `N` RANSAC hypotheses.
+`p_dst = A @ [x, y, 1]`. Shape glossary: `B` batch, `M` (padded) correspondences, `N` RANSAC
+hypotheses.
 """
 
 from __future__ import annotations

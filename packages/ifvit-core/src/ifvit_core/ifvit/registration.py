@@ -1,7 +1,7 @@
 """IFViT Module 1 alignment: the glue that turns Module 1 matches into Module 2 inputs.
 
-SPEC §2.8 / §4.5, jit-able with fixed shapes: RANSAC on the matches, warp image 1 (and its foreground
-mask) into image 0's frame, overlap of the two foregrounds, and the two Module 2 inputs:
+SPEC §2.8 / §4.5, jit-able with fixed shapes: RANSAC on the matches, warp image 1 (and its
+foreground mask) into image 0's frame, overlap of the two foregrounds, and the two Module 2 inputs:
 
 * global: both aligned prints restricted to the overlap, resized by `global_size / image_size`
   (`global_shape`): a training window becomes `global_size x global_size`, and a larger window (a
@@ -96,7 +96,8 @@ def align_pair(
     # warp_image maps source p to A p; image 1 -> image 0 is the inverse of A01.
     A10 = geometry.invert_affine(fit.A)
     aligned1, inside = geometry.warp_image(image1, A10, (h, w), fill=1.0)
-    warped_mask1, _ = geometry.warp_image(mask1[..., None].astype(jnp.float32), A10, (h, w), fill=0.0)
+    warped_mask1, _ = geometry.warp_image(mask1[..., None].astype(jnp.float32), A10, (h, w),
+                                          fill=0.0)
     m1 = (warped_mask1[..., 0] > 0.5) & inside
     overlap, origin = geometry.overlap_roi(mask0.astype(bool), m1, roi_size)
     return Alignment(fit.A, aligned1, overlap, origin, fit.num_inliers, fit.ok)

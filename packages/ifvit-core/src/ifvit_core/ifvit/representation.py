@@ -1,8 +1,8 @@
 """IFViT Module 2: fixed-length representations from a global and a local (ROI) branch.
 
 Each branch is a copy of the Module 1 coarse trunk (ResNetFPN 1/8 + sine PE + LoFTR transformer,
-initialised from the trained Module 1, SPEC §2.7) plus one fully connected embedding head and its own
-ArcFace class matrix. A branch still outputs the dual-softmax matrix, so it keeps producing the
+initialised from the trained Module 1, SPEC §2.7) plus one fully connected embedding head and its
+own ArcFace class matrix. A branch still outputs the dual-softmax matrix, so it keeps producing the
 interpretable dense correspondences (and L_D can supervise them).
 
 The two images of a pair are encoded jointly (cross-attention), so an embedding depends on the
@@ -35,7 +35,8 @@ def masked_mean_tokens(feat: jax.Array, mask: jax.Array | None) -> jax.Array:
 
 
 class Branch(LoFTRCoarse):
-    """Coarse LoFTR trunk + embedding head `z = L2norm(BN(FC(mean_tokens(f))))` + ArcFace weights."""
+    """Coarse LoFTR trunk + embedding head `z = L2norm(BN(FC(mean_tokens(f))))` + ArcFace
+    weights."""
 
     def __init__(self, cfg: IFViTConfig, *, rngs: nnx.Rngs):
         super().__init__(cfg.loftr, rngs=rngs)
@@ -46,7 +47,8 @@ class Branch(LoFTRCoarse):
         # texture statistics), which made every cosine ~0.997 and starved ArcFace of gradient;
         # centring and scaling each dimension over the batch removes it.
         self.embed_norm = nnx.BatchNorm(e, momentum=0.9, epsilon=1e-5, rngs=rngs)
-        # ArcFace class centres [d, C]: normalised inside the loss, so the scale of the init is moot.
+        # ArcFace class centres [d, C]: normalised inside the loss, so the scale of the init is
+        # moot.
         self.arcface_weight = nnx.Param(nnx.initializers.xavier_uniform()(rngs.params(), (e, n_cls)))
 
     def __call__(
@@ -143,7 +145,8 @@ class Matcher(nnx.Module):
           global_mask0/1: optional [B, (Hg/8)*(Wg/8)] token masks of the overlap.
 
         Returns:
-          {'global': branch outputs, 'local': branch outputs, 'cos_global', 'cos_local', 'score' [B]}.
+          {'global': branch outputs, 'local': branch outputs, 'cos_global', 'cos_local', 'score'
+          [B]}.
         """
         g = self.global_branch(global0, global1, global_mask0, global_mask1)
         loc = self.local_branch(roi0, roi1)
@@ -159,7 +162,8 @@ class Matcher(nnx.Module):
 
 
 def init_from_module1(matcher: Matcher, module1: LoFTRCoarse) -> int:
-    """Copies Module 1's trunk (backbone + coarse transformer, incl. BN statistics) into both branches.
+    """Copies Module 1's trunk (backbone + coarse transformer, incl. BN statistics) into both
+    branches.
 
     The embedding heads and ArcFace matrices keep their fresh initialisation. Returns the number of
     variables copied per branch. Raises `params.ParamMismatchError` if the trunks differ in shape.

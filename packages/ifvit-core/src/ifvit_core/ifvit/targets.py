@@ -1,4 +1,5 @@
-"""Ground truth of a Module 2 branch: raw-frame correspondences carried into the branch's token grid.
+"""Ground truth of a Module 2 branch: raw-frame correspondences carried into the branch's token
+grid.
 
 A Module 2 training pair carries its ground truth in the raw frames of the two input images
 (docs/contracts.md: `gt_i` cells of image 0 with top-left pixel `8 * (col, row)`, `gt_pts1` their
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 def _flow_grid(
     gt_i: jax.Array, gt_valid: jax.Array, gt_pts1: jax.Array, grid_hw: tuple[int, int]
 ) -> tuple[jax.Array, jax.Array]:
-    """Scatters raw GT onto image 0's coarse grid: ([B, h, w, 2] image-1 points, [B, h, w] known)."""
+    """Scatters raw GT onto image 0's coarse grid: ([B, h, w, 2] image-1 points, [B, h, w]
+    known)."""
     b = gt_i.shape[0]
     h, w = grid_hw
     n = h * w

@@ -41,7 +41,8 @@ def linear_attention(
     if kv_mask is not None:
         kf = kf * kv_mask[:, :, None, None].astype(kf.dtype)
         v = v * kv_mask[:, :, None, None].astype(v.dtype)
-    # Upstream divides v by S and multiplies the result by S (an fp16 overflow guard); identical in fp32.
+    # Upstream divides v by S and multiplies the result by S (an fp16 overflow guard); identical in
+    # fp32.
     s_len = v.shape[1]
     v = v / s_len
     kv = jnp.einsum("bshd,bshe->bhde", kf, v)  # [B, H, D, D]

@@ -38,7 +38,8 @@ def unfold_windows(feat_f: jax.Array, hw_c: tuple[int, int], window: int) -> jax
 
 
 def gather_windows(feat_f: jax.Array, cells: jax.Array, w_c: int, window: int) -> jax.Array:
-    """The WxW windows of `unfold_windows` for the given coarse cells only (a gather, no full unfold).
+    """The WxW windows of `unfold_windows` for the given coarse cells only (a gather, no full
+    unfold).
 
     feat_f: [B, Hf, Wf, C]; cells: [B, K] int coarse cell indices on a grid `w_c` cells wide.
     Returns [B, K, W*W, C], equal to `unfold_windows(feat_f, ...)[b, cells[b]]`.
@@ -49,10 +50,12 @@ def gather_windows(feat_f: jax.Array, cells: jax.Array, w_c: int, window: int) -
     padded = jnp.pad(feat_f, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     wp = wf + 2 * pad
     r, col = cells // w_c, cells % w_c  # [B, K]
-    dy, dx = jnp.divmod(jnp.arange(window * window, dtype=cells.dtype), window)  # row-major (dy, dx)
+    dy, dx = jnp.divmod(jnp.arange(window * window, dtype=cells.dtype),
+                        window)  # row-major (dy, dx)
     flat = (stride * r[..., None] + dy) * wp + stride * col[..., None] + dx  # [B, K, WW]
     k = cells.shape[1]
-    out = jnp.take_along_axis(padded.reshape(b, -1, c), flat.reshape(b, k * window * window, 1), axis=1)
+    out = jnp.take_along_axis(padded.reshape(b, -1, c), flat.reshape(b, k * window * window, 1),
+                              axis=1)
     return out.reshape(b, k, window * window, c)
 
 
@@ -97,7 +100,8 @@ class FinePreprocess(nnx.Module):
         return out[0], out[1]
 
 
-def num_fine_rows(l_len: int, hw0_c: tuple[int, int], border_rm: int, max_matches: int | None) -> int:
+def num_fine_rows(l_len: int, hw0_c: tuple[int, int], border_rm: int,
+                  max_matches: int | None) -> int:
     """K, the rows the fine stage refines: the cells that can be valid after border removal, capped
     by `max_matches` (static)."""
     h, w = hw0_c
@@ -146,7 +150,8 @@ def fine_expectation(win0: jax.Array, win1: jax.Array) -> tuple[jax.Array, jax.A
 def run_fine_transformer(
     transformer: LocalFeatureTransformer, win0: jax.Array, win1: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """Applies the fine transformer to every window pair: [B, L, WW, Cf] -> same (windows as batch)."""
+    """Applies the fine transformer to every window pair: [B, L, WW, Cf] -> same (windows as
+    batch)."""
     b, l_len, ww, c = win0.shape
     f0, f1 = transformer(win0.reshape(b * l_len, ww, c), win1.reshape(b * l_len, ww, c))
     return f0.reshape(b, l_len, ww, c), f1.reshape(b, l_len, ww, c)
@@ -158,7 +163,8 @@ def window_radius_px(window: int, fine_stride: int = 2) -> float:
 
 
 def fine_offset_target(
-    pts1: jax.Array, j_ids: jax.Array, w1_c: int, window: int, *, stride: int = 8, fine_stride: int = 2
+    pts1: jax.Array, j_ids: jax.Array, w1_c: int, window: int, *, stride: int = 8,
+    fine_stride: int = 2
 ) -> jax.Array:
     """The normalised window offset at which exact image-1 points lie in the window of cell j.
 

@@ -45,7 +45,8 @@ def add_position_encoding(feat_c: jax.Array, variant: str) -> jax.Array:
 
 
 class LoFTRCoarse(nnx.Module):
-    """The coarse trunk shared by Module 1 and both Module 2 branches: backbone + PE + transformer."""
+    """The coarse trunk shared by Module 1 and both Module 2 branches: backbone + PE +
+    transformer."""
 
     def __init__(self, cfg: LoFTRConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
@@ -64,7 +65,8 @@ class LoFTRCoarse(nnx.Module):
         BatchNorm statistics in training cover both images.
 
         image0: [B, H0, W0, 1], image1: [B, H1, W1, 1] in [0, 1].
-        Returns (feat_c0 [B,h0,w0,C], feat_c1 [B,h1,w1,C], feat_f0, feat_f1 ([B,H/2,W/2,Cf] or None)).
+        Returns (feat_c0 [B,h0,w0,C], feat_c1 [B,h1,w1,C], feat_f0, feat_f1 ([B,H/2,W/2,Cf] or
+        None)).
         """
         b = image0.shape[0]
         if image0.shape == image1.shape:
@@ -85,7 +87,8 @@ class LoFTRCoarse(nnx.Module):
         *,
         return_all: bool = False,
     ):
-        """[B,h,w,C] coarse maps -> position-encoded tokens -> coarse transformer -> [B,L,C], [B,S,C].
+        """[B,h,w,C] coarse maps -> position-encoded tokens -> coarse transformer -> [B,L,C],
+        [B,S,C].
 
         With `return_all`, also returns the tokens before the transformer and after each layer:
         (f0, f1, {'tokens': (t0, t1), 'layers': [(f0_k, f1_k), ...]}).
@@ -172,7 +175,8 @@ class LoFTR(LoFTRCoarse):
             out["coarse_tokens"] = enc[2]["tokens"]
             out["coarse_layers"] = enc[2]["layers"]
         if fine:
-            out.update(self.refine(feat_f0, feat_f1, f0, f1, matches, hw0, hw1, return_intermediates))
+            out.update(self.refine(feat_f0, feat_f1, f0, f1, matches, hw0, hw1,
+                                   return_intermediates))
         return out
 
     def fine_at_cells(
@@ -241,7 +245,8 @@ class LoFTR(LoFTRCoarse):
         k = num_fine_rows(l_len, hw0, self.cfg.matching.border_rm, fc.max_matches)
         rows = select_fine_rows(matches.valid, matches.mconf, k)  # [B, K]
         j_sel = jnp.take_along_axis(matches.j_ids, rows, axis=1)
-        coords, std, (win0, win1) = self.fine_at_cells(feat_f0, feat_f1, f0, f1, rows, j_sel, hw0, hw1)
+        coords, std, (win0, win1) = self.fine_at_cells(feat_f0, feat_f1, f0, f1, rows, j_sel, hw0,
+                                                       hw1)
         zeros = jnp.zeros((b, l_len), jnp.float32)
         expec = scatter_rows(jnp.zeros((b, l_len, 3), jnp.float32), rows,
                              jnp.concatenate([coords, std[..., None]], axis=-1))

@@ -7,8 +7,8 @@ sin(y w_k), cos(y w_k).
 Two frequency variants (SPEC §2.2):
   * 'fixed' (TEMP_BUG_FIX=True):  w_k = exp(-2k ln(10000) / (d/2)).
   * 'buggy' (what `outdoor_ds.ckpt` was trained with): the upstream expression
-    `-log(10000) / d_model // 2` evaluates to -1.0 by operator precedence, so w_k = exp(-2k) and only
-    the first few channel groups vary. Use it with the official weights.
+    `-log(10000) / d_model // 2` evaluates to -1.0 by operator precedence, so w_k = exp(-2k) and
+    only the first few channel groups vary. Use it with the official weights.
 """
 
 from __future__ import annotations

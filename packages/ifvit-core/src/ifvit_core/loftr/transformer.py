@@ -44,7 +44,8 @@ class LoFTREncoderLayer(nnx.Module):
         x_mask: jax.Array | None = None,
         source_mask: jax.Array | None = None,
     ) -> jax.Array:
-        """x: [B, L, C] queries; source: [B, S, C]; masks [B, L] / [B, S] bool. Returns [B, L, C]."""
+        """x: [B, L, C] queries; source: [B, S, C]; masks [B, L] / [B, S] bool. Returns [B, L,
+        C]."""
         b = x.shape[0]
         q = self.q_proj(x).reshape(b, -1, self.nhead, self.dim)
         k = self.k_proj(source).reshape(b, -1, self.nhead, self.dim)
@@ -86,7 +87,8 @@ class LocalFeatureTransformer(nnx.Module):
     ):
         """feat0: [B, L, C], feat1: [B, S, C], masks [B, L] / [B, S].
 
-        Returns (feat0, feat1), or with `return_all` also the list of (feat0, feat1) after each layer.
+        Returns (feat0, feat1), or with `return_all` also the list of (feat0, feat1) after each
+        layer.
         """
         history = []
         for i, name in enumerate(self.layer_names):

@@ -1,4 +1,5 @@
-"""Augmentations with exact geometry: Perlin sensor noise, dryness/pressure morphology, rotations."""
+"""Augmentations with exact geometry: Perlin sensor noise, dryness/pressure morphology,
+rotations."""
 
 from ifvit_data.augment.corrupt import CORRUPTIONS, CorruptionConfig, corrupt, corrupt_and_rotate
 from ifvit_data.augment.geometric import (

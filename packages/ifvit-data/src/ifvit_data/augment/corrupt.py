@@ -1,4 +1,5 @@
-"""The Module-1 corruption model (SPEC §4.2): one of {noise, dryness, pressure} uniformly, then a rotation."""
+"""The Module-1 corruption model (SPEC §4.2): one of {noise, dryness, pressure} uniformly, then a
+rotation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Rotation + translation about the image centre, returning the forward 2x3 matrix (OpenCV convention).
+"""Rotation + translation about the image centre, returning the forward 2x3 matrix (OpenCV
+convention).
 
 A point is `(x, y)` with the origin at the centre of the top-left pixel, so the image centre is
 `((W - 1) / 2, (H - 1) / 2)`. The forward matrix `A` maps a point of the input to the output:

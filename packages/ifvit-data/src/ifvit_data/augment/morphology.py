@@ -1,11 +1,11 @@
 """Dryness and over-pressure by grey morphology (SPEC §4.2 items 2 and 3).
 
-Ridges are dark and the background is white, so grey *dilation* (a local max) grows the white valleys
-and thins the ridges — the dry look — while grey *erosion* (a local min) thickens the ridges — the
-over-pressed look. The kernel is a `k x k` square applied `n` times; SPEC §4.2 allows k in 2..4 px and
-n in 1..2, but each application grows ridges (or valleys) by `k - 1` px, and on 500-ppi prints (ridge
-period ~9 px, FVC2002 DB1 valleys ~3 px wide) a total growth `(k - 1) * n` above 2 px erases the
-valleys or ridges altogether. `max_growth` caps it (the iteration count is lowered).
+Ridges are dark and the background is white, so grey *dilation* (a local max) grows the white
+valleys and thins the ridges — the dry look — while grey *erosion* (a local min) thickens the ridges
+— the over-pressed look. The kernel is a `k x k` square applied `n` times; SPEC §4.2 allows k in
+2..4 px and n in 1..2, but each application grows ridges (or valleys) by `k - 1` px, and on 500-ppi
+prints (ridge period ~9 px, FVC2002 DB1 valleys ~3 px wide) a total growth `(k - 1) * n` above 2 px
+erases the valleys or ridges altogether. `max_growth` caps it (the iteration count is lowered).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Gradient (Perlin) noise, vectorised in numpy, and a per-worker bank of precomputed noise tiles.
 
-Classic 2-D gradient noise: a lattice of random unit gradient vectors, the dot product of each corner
-gradient with the offset to the pixel, blended with the quintic fade `6t^5 - 15t^4 + 10t^3`. Octaves
-halve the lattice period and scale the amplitude by `persistence`.
+Classic 2-D gradient noise: a lattice of random unit gradient vectors, the dot product of each
+corner gradient with the offset to the pixel, blended with the quintic fade `6t^5 - 15t^4 + 10t^3`.
+Octaves halve the lattice period and scale the amplitude by `persistence`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ def _fade(t: np.ndarray) -> np.ndarray:
 
 
 def _octave(shape: tuple[int, int], period: float, rng: np.random.Generator) -> np.ndarray:
-    """One octave of gradient noise with lattice period `period` px; values in about [-0.71, 0.71]."""
+    """One octave of gradient noise with lattice period `period` px; values in about [-0.71,
+    0.71]."""
     h, w = shape
     gh, gw = int(np.ceil(h / period)) + 2, int(np.ceil(w / period)) + 2
     angles = rng.uniform(0.0, 2.0 * np.pi, size=(gh, gw))
@@ -93,8 +94,8 @@ class NoiseBank:
     """A fixed set of precomputed noise tiles; each call crops one at a random offset.
 
     Computing fresh Perlin noise per image dominates a 128x128 pipeline; a bank of `count` tiles of
-    twice the image size, built once per worker from a fixed `seed`, keeps the output a deterministic
-    function of (seed, per-record generator) while costing one crop per image.
+    twice the image size, built once per worker from a fixed `seed`, keeps the output a
+    deterministic function of (seed, per-record generator) while costing one crop per image.
 
     Args:
       tile_shape: `(H, W)` of each tile; crops must be no larger.
@@ -121,7 +122,8 @@ class NoiseBank:
         )
 
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        """Returns a float32 `[H, W]` noise field in [-1, 1], a random (flipped) crop of a random tile."""
+        """Returns a float32 `[H, W]` noise field in [-1, 1], a random (flipped) crop of a random
+        tile."""
         th, tw = self.tiles.shape[1:]
         h, w = shape
         if h > th or w > tw:
