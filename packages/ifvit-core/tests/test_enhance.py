@@ -98,8 +98,10 @@ def test_enhancement_restores_a_noisy_sinusoid():
     clean = [circles(30.0, 55.0)[0], ridges_at(0.7)]
     noisy = [_corrupt(c, rng) for c in clean]
     out = np.asarray(_enhance(batch(*noisy), jnp.ones((2, S, S), bool), CFG))[..., 0]
-    corr = lambda a, b: np.corrcoef(a[INTERIOR].ravel(), b[INTERIOR].ravel())[0, 1]
-    for c, n, o in zip(clean, noisy, out):
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        return np.corrcoef(a[INTERIOR].ravel(), b[INTERIOR].ravel())[0, 1]
+
+    for c, n, o in zip(clean, noisy, out, strict=True):
         before, after = corr(n, c), corr(o, c)
         # measured: before 0.46 / 0.47, after 0.93 / 0.96
         assert before < 0.6 < 0.85 < after, (before, after)
@@ -112,7 +114,9 @@ def test_a_period_off_by_a_quarter_is_still_restored(ratio):
     clean = circles(30.0, 55.0, period=7.0 * ratio)[0]
     noisy = np.clip(clean + rng.normal(0.0, 0.5, clean.shape), 0.0, 1.0)
     out = np.asarray(_enhance(batch(noisy), jnp.ones((1, S, S), bool), CFG))[0, ..., 0]
-    corr = lambda a: np.corrcoef(a[INTERIOR].ravel(), clean[INTERIOR].ravel())[0, 1]
+    def corr(a: np.ndarray) -> float:
+        return np.corrcoef(a[INTERIOR].ravel(), clean[INTERIOR].ravel())[0, 1]
+
     assert corr(noisy) < 0.6 < 0.85 < corr(out)  # measured: 0.57 -> 0.92 / 0.95
 
 

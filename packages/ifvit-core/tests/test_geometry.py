@@ -43,7 +43,7 @@ def test_affine_algebra_against_homogeneous_matrices():
 def _np_weighted_lstsq(src, dst, w, model):
     """Weighted least squares by np.linalg.lstsq on sqrt(w)-scaled linear systems."""
     rows, rhs = [], []
-    for (x, y), (u, v), wi in zip(src, dst, w):
+    for (x, y), (u, v), wi in zip(src, dst, w, strict=True):
         sw = math.sqrt(wi)
         if model == "similarity":  # unknowns a, b, tx, ty
             rows += [[sw * x, -sw * y, sw, 0], [sw * y, sw * x, 0, sw]]
@@ -97,7 +97,7 @@ def _ransac_problem(transforms, n_valid, outlier_frac=0.4, sigma=0.3, seed=0):
     dst = np.full((b, M, 2), -1e4, np.float32)
     valid = np.zeros((b, M), bool)
     true_inl = np.zeros((b, M), bool)
-    for k, (A, n) in enumerate(zip(transforms, n_valid)):
+    for k, (A, n) in enumerate(zip(transforms, n_valid, strict=True)):
         p = rng.uniform(0, 128, size=(n, 2))
         q = _apply_np(A, p) + rng.normal(0, sigma, size=(n, 2))
         is_out = rng.permutation(n) < int(round(outlier_frac * n))

@@ -159,7 +159,8 @@ def test_verify_pairs_on_a_whole_tall_print_keeps_its_shape_and_scale(eval_model
     x1 = jnp.asarray(rng.random((2, 64, 64, 1)), jnp.float32)
     k0, k1 = jnp.ones((2, 96, 64), bool), jnp.ones((2, 64, 64), bool)
     for c, want in ((cfg, (96, 64)), (half, (48, 32))):
-        out = nnx.jit(lambda a, b, key, i0, i1: verify_pairs(c, a, b, key, i0, i1, k0, k1))(
+        # traced and called right here, within this iteration
+        out = nnx.jit(lambda a, b, key, i0, i1: verify_pairs(c, a, b, key, i0, i1, k0, k1))(  # noqa: B023
             m1, m2, jax.random.key(0), x0, x1)
         inp = out["inputs"]
         assert inp.global0.shape == (2, *want, 1) and inp.global1.shape == (2, *want, 1)

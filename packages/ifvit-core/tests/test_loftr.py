@@ -16,7 +16,9 @@ from ifvit_core.loftr.position_encoding import frequencies, sine_position_encodi
 
 def naive_linear_attention(q, k, v, q_mask=None, kv_mask=None, eps=1e-6):
     """O(L*S) loop form: out_l = Σ_s φ(q_l)·φ(k_s) v_s / (Σ_s φ(q_l)·φ(k_s) + eps), per head."""
-    phi = lambda x: np.where(x > 0, x + 1.0, np.exp(x))  # elu(x) + 1
+    def phi(x):  # elu(x) + 1
+        return np.where(x > 0, x + 1.0, np.exp(x))
+
     q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
     b, l_len, h, d = q.shape
     s_len = k.shape[1]
@@ -115,7 +117,10 @@ def test_dual_softmax_definition():
     f1 = rng.normal(size=(1, 4, 8)).astype(np.float32)
     p = np.asarray(dual_softmax(f0, f1, 0.1))
     s = (f0[0] / np.sqrt(8)) @ (f1[0] / np.sqrt(8)).T / 0.1
-    sm = lambda a, ax: np.exp(a - a.max(ax, keepdims=True)) / np.exp(a - a.max(ax, keepdims=True)).sum(ax, keepdims=True)
+    def sm(a, ax):
+        return np.exp(a - a.max(ax, keepdims=True)) / np.exp(a - a.max(ax, keepdims=True)).sum(
+            ax, keepdims=True)
+
     np.testing.assert_allclose(p[0], sm(s, 0) * sm(s, 1), rtol=1e-5, atol=1e-7)
 
 

@@ -67,7 +67,8 @@ def test_dense_loss_impostor_only_batch_is_zero_with_zero_grads():
     assert float(loss) == 0.0
     np.testing.assert_array_equal(aux["per_pair"], [0.0, 0.0])
     for focal in (False, True):
-        g = jax.jit(jax.grad(lambda c: _dense(c, GT_I, GT_J, valid, focal=focal)[0]))(conf)
+        # the lambda is traced right here, within this iteration
+        g = jax.jit(jax.grad(lambda c: _dense(c, GT_I, GT_J, valid, focal=focal)[0]))(conf)  # noqa: B023
         assert np.all(np.isfinite(g))
         assert np.all(np.asarray(g) == 0.0)
 
@@ -260,8 +261,8 @@ def _module2_example():
     b, d, c, m = 3, 6, 4, 5
     rng = np.random.default_rng(11)
     outputs, batch = {}, {}
-    for name, (l, s) in (("global", (6, 5)), ("local", (4, 4))):
-        logits = rng.normal(size=(b, l, s))
+    for name, (n0, s) in (("global", (6, 5)), ("local", (4, 4))):
+        logits = rng.normal(size=(b, n0, s))
         conf = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
         conf = conf * np.exp(logits) / np.exp(logits).sum(2, keepdims=True)
         outputs[name] = {
@@ -270,7 +271,7 @@ def _module2_example():
             "z1": rng.normal(size=(b, d)).astype(np.float32),
             "arcface_weight": rng.normal(size=(d, c)).astype(np.float32),
         }
-        batch[f"{name}_gt_i"] = rng.integers(0, l, size=(b, m)).astype(np.int32)
+        batch[f"{name}_gt_i"] = rng.integers(0, n0, size=(b, m)).astype(np.int32)
         batch[f"{name}_gt_j"] = rng.integers(0, s, size=(b, m)).astype(np.int32)
         batch[f"{name}_gt_valid"] = np.array([[1, 1, 1, 0, 0], [1] * 5, [0] * 5], bool)
     batch["label0"] = np.array([0, 3, -1], np.int32)
@@ -352,7 +353,8 @@ def test_fine_loss_hand_case():
     # row 0: l2 0.09+0.16 = 0.25, w = 1/0.5 = 2; row 1: l2 0 + 1 = 1, w = 1;
     # row 2 lies outside the window (|1.2| >= 1), row 3 has no GT: (2*0.25 + 1*1) / (2 + 1) = 0.5
     assert float(loss) == pytest.approx(0.5, abs=1e-6)
-    assert float(aux["num_inside"]) == 2 and list(np.asarray(aux["inside"])) == [True, True, False, False]
+    assert float(aux["num_inside"]) == 2
+    assert list(np.asarray(aux["inside"])) == [True, True, False, False]
     assert float(aux["epe"]) == pytest.approx((0.5 + 1.0) / 2, abs=1e-5)
     g_c, g_s = jax.grad(lambda c, s: fine_loss(c, s, target, valid)[0], argnums=(0, 1))(
         jnp.asarray(coords), jnp.asarray(std))

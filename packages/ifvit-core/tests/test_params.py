@@ -146,6 +146,6 @@ def test_load_flat_state_roundtrip_and_errors():
     n = params.load_flat_state(b, partial, strict=False, ignore_prefixes=("fine_preprocess/",))
     assert len(n) == sum(k.startswith("backbone/") for k in flat)
     with pytest.raises(params.ParamMismatchError):
-        params.load_flat_state(b, {"backbone/conv1/kernel": flat["backbone/conv1/kernel"].astype(np.float16)},
-                               strict=False)
+        half = flat["backbone/conv1/kernel"].astype(np.float16)
+        params.load_flat_state(b, {"backbone/conv1/kernel": half}, strict=False)
     jax.block_until_ready(jax.tree.leaves(nnx.state(b)))

@@ -57,7 +57,9 @@ def _sample(img, pts):
     x, y = pts[:, 0], pts[:, 1]
     x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
     fx, fy = x - x0, y - y0
-    v = lambda yy, xx: img[np.clip(yy, 0, img.shape[0] - 1), np.clip(xx, 0, img.shape[1] - 1)]
+    def v(yy, xx):
+        return img[np.clip(yy, 0, img.shape[0] - 1), np.clip(xx, 0, img.shape[1] - 1)]
+
     return (v(y0, x0) * (1 - fx) * (1 - fy) + v(y0, x0 + 1) * fx * (1 - fy)
             + v(y0 + 1, x0) * (1 - fx) * fy + v(y0 + 1, x0 + 1) * fx * fy)
 
@@ -96,10 +98,15 @@ def test_branch_points_match_closed_form_affine():
     q1, known = targets.branch_points(gi[None], gv[None], g1[None], (H, W), jnp.asarray(A01)[None],
                                       frame, (G, G))
     F = np.asarray(frame[0], np.float64)
-    inv = lambda M: np.linalg.inv(np.vstack([M, [0, 0, 1]]))[:2]
+    def inv(M):
+        return np.linalg.inv(np.vstack([M, [0, 0, 1]]))[:2]
+
     rows, cols = np.divmod(np.arange((G // 8) ** 2), G // 8)
     u = np.stack([cols, rows], 1) * 8.0
-    ap = lambda M, p: p @ M[:, :2].T + M[:, 2]
+
+    def ap(M, p):
+        return p @ M[:, :2].T + M[:, 2]
+
     want = ap(F, ap(inv(A01.astype(np.float64)), ap(A.astype(np.float64), ap(inv(F), u))))
     known = np.asarray(known[0])
     assert known.sum() > 10

@@ -67,8 +67,8 @@ def test_shapes_norms_and_fused_score(setup):
     t = np.asarray(out["template"])
     cg = losses.cosine_similarity(out["z_global"][:, None], out["z_global"][None, :])
     cl = losses.cosine_similarity(out["z_local"][:, None], out["z_local"][None, :])
-    np.testing.assert_allclose(t @ t.T, np.asarray(losses.fuse_scores(cg, cl, cfg.module2.fusion_alpha)),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        t @ t.T, np.asarray(losses.fuse_scores(cg, cl, cfg.module2.fusion_alpha)), atol=1e-5)
     assert np.abs(t @ t.T - np.eye(4)).max() > 1e-3  # distinct prints, distinct templates
 
 

@@ -71,4 +71,5 @@ def test_sampled_impostor_pairs_baselines_protocol():
     assert (gen_all == 0).sum() == 45 * 64  # 2,880 cross-finger pairs
     # lexicographic (f, i, g, j): the first is finger 0 impr. 1 vs finger 1 impr. 1, then impr. 2
     first = every[gen_all == 0][:2]
-    assert [(fingers[a], imps[a], fingers[b], imps[b]) for a, b in first] == [(0, 1, 1, 1), (0, 1, 1, 2)]
+    got = [(fingers[a], imps[a], fingers[b], imps[b]) for a, b in first]
+    assert got == [(0, 1, 1, 1), (0, 1, 1, 2)]

@@ -530,7 +530,8 @@ def test_plain_preset_differs_where_documented() -> None:
     assert {k: getattr(plain, k) for k in PLAIN_EXPECTED} == PLAIN_EXPECTED
     for name in PLAIN_EXPECTED:  # the docstring's table names every changed field
         assert f"#: | {name} |" in open(sys.modules[SynthConfig.__module__].__file__).read()
-    assert (full.realism, plain.realism) == ("full", "plain") and REALISM_PRESETS == ("full", "plain")
+    assert (full.realism, plain.realism) == ("full", "plain")
+    assert REALISM_PRESETS == ("full", "plain")
     assert SynthConfig.preset("plain", size=(128, 112)) == SynthConfig.plain(size=(128, 112))
     assert SynthConfig.preset("plain", size=(128, 112)).realism == "plain"  # size is not realism
     assert SynthConfig.plain(distortion=1.0).realism == "custom"

@@ -80,11 +80,11 @@ def dense_loss(
     """
     # fp32: log P of probabilities near eps loses all precision in bf16.
     conf = conf.astype(jnp.float32)
-    b, l, s = conf.shape
-    flat_idx = gt_i.astype(jnp.int32) * s + gt_j.astype(jnp.int32)  # [B, M]
+    b, n0, n1 = conf.shape  # [B, L, S]
+    flat_idx = gt_i.astype(jnp.int32) * n1 + gt_j.astype(jnp.int32)  # [B, M]
     # Padded entries may hold any index; clip so the gather is always in bounds (they are masked).
-    flat_idx = jnp.clip(flat_idx, 0, l * s - 1)
-    p = jnp.take_along_axis(conf.reshape(b, l * s), flat_idx, axis=1)  # [B, M]
+    flat_idx = jnp.clip(flat_idx, 0, n0 * n1 - 1)
+    p = jnp.take_along_axis(conf.reshape(b, n0 * n1), flat_idx, axis=1)  # [B, M]
     p = jnp.clip(p, eps, 1.0 - eps)
     nll = -jnp.log(p)
     per_match = alpha * (1.0 - p) ** gamma * nll if focal else nll  # [B, M]

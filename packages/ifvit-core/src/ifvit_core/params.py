@@ -49,7 +49,8 @@ def param_count(model: nnx.Module, *, prefix: str = "") -> int:
     """Number of trainable parameter values (nnx.Param) under `prefix`."""
     flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
     return sum(
-        int(np.prod(v.get_value().shape)) for p, v in flat if "/".join(map(str, p)).startswith(prefix)
+        int(np.prod(v.get_value().shape))
+        for p, v in flat if "/".join(map(str, p)).startswith(prefix)
     )
 
 

@@ -36,7 +36,8 @@ from ifvit_data.preprocess import CropConfig, crop_print
 from ifvit_data.shuffle import EpochShuffle
 
 Correspondence = Callable[[dict[str, Any], dict[str, Any]], tuple[PointMap, PointMap] | None]
-"""`(record_a, record_b) -> (forward a->b, backward b->a)` in stored-image pixels, or None if unknown."""
+"""`(record_a, record_b) -> (forward a->b, backward b->a)` in stored-image pixels, or None if
+unknown."""
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
 

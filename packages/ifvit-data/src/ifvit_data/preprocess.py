@@ -58,7 +58,7 @@ def window_size(cfg: CropConfig, hw: tuple[int, int]) -> tuple[int, int]:
     if cfg.max_size is None:
         return tuple(cfg.size)
     return tuple(min(hi, max(lo, -(-n // cfg.step) * cfg.step))
-                 for n, lo, hi in zip(hw, cfg.size, cfg.max_size))
+                 for n, lo, hi in zip(hw, cfg.size, cfg.max_size, strict=True))
 
 
 def print_grid(image: np.ndarray) -> tuple[np.ndarray, int, tuple[float, float]]:

@@ -29,7 +29,7 @@ name; else the layout default (500 ppi, the resolution of FVC and SD4). A resolu
 `imagefile.DPI_RANGE` skips the file with the reason (`dpi=` outside it is refused up front).
 Every image is resampled to 500 ppi and normalised to 8-bit gray (`imagefile` lists the pixel modes
 and the size limits).
-"""
+"""  # noqa: E501 (the table rows above cannot wrap in Markdown)
 
 from __future__ import annotations
 

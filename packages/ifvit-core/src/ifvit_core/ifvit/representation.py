@@ -49,7 +49,8 @@ class Branch(LoFTRCoarse):
         self.embed_norm = nnx.BatchNorm(e, momentum=0.9, epsilon=1e-5, rngs=rngs)
         # ArcFace class centres [d, C]: normalised inside the loss, so the scale of the init is
         # moot.
-        self.arcface_weight = nnx.Param(nnx.initializers.xavier_uniform()(rngs.params(), (e, n_cls)))
+        self.arcface_weight = nnx.Param(
+            nnx.initializers.xavier_uniform()(rngs.params(), (e, n_cls)))
 
     def __call__(
         self,

@@ -254,7 +254,8 @@ class LoFTR(LoFTRCoarse):
         out = {
             "expec_f": expec,
             "mkpts0_f": matches.mkpts0_c,
-            "mkpts1_f": matches.mkpts1_c + expec[..., :2] * window_radius_px(fc.window, FINE_STRIDE),
+            "mkpts1_f": (matches.mkpts1_c
+                         + expec[..., :2] * window_radius_px(fc.window, FINE_STRIDE)),
             "fine_valid": matches.valid & refined,
         }
         if return_windows:

@@ -187,7 +187,8 @@ class SynthConfig:
             TypeError: an unknown field.
             ValueError: an invalid value, or a `realism` label the fields do not give.
         """
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k != "realism"}
+        fields = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in raw.items() if k != "realism"}
         cfg = cls(**fields)
         if "realism" in raw and raw["realism"] != cfg.realism:
             raise ValueError(f"config says realism {raw['realism']!r}, its fields are "
