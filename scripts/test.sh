@@ -26,6 +26,10 @@
 # Fast loop: `bash scripts/test.sh --fast [pytest args]` runs the default Python only and deselects
 # the tests marked `slow` (end-to-end runs: the demo, kill-and-resume, multi-process training,
 # worker processes, real-entry subprocesses). `.ci/run` runs everything.
+#
+# Lint first, in every mode (--fast too): `ruff check .` with the rules and line length of the root
+# pyproject.toml ([tool.ruff]), ruff pinned by its dev group, in its own environment .venvs/lint
+# (pytest + ruff only). Any finding fails the run (exit 1, "lint failed") before a suite starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fast=0
@@ -37,6 +41,11 @@ fi
 export UV_PYTHON_DOWNLOADS=never
 if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet uv
+fi
+echo "=== lint: ruff check . ==="
+if ! UV_PROJECT_ENVIRONMENT=.venvs/lint uv run --locked --exact --only-group dev ruff check .; then
+  echo "FAILED: lint failed (ruff check .): fix the findings above, or see [tool.ruff] in pyproject.toml"
+  exit 1
 fi
 declare -A path=(
   [ifvit-core]=packages/ifvit-core
