@@ -4,6 +4,7 @@ benchmark."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -61,3 +62,18 @@ def test_bench_template_separation_smoke(tmp_path):
     for mode in ("self", "mirror", "skip"):
         assert _line(rf"^template/{mode}(\s+-?{NUM}){{6}}\s+{NUM} ms/print$", out), out
     assert _line(rf"^pairwise IFViT(\s+-?{NUM}){{6}}\s+{NUM} ms/pair$", out), out
+
+
+def test_bench_evidence_smoke(tmp_path):
+    out = _smoke("bench_evidence.py", tmp_path, "--out", str(tmp_path / "evidence.json"))
+    assert "2 genuine pairs (2 fingers x 2 impressions, seed 20261207" in out, out
+    pct = rf"{NUM}%"
+    # kind, shown, within 2 / 4 / 9 px, median px, no counterpart (off own print), target
+    for kind in ("Module 1", "global branch", "ROI branch"):
+        assert _line(rf"^\| {kind} \| [\d,]+ \| {pct} \| {pct} \| {pct} \| {NUM} \| {pct} "
+                     rf"\({pct}\) \| >= \d+%: (met|not met) \|$", out), out
+    # a number row once the shipped model's fine stage is trained
+    assert _line(rf"^\| Module 1 \+ fine stage \| (n/a, fine stage untrained|[\d,]+ \| {pct}) ",
+                 out), out
+    rows = json.loads((tmp_path / "evidence.json").read_text())["rows"]
+    assert rows["module1"]["shown"] >= rows["module1"]["with_counterpart"] > 0
