@@ -124,7 +124,7 @@ def crop_print(
             raise ValueError("crop_print needs an rng when jitter > 0")
         cx += rng.uniform(-cfg.jitter, cfg.jitter)
         cy += rng.uniform(-cfg.jitter, cfg.jitter)
-    h, w = window_size(cfg, x.shape)
+    h, w = window_size(cfg, x.shape[:2])
     ox, oy = int(round(cx - (w - 1) / 2.0)), int(round(cy - (h - 1) / 2.0))
     out = np.full((h, w), 255, dtype=np.uint8)
     ys, xs = max(0, oy), max(0, ox)
