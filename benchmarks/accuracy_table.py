@@ -42,7 +42,8 @@ def _run(model: list[str], data: Path, protocol: str, out: Path, untrained: bool
          dpi: float | None) -> dict:
     if not (out / "report.json").is_file():
         argv = ["evaluate", *model, "--data", str(data), "--protocol", protocol, "--out", str(out),
-                "--quiet"] + (["--untrained"] if untrained else []) + (["--dpi", str(dpi)] if dpi else [])
+                "--quiet"] + (["--untrained"] if untrained else [])
+        argv += ["--dpi", str(dpi)] if dpi else []
         if ifvit(argv) != 0:
             raise SystemExit(f"ifvit {' '.join(argv)} failed")
     return json.loads((out / "report.json").read_text())
@@ -74,7 +75,9 @@ def main() -> None:
         jobs[1:1] = [("fvc2002_db1_b", REAL / "fvc2002_db1_b", p) for p in ("fvc", "all-pairs")]
     if a.synth is not None:
         jobs.append(("synthetic (held-out identities)", a.synth, "baselines"))
-    pct = lambda s: f"{100 * s['eer']:.1f} / {100 * s['fmr100']:.1f} / {100 * s['fmr1000']:.1f}"
+    def pct(s: dict) -> str:
+        return f"{100 * s['eer']:.1f} / {100 * s['fmr100']:.1f} / {100 * s['fmr1000']:.1f}"
+
     rows = ["| set | protocol (genuine / impostor) | IFViT-JAX shipped | its fused cosine "
             "(the paper's score) | same network untrained | Module 1 alone | Bozorth3 | afis |",
             "|---|---|---|---|---|---|---|---|"]

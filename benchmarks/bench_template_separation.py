@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         out = jax.device_get(fn(bundle.matcher, images, masks))
         dt = time.perf_counter() - t
-        sims = {k: np.asarray(out[k]) @ np.asarray(out[k]).T for k in ("template", "z_global", "z_local")}
+        sims = {k: np.asarray(out[k]) @ np.asarray(out[k]).T
+                for k in ("template", "z_global", "z_local")}
         s = np.array([sims["template"][i, j] for i, j in pairs])
         rows[f"template/{mode}"] = {**separation(s[same], s[~same]),
                                     "rank1": rank1(sims["template"], fingers, imps),
@@ -112,9 +113,10 @@ def run(args: argparse.Namespace) -> None:
         dt = time.perf_counter() - t
         s = np.array([r["score"] for r in res])
         sim = np.eye(len(files))
-        for (i, j), v in zip(pairs, s):
+        for (i, j), v in zip(pairs, s, strict=True):
             sim[i, j] = sim[j, i] = v
-        rows["pairwise IFViT"] = {**separation(s[same], s[~same]), "rank1": rank1(sim, fingers, imps),
+        rows["pairwise IFViT"] = {**separation(s[same], s[~same]),
+                                  "rank1": rank1(sim, fingers, imps),
                                   "ms_per_pair": 1e3 * dt / len(pairs)}
     print(f"{'score':<22}{'gen':>7}{'imp':>7}{'EER':>7}{'AUC':>7}{'d_':>7}{'rank1':>7}  time")
     for name, r in rows.items():

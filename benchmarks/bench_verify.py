@@ -76,7 +76,7 @@ def main() -> None:
     if a.smoke:  # batch 1: the 'batched' column reuses the latency program (one compilation)
         a.presets, a.sizes, a.batch, a.repeats = "tiny", "64", 1, 1
     print(f"devices: {jax.devices()}; paper: {PAPER_MS_PER_PAIR:.0f} ms per pair (GPU)")
-    print(f"{'preset':<7} {'side':>5} {'batch-1 ms/pair':>16} {'batch-%d ms/pair' % a.batch:>16} "
+    print(f"{'preset':<7} {'side':>5} {'batch-1 ms/pair':>16} {f'batch-{a.batch} ms/pair':>16} "
           f"{'pairs/s':>8} {'paper/ours (b1)':>16}")
     for preset in a.presets.split(","):
         for side in (int(s) for s in a.sizes.split(",")):

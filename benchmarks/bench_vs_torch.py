@@ -82,7 +82,8 @@ class Case:
     pairs: int
     gflop: float = float("nan")  # per call
     times: list[float] = field(default_factory=list)  # best call of each round (s)
-    cpu: list[float] = field(default_factory=list)  # process CPU seconds of every call (all threads)
+    # process CPU seconds of every call (all threads)
+    cpu: list[float] = field(default_factory=list)
 
     @property
     def sec(self) -> float:
@@ -140,7 +141,8 @@ def torch_peak(torch: Any, reps: int, sizes: tuple[int, ...] = PEAK_SIZES) -> fl
 # ------------------------------------------------------------------------------------------------
 
 
-def make_batch(batch: int, h: int, w: int, seed: int = 0, shift: tuple[int, int] = (0, 0)) -> dict[str, np.ndarray]:
+def make_batch(batch: int, h: int, w: int, seed: int = 0,
+               shift: tuple[int, int] = (0, 0)) -> dict[str, np.ndarray]:
     """Images [B, H, W, 1] (image 1 = image 0 moved by `shift` px, whole cells, plus noise) and GT
     [B, L].
 
@@ -198,12 +200,14 @@ def ours_infer(cfg: config.IFViTConfig, flat: dict, batch: dict, fine: bool) -> 
     a, b = jnp.asarray(batch["image0"]), jnp.asarray(batch["image1"])
     compiled = jax.jit(fwd).lower(state, a, b).compile()
     out = jax.tree.map(np.asarray, compiled(state, a, b))
-    case = Case("infer-f" if fine else "infer-c", lambda: jax.block_until_ready(compiled(state, a, b)),
+    case = Case("infer-f" if fine else "infer-c",
+                lambda: jax.block_until_ready(compiled(state, a, b)),
                 len(a), _xla_flops(compiled) / 1e9)
     return case, out
 
 
-def ours_memory(model: LoFTR, size: tuple[int, int], batch: int, fine: bool) -> tuple[float, float, float]:
+def ours_memory(model: LoFTR, size: tuple[int, int], batch: int,
+                fine: bool) -> tuple[float, float, float]:
     """(best wall s, median CPU s per call, compiled bytes of temporaries + outputs) of our
     inference."""
     graphdef, state = nnx.split(model)
@@ -335,7 +339,8 @@ class KorniaSide:
                 t = self.coarse_tokens(torch.cat([a, b]))
                 f0, f1 = m.loftr_coarse(t[:n], t[n:], None, None)
                 h, w = a.shape[2] // STRIDE, a.shape[3] // STRIDE
-                data = {"bs": n, "stride_c": STRIDE, "stride_f": 2, "hw0_c": (h, w), "hw1_c": (h, w),
+                data = {"bs": n, "stride_c": STRIDE, "stride_f": 2,
+                        "hw0_c": (h, w), "hw1_c": (h, w),
                         "hw0_f": (4 * h, 4 * w), "hw1_f": (4 * h, 4 * w)}
                 m.coarse_matching(f0, f1, data)
                 return data
@@ -518,7 +523,8 @@ def main() -> int:
         cpu_rate = c.gflop / c.cpu_sec * ncores
         cpu_ratio = ""
         if "ratio" in r:
-            others = [x["case"] for x in rows if x["preset"] == r["preset"] and x["pass"] == r["pass"]
+            others = [x["case"] for x in rows
+                      if x["preset"] == r["preset"] and x["pass"] == r["pass"]
                       and "ratio" not in x]
             cpu_ratio = f"{min(o.cpu_sec for o in others) / c.cpu_sec:.2f}x"
         print(f"| {r['preset']} | {r['pass']} | {r['who']} | {pps:.2f} | {c.gflop / c.pairs:.1f} | "

@@ -87,9 +87,14 @@ def draw_orientation(window: np.ndarray, mask: np.ndarray, theta: np.ndarray,
 def grid_png(path: Path, wins: np.ndarray, masks: np.ndarray, theta: np.ndarray, out: np.ndarray,
              scale: int = 2) -> None:
     rows = []
-    gap = lambda h: np.full((h, 4, 3), 255, np.uint8)
-    for w, m, t, e in zip(wins, masks, theta, out):
-        g = lambda a: cv2.cvtColor((np.clip(a, 0, 1) * 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+
+    def gap(h: int) -> np.ndarray:
+        return np.full((h, 4, 3), 255, np.uint8)
+
+    def g(a: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor((np.clip(a, 0, 1) * 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+
+    for w, m, t, e in zip(wins, masks, theta, out, strict=True):
         o = draw_orientation(w, m, t)
         row = np.concatenate([g(w), gap(w.shape[0]), o, gap(w.shape[0]), g(e)], axis=1)
         rows += [row, np.full((4, row.shape[1], 3), 255, np.uint8)]
@@ -153,7 +158,7 @@ def run(args: argparse.Namespace, sets: list[Path], out_png: Path, per_set_500: 
 
     # ridge period at 500 ppi (downscale 1) of more prints, to justify the fixed period
     w500, m500, _ = load_windows(sets, 256, 1.0, per_set_500)
-    periods = np.array([ridge_period(w, k) for w, k in zip(w500, m500)])
+    periods = np.array([ridge_period(w, k) for w, k in zip(w500, m500, strict=True)])
     print(f"ridge period at 500 ppi over {len(periods)} prints: "
           f"median {np.median(periods):.2f} px, "
           f"p10 {np.percentile(periods, 10):.2f}, p90 {np.percentile(periods, 90):.2f} "

@@ -27,7 +27,10 @@ def non_prints(size: int = 400, seed: int = 0) -> dict[str, np.ndarray]:
     """uint8 [size, size] images that are not fingerprints, by name."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    u8 = lambda a: np.clip(a, 0, 255).astype(np.uint8)
+
+    def u8(a: np.ndarray) -> np.ndarray:
+        return np.clip(a, 0, 255).astype(np.uint8)
+
     out = {"white": np.full((size, size), 255, np.uint8), "black": np.zeros((size, size), np.uint8),
            "grey": np.full((size, size), 128, np.uint8),
            "noise": rng.integers(0, 256, (size, size)).astype(np.uint8),

@@ -16,8 +16,8 @@ REAL = Path(__file__).resolve().parents[3] / "packages/ifvit-train/tests/data/fv
 @pytest.mark.slow
 def test_demo_tiny_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--preset", "tiny", "--fingers", "5", "--impressions",
-                 "2",
+    code = main(["demo", "--out", str(out), "--preset", "tiny", "--fingers", "5",
+                 "--impressions", "2",
                  "--holdout", "0.4", "--steps", "4", "--match-steps", "2", "--batch", "8",
                  "--seed", "3", "--real", str(REAL)])
     assert code == 0

@@ -22,7 +22,9 @@ def world(tmp_path_factory):
     ingest(synth, "fvc", root / "shards")
     tc = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
                      val_prints=10, holdout=0.4, checkpoint_every=2)
-    quiet = lambda s: None
+    def quiet(s: str) -> None:
+        pass
+
     train_dense(root / "shards", root / "dense", config.tiny(), tc, log=quiet, progress=False)
     train_match(root / "shards", root / "match", root / "dense", tc, log=quiet, progress=False)
     return root
@@ -96,7 +98,8 @@ def test_evaluate_calibrate_then_match_uses_the_evidence_weighted_score(world, t
     assert "evidence k 5 (given)" in capsys.readouterr().out
     meta = json.loads((cal / "bundle.json").read_text())
     assert meta["config"]["module2"]["evidence_k"] == 5.0
-    assert meta["calibration"]["sets"][0]["genuine"] == 5 and meta["calibration"]["sets"][0]["impostor"] == 10
+    first_set = meta["calibration"]["sets"][0]
+    assert first_set["genuine"] == 5 and first_set["impostor"] == 10
     assert main(["match", "--model", str(cal), str(synth / "2_1.png"), str(synth / "2_2.png"),
                  "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
@@ -157,10 +160,10 @@ def test_match_never_scores_what_is_not_a_fingerprint(world, tmp_path, capsys, s
     assert "1 images unreadable or not acquired" in capsys.readouterr().out
     head, blank_row, ok_row = out.read_text().splitlines()
     cols = head.split(",")
-    row = dict(zip(cols, blank_row.split(",")))
+    row = dict(zip(cols, blank_row.split(","), strict=True))
     assert row["score"] == "" and row["quality1"] == "0.0000" and float(row["quality0"]) > 0.1
     assert all(v == "false" for k, v in row.items() if k.startswith("accept_"))
-    assert dict(zip(cols, ok_row.split(",")))["score"] != ""
+    assert dict(zip(cols, ok_row.split(","), strict=True))["score"] != ""
 
 
 def test_enroll_evaluate_and_identify_with_non_prints(world, tmp_path, capsys):

@@ -39,7 +39,9 @@ def save_figure_atomic(fig, path: str | Path, dpi: int = 120) -> Path:
 def score_text(result: dict, digits: int) -> str:
     """'score S (...)' of a `Verifier.verify` result: the branch cosines and, for a bundle with an
     evidence weight k, how the score was made from the fused cosine and the inliers n."""
-    f = lambda x: f"{x:.{digits}f}"
+    def f(x: float) -> str:
+        return f"{x:.{digits}f}"
+
     k, n = result["evidence_k"], result["alignment"]["inliers"]
     evidence = f"(1 + cosine {f(result['cosine'])}) / 2 x inliers {n}/({n}+{k:g}); " if k else ""
     return (f"score {f(result['score'])} ({evidence}global {f(result['cos_global'])}, "

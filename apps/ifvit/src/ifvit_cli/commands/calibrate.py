@@ -16,9 +16,9 @@ of the synthetic held-out fingers the model was trained with. Nothing is trained
 the same.
 
 The decision score is IFViT's fused cosine weighted by Module 1's geometric evidence,
-score = (1 + cosine) / 2 * n / (n + k), n = RANSAC inliers of the dense matches (k = 0: the paper's score,
-the cosine alone). k is the value of the grid 0, 2.5, 5, ..., 640 with the lowest mean EER over the
-given evaluations, or --evidence-k. Each evaluation must have been made with this --model
+score = (1 + cosine) / 2 * n / (n + k), n = RANSAC inliers of the dense matches (k = 0: the paper's
+score, the cosine alone). k is the value of the grid 0, 2.5, 5, ..., 640 with the lowest mean EER
+over the given evaluations, or --evidence-k. Each evaluation must have been made with this --model
 (a verification protocol: baselines, fvc or all-pairs). Never calibrate on the prints you report
 accuracy on. bundle.json records the sets, the EER of every k and the choice (`ifvit inspect`).
 --out must not exist yet (or be an empty folder); it is written atomically."""

@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--holdout must be in (0, 1), got {args.holdout}")
     if args.steps < 1 or args.match_steps < 1 or args.batch < 1:
         raise UserError("--steps, --match-steps and --batch must be positive")
-    real = None if args.no_real else (args.real or (REAL_DEFAULT if REAL_DEFAULT.is_dir() else None))
+    real = None if args.no_real else (args.real
+                                      or (REAL_DEFAULT if REAL_DEFAULT.is_dir() else None))
     if real is not None and not real.is_dir():
         raise UserError(f"--real {real}: not a folder; pass a folder of FVC-named prints "
                         "or --no-real")
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:  # every training setting is checked before any work
         tc = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
-                         holdout=args.holdout, seed=args.seed, warmup_steps=min(50, args.steps // 5),
+                         holdout=args.holdout, seed=args.seed,
+                         warmup_steps=min(50, args.steps // 5),
                          # with enhancement, impression pairs and shifted windows pay off within the
                          # demo's 300 steps (real DB1_B, Module 1 alone: 43.4% EER with corrupted
                          # copies only, 21.1% with both; measured when the demo adopted them)
@@ -185,13 +187,16 @@ def _run_stages(args: argparse.Namespace, shard_dir: Path, out: Path, tc: Any) -
     loss = get_preset(args.preset).loss
     loss = dataclasses.replace(loss, arcface_scale=30.0, lambda_embed=1.0)
     match = train_match(shard_dir, out / "model" / "match", out / "model" / "dense",
-                        tc.replace(steps=args.match_steps, warmup_steps=min(50, args.match_steps // 5),
+                        tc.replace(steps=args.match_steps,
+                                   warmup_steps=min(50, args.match_steps // 5),
                                    margin_warmup_steps=min(100, args.match_steps // 2)), loss=loss)
     return dense, match
 
 
 def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
-    v = lambda d, k: d.get(k, d.get(f"val_{k}", float("nan")))
+    def v(d: dict[str, Any], k: str) -> float:
+        return d.get(k, d.get(f"val_{k}", float("nan")))
+
     m1b, m1a = r["module1"]["before"], r["module1"]["after"]
     m2b, m2a = r["module2"]["before"], r["module2"]["after"]
     rows = [
@@ -208,7 +213,8 @@ def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
              f"{args.fingers} synthetic fingers x {args.impressions} impressions; held-out fingers "
              f"{r['heldout_fingers']} (never trained on). Preset {args.preset}.", "",
              "| held-out metric | before training | after training |", "|---|---|---|"]
-    lines += [f"| {name} | {fmt.format(v(b, k))} | {fmt.format(v(a, k))} |" for name, k, b, a, fmt in rows]
+    lines += [f"| {name} | {fmt.format(v(b, k))} | {fmt.format(v(a, k))} |"
+              for name, k, b, a, fmt in rows]
     lines += ["", "'Before' for Module 2 is the network right after Module 1's trunk was "
               "copied into both branches (fresh embedding heads).", ""]
     if r.get("evaluation"):
@@ -219,13 +225,16 @@ def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:
                   "alone': RANSAC inliers of the trained Module 1.", "",
                   "| set | pairs (genuine / impostor) | trained | no training | Module 2 untrained "
                   "| Module 1 alone |", "|---|---|---|---|---|---|"]
+
+        def cell(e: dict[str, Any], row: str) -> str:
+            return f"{e['rows'][row]['eer']:.1%} / {e['rows'][row]['fmr100']:.1%}"
+
         for name, e in r["evaluation"].items():
-            cell = lambda row: f"{e['rows'][row]['eer']:.1%} / {e['rows'][row]['fmr100']:.1%}"
             what = ("held-out synthetic fingers" if name == "synthetic"
                     else f"real: {Path(e['data']).name}")
             lines.append(f"| {what} | {e['pairs']['genuine']} / {e['pairs']['impostor']} | "
-                         f"{cell('trained')} | {cell('scratch')} | {cell('untrained')} | "
-                         f"{cell('module1')} |")
+                         f"{cell(e, 'trained')} | {cell(e, 'scratch')} | {cell(e, 'untrained')} | "
+                         f"{cell(e, 'module1')} |")
         lines += ["", "Pictures: det_*.png (DET curves), match_*.png (one genuine pair per set).",
                   ""]
     lines += [

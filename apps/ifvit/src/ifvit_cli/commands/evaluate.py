@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "1's trunk in both branches, fresh heads): the baseline the trained "
                         "model must beat")
     p.add_argument("--rerank", type=int, default=10,
-                   help="identification: candidates re-scored with the pairwise score (default: 10)")
+                   help="identification: candidates re-scored with the pairwise score "
+                        "(default: 10)")
     p.add_argument("--batch", type=int, default=8, help="pairs per compiled call (default: 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         cal = m["calibration"]
         lines.append(f"calibrated  evidence k {cal['evidence_k']:g} ({cal['chosen_by']}), "
                      "thresholds on "
-                     + "; ".join(f"{s['data'] or s['evaluation']} ({s['protocol']})" for s in cal["sets"]))
+                     + "; ".join(f"{s['data'] or s['evaluation']} ({s['protocol']})"
+                                 for s in cal["sets"]))
     if m.get("recipe"):
         lines.append(f"recipe      {m['recipe']}")
     pre = m.get("preprocessing", {})

@@ -17,12 +17,12 @@ Each image is read (TIFF/BMP/PNG/JPEG/PGM, grey or colour; WSQ via the `wsq` pac
 to 500 ppi (dpi from the file, or --dpi) and prepared exactly as in training (the model-input window
 at the print's foreground centroid). Prints: the score (the fused cosine of the global and ROI
 branches; in a bundle made by `ifvit calibrate`, weighted by Module 1's RANSAC inliers n as
-(1 + cosine) / 2 * n / (n + k)), both branch cosines, a decision at each threshold stored in the bundle
-(calibrated on held-out impostor scores), the alignment (rotation, scale,
-translation, RANSAC inliers) and the number of correspondences. --json prints everything, with
-every correspondence (Module 1 and both branches) in the pixel coordinates of YOUR two files.
---viz draws both prints side by side with the Module 1 correspondences coloured by confidence, and
-image 1 aligned onto image 0 with the overlap (global branch) and the ROI outlined.
+(1 + cosine) / 2 * n / (n + k)), both branch cosines, a decision at each threshold stored in the
+bundle (calibrated on held-out impostor scores), the alignment (rotation, scale, translation, RANSAC
+inliers) and the number of correspondences. --json prints everything, with every correspondence
+(Module 1 and both branches) in the pixel coordinates of YOUR two files. --viz draws both prints
+side by side with the Module 1 correspondences coloured by confidence, and image 1 aligned onto
+image 0 with the overlap (global branch) and the ROI outlined.
 
 Many pairs: --pairs FILE --out scores.csv scores every pair listed in FILE (one pair per line,
 two image paths separated by whitespace or a comma; relative paths are relative to FILE's folder;
@@ -74,7 +74,8 @@ def read_pairs(path: Path) -> list[tuple[Path, Path]]:
             continue
         parts = line.split()
         if len(parts) != 2:
-            raise UserError(f"--pairs {path}:{n}: expected two image paths, got {len(parts)} fields")
+            raise UserError(f"--pairs {path}:{n}: expected two image paths, "
+                            f"got {len(parts)} fields")
         pairs.append(tuple(p if p.is_absolute() else path.parent / p for p in map(Path, parts)))
     if not pairs:
         raise UserError(f"--pairs {path}: no pair listed; write one pair of image paths per line")
@@ -85,7 +86,8 @@ def run_pairs(args: argparse.Namespace) -> int:
     from ifvit_data.outputs import OutputError, atomic_write_text, check_output_file
 
     if args.image0 is not None or args.viz is not None or args.json:
-        raise UserError("--pairs scores a list into --out; do not also give images, --viz or --json")
+        raise UserError("--pairs scores a list into --out; "
+                        "do not also give images, --viz or --json")
     if args.out is None or args.out.suffix.lower() != ".csv":
         raise UserError("--pairs needs --out FILE.csv for the scores")
     if args.batch < 1:
@@ -123,7 +125,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     text = ev.scores_csv([str(a) for a, _ in pairs], [str(b) for _, b in pairs], scores,
                          thresholds=verifier.thresholds)
     atomic_write_text(args.out, text)
-    for f, why in failed.items():
+    for why in failed.values():
         print(f"failed: {why}")
     print(f"{len(pairs)} pairs ({len(failed)} images unreadable or not acquired) -> {args.out}; "
           f"{float(scores['seconds']) * 1e3 / max(len(pairs), 1):.0f} ms per pair")
@@ -148,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         if args.viz.suffix.lower() != ".png":
             raise UserError(f"--viz {args.viz}: give a .png path")
         try:
-            check_output_file(args.viz, inputs=[args.image0, args.image1, *filter(None, [args.model])],
+            check_output_file(args.viz,
+                              inputs=[args.image0, args.image1, *filter(None, [args.model])],
                               force=args.force)
         except OutputError as e:
             raise UserError(str(e)) from None

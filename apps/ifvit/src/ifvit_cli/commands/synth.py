@@ -22,9 +22,9 @@ does nothing.
 distortion, dry/wet ridge fragmentation, creases, scratches, FVC2002 ridge density. --realism plain
 turns those off or back to generator 1.x values (less translation and contact shift, larger
 contact, 1.x distortion and ridge period, no fragmentation, creases or scratches), for an ablation
-of what the realism is worth; what it cannot turn off (flow variety, skin grain, contact-edge thinning,
-sensor grey levels) is listed in `ifvit_data.synth.config`. The manifest's config records the
-preset ("realism"), so changing it over an existing set needs --force like any other flag.
+of what the realism is worth; what it cannot turn off (flow variety, skin grain, contact-edge
+thinning, sensor grey levels) is listed in `ifvit_data.synth.config`. The manifest's config records
+the preset ("realism"), so changing it over an existing set needs --force like any other flag.
 
 Never overwrites: --out must be a new or empty folder, or an earlier `ifvit synth` output (it
 carries a .ifvit-output.json marker); a folder with other files, or with a synthetic set of other

@@ -29,7 +29,8 @@ examples:
   ifvit train match --data shards/ --from-dense runs/m1 --workdir runs/m2 --steps 2000 --accum 4
   # fine-tune: Module 1 on whole prints (256-px windows), then Module 2 on real prints
   ifvit train dense --data shards/ --workdir runs/m1_256 --init-from runs/m1 --image-size 256
-  ifvit train match --data real_shards/ --from-dense runs/m1_256 --init-from runs/m2 --workdir runs/m2r
+  ifvit train match --data real_shards/ --from-dense runs/m1_256 --init-from runs/m2 \
+      --workdir runs/m2r
 """
 
 
@@ -253,7 +254,9 @@ def _loss(args: argparse.Namespace, dense_bundle: Path):
 
 
 def _report(name: str, path: Path, meta: dict) -> None:
-    fmt = lambda d: ", ".join(f"{k.removeprefix('val_')} {v:.3f}" for k, v in (d or {}).items())
+    def fmt(d: dict | None) -> str:
+        return ", ".join(f"{k.removeprefix('val_')} {v:.3f}" for k, v in (d or {}).items())
+
     print(f"{name}: {meta['step']} steps -> bundle {path}")
     print(f"  validation before training: {fmt(meta.get('initial_validation'))}")
     print(f"  validation after training:  {fmt(meta.get('validation'))}")
