@@ -53,7 +53,9 @@ def tiny_bundle(tiny_shards, tmp_path_factory):
     root = tmp_path_factory.mktemp("bundle")
     tc = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
                      val_prints=8, holdout=0.4, checkpoint_every=2)
-    quiet = lambda s: None
+    def quiet(s: str) -> None:
+        pass
+
     train_dense(tiny_shards, root / "dense", config.tiny(), tc, log=quiet, progress=False)
     train_match(tiny_shards, root / "match", root / "dense", tc, log=quiet, progress=False)
     return root

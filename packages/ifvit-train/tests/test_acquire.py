@@ -83,7 +83,7 @@ def test_evaluate_counts_failures_to_acquire_and_writes_quality(tmp_path, shippe
                          gen, ver.thresholds)
     head, *rows = text.splitlines()
     assert head.split(",")[-2:] == ["quality0", "quality1"]
-    for (i, j), row in zip(pairs, rows):
+    for (i, j), row in zip(pairs, rows, strict=True):
         cells = row.split(",")
         assert float(cells[-2]) == pytest.approx(q[i], abs=1e-4)
         assert float(cells[-1]) == pytest.approx(q[j], abs=1e-4)

@@ -34,12 +34,14 @@ def _evaluation(folder, model, step, rows, protocol="baselines", untrained=False
 
 
 # set A: by cosine alone an impostor (0.7) outranks two genuine pairs; by inliers nothing overlaps
-A = [(1, 0.6, 100), (1, 0.5, 80), (1, 0.9, 120), (0, 0.7, 2), (0, 0.55, 0), (0, 0.2, 10), (0, 0.4, 1)]
+A = [(1, 0.6, 100), (1, 0.5, 80), (1, 0.9, 120),
+     (0, 0.7, 2), (0, 0.55, 0), (0, 0.2, 10), (0, 0.4, 1)]
 # set B: separated either way; its impostor has many inliers
 B = [(1, 0.95, 200), (0, 0.8, 50)]
 
 
-def test_the_smallest_k_that_separates_wins_and_thresholds_come_from_pooled_impostors(tmp_path, src):
+def test_the_smallest_k_that_separates_wins_and_thresholds_come_from_pooled_impostors(tmp_path,
+                                                                                      src):
     path, b = src
     sets = [cal.read_evaluation(_evaluation(tmp_path / n, path, b.step, r), b)
             for n, r in (("a", A), ("b", B))]
@@ -99,7 +101,7 @@ def test_the_calibrated_bundle_has_the_same_weights_and_the_new_score(tmp_path, 
     assert new.meta["thresholds"]["fmr_0.01"] == meta["thresholds"]["fmr_0.01"]
     for m_old, m_new in ((b.module1, new.module1), (b.matcher, new.matcher)):
         old, cur = nnx.state(m_old, nnx.Param), nnx.state(m_new, nnx.Param)
-        for x, y in zip(jax_leaves(old), jax_leaves(cur)):
+        for x, y in zip(jax_leaves(old), jax_leaves(cur), strict=True):
             np.testing.assert_array_equal(x, y)
 
 

@@ -39,7 +39,10 @@ def _shift_pairs(n: int, size: int, seed: int) -> dict[str, np.ndarray]:
     gt_i = np.where(ok, i, 0)
     gt_j = np.where(ok, (r + 1) * w + (c + 1), 0)
     order = np.argsort(~ok, kind="stable")  # valid first (contract)
-    tile = lambda a: np.tile(a[order][None], (n, 1))
+
+    def tile(a: np.ndarray) -> np.ndarray:
+        return np.tile(a[order][None], (n, 1))
+
     return {"image0": image0, "image1": image1, "gt_i": tile(gt_i).astype(np.int32),
             "gt_j": tile(gt_j).astype(np.int32), "gt_valid": tile(ok)}
 
@@ -63,12 +66,16 @@ def test_dense_step_is_sharded_and_learns():
     assert float(m["num_gt"]) == 8 * 49  # 7x7 cells of the 8x8 grid have a partner
     # the fine stage and the 1/2 FPN branch are unused by the coarse loss: frozen, not decayed
     before = init_dense_state(cfg, tc, mesh)[1]
+
+    def get(s, name: str):  # params["loftr_fine"] or params["backbone"]["layer2_outconv"]
+        top, _, sub = name.partition("/")
+        return s.params[top][sub] if sub else s.params[top]
+
     for name in ("loftr_fine", "fine_preprocess", "backbone/layer1_outconv2_0",
                  "backbone/layer2_outconv"):
-        get = lambda s: s.params[name.split("/")[0]] if "/" not in name else s.params["backbone"][name.split("/")[1]]
-        a = jax.tree.leaves(get(state))
-        b = jax.tree.leaves(get(before))
-        assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
+        a = jax.tree.leaves(get(state, name))
+        b = jax.tree.leaves(get(before, name))
+        assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b, strict=True))
     moved = jax.tree.leaves(state.params.loftr_coarse)[0]
     assert not np.array_equal(np.asarray(moved),
                               np.asarray(jax.tree.leaves(before.params.loftr_coarse)[0]))
@@ -87,7 +94,8 @@ def test_dense_metrics_hand_case():
     m = jax.tree.map(float, dense_metrics(out, batch))
     # cell 0 -> 2 correct; cell 1 predicted 0 but GT 1: wrong; cell 2 has no GT (e.g. off the
     # foreground): a predicted match there is wrong too. 1 of 3 predictions right; 2 GT matches.
-    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == 0.5 and m["matches_per_pair"] == 3
+    assert m["precision"] == pytest.approx(1 / 3)
+    assert m["recall"] == 0.5 and m["matches_per_pair"] == 3
 
 
 def test_init_from_converted_loftr_file(tmp_path):

@@ -93,7 +93,9 @@ def shipped():
     b = load_bundle(shipped_bundle(), require="match")
     pre = b.meta["preprocessing"]
     enh = EnhanceConfig.for_downscale(float(pre.get("downscale", 1.0)))
-    with_record = lambda e: dataclasses.replace(b, meta={**b.meta, "preprocessing": {**pre, "enhancement": e}})
+    def with_record(e: dict):
+        return dataclasses.replace(b, meta={**b.meta, "preprocessing": {**pre, "enhancement": e}})
+
     plain, on = with_record(NO_ENHANCEMENT), with_record(enh.to_dict() | {"method": "gabor"})
     prints = load_prints(Verifier(plain), SHIPPED_DATA, "fvc").prepared
     return plain, on, enh, prints
@@ -103,7 +105,7 @@ def _enhanced_prints(prints, enh):
     x = jnp.asarray(np.stack([p.window for p in prints])[..., None])
     m = jnp.asarray(np.stack([p.mask for p in prints]))
     e = np.asarray(_enhance(x, m, enh))[..., 0]
-    return [dataclasses.replace(p, window=w) for p, w in zip(prints, e)]
+    return [dataclasses.replace(p, window=w) for p, w in zip(prints, e, strict=True)]
 
 
 def test_a_none_record_means_no_enhancement(shipped):

@@ -22,7 +22,8 @@ def test_protocol_pair_counts_of_a_10x8_set(fvc_folder):
     pairs, gen = ev.protocol_pairs(entries, "fvc")
     assert (gen == 1).sum() == 10 * 28 and (gen == 0).sum() == 45  # FVC: 280 / 45
     first = {e.finger for e in entries if e.impression == 1}
-    assert all(entries[i].impression == 1 and entries[j].impression == 1 for i, j in pairs[gen == 0])
+    assert all(entries[i].impression == 1 and entries[j].impression == 1
+               for i, j in pairs[gen == 0])
     assert len(first) == 10
     pairs, gen = ev.protocol_pairs(entries, "all-pairs")
     assert len(pairs) == 80 * 79 // 2 and (gen == 1).sum() == 280

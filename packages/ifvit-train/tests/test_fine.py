@@ -123,7 +123,8 @@ def test_dense_loss_alone_never_reaches_the_fine_groups():
     cfg = cfg.replace(loss=dataclasses.replace(cfg.loss, fine_weight=0.0))
     graphdef, state = init_dense_state(cfg, tc, mesh)
     before = _copy(state.params)
-    state, m = make_dense_step(graphdef, cfg, tc, mesh)(state, shard_batch(shifted_pairs(8, 64, 0), mesh))
+    step = make_dense_step(graphdef, cfg, tc, mesh)
+    state, m = step(state, shard_batch(shifted_pairs(8, 64, 0), mesh))
     assert float(m["L_fine"]) > 0
     assert _changed_groups(before, jax.device_get(state.params)) <= {"trunk"}
 
@@ -139,7 +140,8 @@ def test_bundle_records_trained_fine_stage_and_inference_uses_it(tiny_shards, tm
     meta = train_dense(tiny_shards, tmp_path / "m1", cfg, tc, progress=False, log=lambda s: None)
     assert meta["stages"]["fine"] == "trained"
     disk = read_meta(tmp_path / "m1")
-    assert disk["config"]["loftr"]["fine"]["enabled"] is True and disk["train"]["train_fine"] is True
+    assert disk["config"]["loftr"]["fine"]["enabled"] is True
+    assert disk["train"]["train_fine"] is True
     # coarse vs fine end-point error, before and after training
     assert {"coarse_epe_px", "fine_epe_px"} <= set(meta["initial_validation"])
     assert {"val_coarse_epe_px", "val_fine_epe_px"} <= set(meta["validation"])

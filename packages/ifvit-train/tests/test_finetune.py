@@ -12,7 +12,10 @@ from ifvit_train.config import TrainConfig
 # conftest's tiny_bundle was trained with these settings (same held-out split and validation pairs)
 TC = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
                  val_prints=8, holdout=0.4, checkpoint_every=2)
-quiet = lambda s: None
+
+
+def quiet(s: str) -> None:
+    pass
 
 
 def test_dense_from_a_bundle_starts_from_its_module1(tiny_bundle, tiny_shards, tmp_path):

@@ -153,7 +153,7 @@ def test_prints_of_different_sizes_are_scored_whole_and_batched_by_shape(tiny_bu
         assert got["inliers"][i] == alone["alignment"]["inliers"]
     emb = Embedder(bundle, batch_size=2)
     mixed = emb.embed([a, tall, b])
-    for row, p in zip(mixed, (a, tall, b)):
+    for row, p in zip(mixed, (a, tall, b), strict=True):
         np.testing.assert_allclose(row, emb.embed([p])[0], atol=1e-5)
 
 

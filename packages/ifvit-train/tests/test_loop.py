@@ -83,7 +83,9 @@ def test_event_scalars_equal_metrics_jsonl_after_a_resume(tmp_path):
     tc = TrainConfig(steps=10, checkpoint_every=4, validate_every=5, learning_rate=1e-2,
                      warmup_steps=3)
     state = {"w": jnp.zeros(()), "n": jnp.zeros((), jnp.int32)}
-    validate = lambda s: {"w_half": float(s["w"]) / 2}
+    def validate(s: dict) -> dict[str, float]:
+        return {"w_half": float(s["w"]) / 2}
+
     kw = dict(validate=validate, initial_validation={"w_half": 0.0}, progress=False,
               log=lambda s: None)
     with pytest.raises(TrainingDiverged):  # NaN at step 7: steps 5, 6 were logged, checkpoint at 4

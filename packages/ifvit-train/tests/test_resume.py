@@ -54,12 +54,17 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(tiny_shards, tmp_
                             stderr=subprocess.STDOUT, text=True)
     metrics = workdir / "metrics.jsonl"
     deadline = time.time() + 600
-    committed = lambda: [p for p in (workdir / "checkpoints").glob("*") if p.name.isdigit()
-                         and (p / "commit_success.txt").exists()] if (workdir / "checkpoints").is_dir() else []
+    def committed() -> list[Path]:
+        if not (workdir / "checkpoints").is_dir():
+            return []
+        return [p for p in (workdir / "checkpoints").glob("*") if p.name.isdigit()
+                and (p / "commit_success.txt").exists()]
+
     # Kill at the random step, once at least one checkpoint is committed (saves are asynchronous:
     # killed before the first commit, a run restarts from scratch, which proves nothing here).
     while time.time() < deadline and proc.poll() is None:
-        if metrics.is_file() and len(metrics.read_text().splitlines()) >= kill_after and committed():
+        if (metrics.is_file() and len(metrics.read_text().splitlines()) >= kill_after
+                and committed()):
             break
         time.sleep(0.02)
     assert proc.poll() is None, f"finished before the kill: {proc.stdout.read()[-2000:]}"

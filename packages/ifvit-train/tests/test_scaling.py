@@ -68,10 +68,12 @@ def test_gradient_accumulation_and_bf16_run():
                          steps=2)
     p0, _ = _train(jax.devices(), TrainConfig(accum_steps=2, warmup_steps=1, steps=10), batch,
                    steps=0)
-    moved = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(p_acc), jax.tree.leaves(p0))]
+    moved = [not np.array_equal(a, b)
+             for a, b in zip(jax.tree.leaves(p_acc), jax.tree.leaves(p0), strict=True)]
     assert any(moved)  # two micro-batches = one update
     p1, _ = _train(jax.devices(), TrainConfig(accum_steps=2, warmup_steps=1, steps=10), batch,
                    steps=1)
-    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p0)))
+    assert all(np.array_equal(a, b)
+               for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p0), strict=True))
     _, lb = _train(jax.devices(), TrainConfig(compute_dtype="bfloat16", warmup_steps=1), batch, 2)
     assert np.isfinite(lb)

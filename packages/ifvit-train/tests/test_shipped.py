@@ -54,12 +54,16 @@ def test_the_baselines_reset_exactly_the_modules_they_name():
     from ifvit_train.bundle import build_models, from_scratch, untrained
 
     b = load_bundle(shipped_bundle(), require="match")
-    leaves = lambda m: [np.asarray(x) for x in jax.tree.leaves(nnx.state(m, nnx.Param))]
-    same = lambda m0, m1: all(np.array_equal(x, y) for x, y in zip(leaves(m0), leaves(m1)))
+    def leaves(m: nnx.Module) -> list[np.ndarray]:
+        return [np.asarray(x) for x in jax.tree.leaves(nnx.state(m, nnx.Param))]
+
+    def same(m0: nnx.Module, m1: nnx.Module) -> bool:
+        return all(np.array_equal(x, y) for x, y in zip(leaves(m0), leaves(m1), strict=True))
+
     fresh1, _ = build_models(b.cfg, "dense", int(b.meta["train"]["seed"]))
     u, s = untrained(b), from_scratch(b)
     assert same(u.module1, b.module1) and not same(u.matcher, b.matcher)  # Module 2 only
     assert same(s.module1, fresh1) and not same(s.module1, b.module1)  # both modules
     # Module 2 of each starts from its own Module 1's trunk
-    trunk = lambda m: leaves(m.global_branch.backbone)
-    assert all(np.array_equal(x, y) for x, y in zip(trunk(s.matcher), leaves(fresh1.backbone)))
+    trunk, fresh_trunk = leaves(s.matcher.global_branch.backbone), leaves(fresh1.backbone)
+    assert all(np.array_equal(x, y) for x, y in zip(trunk, fresh_trunk, strict=True))

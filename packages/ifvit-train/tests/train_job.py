@@ -34,12 +34,14 @@ def main() -> None:
 
     tc = TrainConfig(steps=steps, batch_size=8, checkpoint_every=3, validate_every=0, val_pairs=8,
                      holdout=0.25, warmup_steps=2, keep_checkpoints=2)
-    train_dense(shards, workdir, config.tiny(), tc, progress=False, log=lambda s: print(s, flush=True))
+    train_dense(shards, workdir, config.tiny(), tc, progress=False,
+                log=lambda s: print(s, flush=True))
     from ifvit_core import params
     from ifvit_train.bundle import load_bundle
 
     flat = params.flat_state(load_bundle(workdir).module1)
-    np.savez(os.path.join(workdir, "final_params.npz"), **{k.replace("/", "|"): v for k, v in flat.items()})
+    np.savez(os.path.join(workdir, "final_params.npz"),
+             **{k.replace("/", "|"): v for k, v in flat.items()})
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Model bundles: the unit every command loads (a training workdir is a bundle).
 
     BUNDLE/
-      bundle.json            format, kind ('dense' = Module 1, 'match' = Module 1 + Module 2), the
-      full
-                             IFViTConfig, preprocessing, which stages are trained, training data
-                             (manifest hash, fingers), TrainConfig, library versions, status, step,
-                             validation, and for 'match' the Module 1 bundle it started from (hash)
+      bundle.json            format, kind ('dense' = Module 1, 'match' = Module 1 + Module 2),
+                             the full IFViTConfig, preprocessing, which stages are trained,
+                             training data (manifest hash, fingers), TrainConfig, library versions,
+                             status, step, validation, and for 'match' the Module 1 bundle it
+                             started from (hash)
       checkpoints/<step>/    Orbax: state (params, BN statistics, optimizer state, step) + Grain
                              iterator state (JSON)
       module1/               'match' only: the frozen Module 1 weights (Orbax), so the bundle is
@@ -91,7 +91,8 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     try:
         meta = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise BundleError(f"{p}: unreadable ({e}); the bundle is damaged, retrain or re-copy it") from None
+        raise BundleError(f"{p}: unreadable ({e}); the bundle is damaged, "
+                          "retrain or re-copy it") from None
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"{p}: not an {FORMAT} of version {FORMAT_VERSION}")
     if meta.get("kind") not in KINDS:
@@ -187,7 +188,8 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
             _load_weights_into(module1, path / "module1")
             step = _restore_model(matcher, ckpt, meta.get("step"))
     except FileNotFoundError:
-        raise BundleError(f"{path}: no checkpoint yet; let `ifvit train` run (it resumes)") from None
+        raise BundleError(f"{path}: no checkpoint yet; "
+                          "let `ifvit train` run (it resumes)") from None
     module1.eval()
     if matcher is not None:
         matcher.eval()
@@ -272,7 +274,10 @@ def export_bundle(src: str | Path, dst: str | Path, recipe: str | None = None) -
     if b.meta.get("status") != "complete":
         raise BundleError(f"{src}: training has not finished (status {b.meta.get('status')!r}); "
                           "let `ifvit train` complete first")
-    weights = lambda m: dict(zip(("params", "batch_stats"), nnx.split(m, nnx.Param, nnx.BatchStat)[1:]))
+    def weights(m: nnx.Module) -> dict[str, Any]:
+        return dict(zip(("params", "batch_stats"), nnx.split(m, nnx.Param, nnx.BatchStat)[1:],
+                        strict=True))
+
     save_weights(dst / "module1", weights(b.module1))
     if b.matcher is not None:
         save_weights(dst / "module2", weights(b.matcher))

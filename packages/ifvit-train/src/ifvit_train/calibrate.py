@@ -101,7 +101,8 @@ def read_evaluation(folder: str | Path, bundle: LoadedBundle) -> ValidationScore
         raise CalibrationError(f"{folder}: an identification evaluation has no pair scores; "
                                "evaluate with --protocol baselines, fvc or all-pairs")
     if model != bundle.path.resolve() or step != bundle.step or report.get("untrained"):
-        made = f"{report['model']} step {step}" + (" (untrained)" if report.get("untrained") else "")
+        made = (f"{report['model']} step {step}"
+                + (" (untrained)" if report.get("untrained") else ""))
         raise CalibrationError(f"{folder}: scores made with {made}, not with {bundle.path} step "
                                f"{bundle.step}; run `ifvit evaluate --model {bundle.path}` on that "
                                "data first")
@@ -136,7 +137,8 @@ def calibrated_meta(meta: dict[str, Any], sets: Sequence[ValidationScores], k: f
     """`meta` (a bundle.json) with evidence_k = k, thresholds from the pooled impostor scores of
     `sets` under k, and the "calibration" record."""
     impostor = np.concatenate([s.scores(k)[~s.genuine] for s in sets])
-    thresholds: dict[str, Any] = {f"fmr_{f:g}": calibrate_threshold(impostor, f) for f in TARGET_FMRS}
+    thresholds: dict[str, Any] = {f"fmr_{f:g}": calibrate_threshold(impostor, f)
+                                  for f in TARGET_FMRS}
     thresholds["calibrated_on"] = (
         f"{impostor.size} impostor pairs of {len(sets)} validation set(s) (`ifvit calibrate`; "
         "a threshold for an FMR below 1/pairs rejects every impostor seen)")

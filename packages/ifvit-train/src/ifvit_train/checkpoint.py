@@ -67,7 +67,8 @@ class Checkpointer:
 def abstract_like(tree: Any) -> Any:
     """ShapeDtypeStructs (with shardings) of a tree of arrays: the restore target."""
     return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), tree
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
+        tree,
     )
 
 
@@ -82,7 +83,8 @@ def load_weights(directory: str | Path, abstract: Any) -> Any:
     return ocp.StandardCheckpointer().restore(Path(directory).absolute(), abstract)
 
 
-def load_run_weights(directory: str | Path, abstract: Any, step: int | None = None) -> tuple[int, Any]:
+def load_run_weights(directory: str | Path, abstract: Any,
+                     step: int | None = None) -> tuple[int, Any]:
     """(step, weights) of a training run's checkpoint folder, without its optimizer state.
 
     `abstract` is `{"params": ..., "batch_stats": ...}` of ShapeDtypeStructs: only those entries of

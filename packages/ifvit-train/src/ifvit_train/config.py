@@ -35,7 +35,8 @@ class TrainConfig:
     max_rotation: float = 30.0  # degrees, corrupted-copy training pairs (IFViT: 60)
     max_translation: float = 0.0  # pixels, corrupted-copy training pairs
     impression_pairs: float = 0.0  # Module 1: fraction of pairs from two impressions (synth shards)
-    train_fine: bool = False  # Module 1: also train the fine stage (L_D + w_f·L_fine), ship it enabled
+    # Module 1: also train the fine stage (L_D + w_f·L_fine), ship it enabled
+    train_fine: bool = False
     genuine_ratio: float = 0.5  # Module 2: probability that a training pair is genuine
     synthetic_fraction: float = 0.5  # Module 2: genuine pairs that are corrupted copies (exact GT)
     margin_warmup_steps: int = 0  # Module 2: ArcFace margin ramps linearly from 0 (SPEC §8.10)

@@ -155,8 +155,10 @@ def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, m
             h_c, w_c = image0.shape[1] // STRIDE, image0.shape[2] // STRIDE
             k = num_fine_rows(h_c * w_c, (h_c, w_c), cfg.loftr.matching.border_rm, fc.max_matches)
             sel = fine_rows(batch["gt_valid"], min(k, batch["gt_valid"].shape[1]), key)  # [B, K]
-            take = lambda x: jnp.take_along_axis(x, sel.reshape(sel.shape + (1,) * (x.ndim - 2)),
-                                                 axis=1)
+
+            def take(x: jax.Array) -> jax.Array:
+                return jnp.take_along_axis(x, sel.reshape(sel.shape + (1,) * (x.ndim - 2)), axis=1)
+
             j_sel = take(batch["gt_j"])
             out = model.forward_fine_at(image0, image1, take(batch["gt_i"]), j_sel)
             l_dense, aux = dense_term(out, batch)

@@ -192,7 +192,10 @@ def evaluate_prints(verifier: Verifier, prints: PrintSet, protocol: str, batch_s
 def quality_summary(q: np.ndarray) -> dict[str, Any]:
     """{'floor', 'min', 'median'} of the quality values `q` [N] (NaN: unreadable, left out)."""
     fin = np.asarray(q, np.float64)[np.isfinite(q)]
-    stat = lambda f: round(float(f(fin)), 4) if fin.size else None
+
+    def stat(f: Callable[[np.ndarray], Any]) -> float | None:
+        return round(float(f(fin)), 4) if fin.size else None
+
     return {"floor": QUALITY_FLOOR, "min": stat(np.min), "median": stat(np.median)}
 
 
@@ -256,7 +259,8 @@ def scores_csv(names0: Sequence[str], names1: Sequence[str], scores: dict[str, n
             cells.append(str(int(is_genuine[p])))
         for k in SCORE_COLUMNS:
             v = scores[k][p]
-            cells.append(str(bool(v)).lower() if k == "ok" else ("" if not np.isfinite(v) else f"{v:.6g}"))
+            cells.append(str(bool(v)).lower() if k == "ok"
+                         else ("" if not np.isfinite(v) else f"{v:.6g}"))
         cells += [str(bool(scores["score"][p] >= t)).lower() for t in thresholds.values()]
         cells += ["" if not np.isfinite(scores[k][p]) else f"{scores[k][p]:.4f}" for k in qcols]
         rows.append(",".join(cells))

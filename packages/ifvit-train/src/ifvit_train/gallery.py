@@ -70,7 +70,8 @@ class Embedder:
 
     def __init__(self, bundle: LoadedBundle, batch_size: int = 8, mode: str = DEFAULT_MODE):
         if bundle.matcher is None:
-            raise GalleryError(f"{bundle.path}: a Module 1 bundle; templates need a Module 2 bundle")
+            raise GalleryError(f"{bundle.path}: a Module 1 bundle; "
+                               "templates need a Module 2 bundle")
         self.bundle, self.batch_size, self.mode = bundle, int(batch_size), mode
         self.dim = 2 * bundle.cfg.module2.embed_dim
         cfg = bundle.cfg
@@ -189,8 +190,8 @@ def enroll(
         finite = np.isfinite(templates).all(1)
         for i in np.flatnonzero(~finite):
             skipped.append((str(kept[i].path), "its template is not finite (NaN or inf)"))
-        kept = [e for e, ok in zip(kept, finite) if ok]
-        info = [d for d, ok in zip(info, finite) if ok]
+        kept = [e for e, ok in zip(kept, finite, strict=True) if ok]
+        info = [d for d, ok in zip(info, finite, strict=True) if ok]
         templates = np.ascontiguousarray(templates[finite])
         if not kept:
             raise GalleryError(f"{out}: none of the {len(enrolees)} files could be enrolled "
@@ -212,7 +213,7 @@ def enroll(
             "count": len(kept), "skipped": len(skipped), "versions": library_versions(),
             "entries": [{"id": i, "subject": e.subject, "impression": e.impression,
                          "path": str(Path(e.path).resolve()), **d}
-                        for i, (e, d) in enumerate(zip(kept, info))],
+                        for i, (e, d) in enumerate(zip(kept, info, strict=True))],
         }
         write_json_atomic(folder / GALLERY_FILE, meta)
     return Gallery(folder, meta, templates), skipped

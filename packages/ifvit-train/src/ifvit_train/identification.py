@@ -35,7 +35,8 @@ def identification(bundle: LoadedBundle, prints: PrintSet, *, rerank: int = 10, 
     first = {f: imps[fingers == f].min() for f in np.unique(fingers)}
     is_gallery = np.array([imps[k] == first[fingers[k]] for k in range(len(ok))])
     if is_gallery.all() or not is_gallery.any():
-        raise ValueError(f"{prints.root}: identification needs fingers with two or more impressions")
+        raise ValueError(f"{prints.root}: identification needs fingers with two or more "
+                         "impressions")
     t0 = time.perf_counter()
     templates = Embedder(bundle, batch_size=batch_size).embed([prints.prepared[i] for i in ok])
     t_embed = time.perf_counter() - t0

@@ -20,9 +20,9 @@ from jax.sharding import Mesh
 from ifvit_train.bundle import LoadedBundle
 from ifvit_train.gallery import Embedder, Gallery, GalleryError, load_gallery, model_hash
 from ifvit_train.infer import PreparedImage, Verifier
+from ifvit_train.search import shard_gallery, sharded_top_k, top_k
 
 RERANK_BATCH = 8  # pairs per compiled call when re-ranking
-from ifvit_train.search import shard_gallery, sharded_top_k, top_k
 
 
 class Identifier:
@@ -74,15 +74,15 @@ class Identifier:
         k = min(k, len(self.gallery))
         rerank = min(rerank, k)
         templates = self.embedder.embed(probes)
-        for probe, t in zip(probes, templates):
+        for probe, t in zip(probes, templates, strict=True):
             if not np.isfinite(t).all():
                 raise ValueError(f"{probe.path}: its template is not finite (NaN or inf); this "
                                  "model cannot search with this print")
         scores, rows = self.search(templates, k)
         out = []
-        for probe, s_row, i_row in zip(probes, scores, rows):
+        for probe, s_row, i_row in zip(probes, scores, rows, strict=True):
             cands = []
-            for s, i in zip(s_row, i_row):
+            for s, i in zip(s_row, i_row, strict=True):
                 e = self.gallery.entries[int(i)]
                 cands.append({"id": int(e["id"]), "subject": e["subject"],
                               "impression": e["impression"], "path": e["path"],
@@ -90,7 +90,8 @@ class Identifier:
             pairs = [(probe, self._enrolled(c)) for c in cands[:rerank]]
             if pairs:  # batched pairs, one compiled graph per window shapes
                 got = self.verifier.score_pairs(pairs, RERANK_BATCH)["score"]
-                for c, v in zip(cands, got):
+                # only the first `rerank` candidates were re-scored: zip stops at `got`'s end
+                for c, v in zip(cands, got, strict=False):
                     c["score"] = round(float(v), 6)
             cands[:rerank] = sorted(cands[:rerank], key=lambda c: -c["score"])
             for r, c in enumerate(cands, start=1):

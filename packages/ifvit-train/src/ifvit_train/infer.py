@@ -134,7 +134,9 @@ def _graphs(cfg: Any, enh: Any) -> tuple[Any, Any]:
     @functools.partial(jax.jit, static_argnums=0)
     def run(graphdef, state, key, i0, i1, k0, k1):
         o = forward(graphdef, state, key, i0, i1, k0, k1)
-        pick = lambda d: {k: d[k] for k in ("valid", "mconf", "mkpts0_c", "mkpts1_c")}
+        def pick(d: dict[str, Any]) -> dict[str, Any]:
+            return {k: d[k] for k in ("valid", "mconf", "mkpts0_c", "mkpts1_c")}
+
         a = o["alignment"]
         return {"score": o["score"], "cosine": o["cosine"], "cos_global": o["cos_global"],
                 "cos_local": o["cos_local"], "A01": a.A01, "inliers": a.num_inliers, "ok": a.ok,
@@ -192,8 +194,11 @@ class Verifier:
         if not 0 < n <= batch_size:
             raise ValueError(f"score_batch takes 1..{batch_size} pairs, got {n}")
         full = list(pairs) + [pairs[-1]] * (batch_size - n)
-        arr = lambda xs: jnp.asarray(np.stack(xs))
-        args = (arr([a.window[..., None] for a, _ in full]), arr([b.window[..., None] for _, b in full]),
+        def arr(xs: list[np.ndarray]) -> jax.Array:
+            return jnp.asarray(np.stack(xs))
+
+        args = (arr([a.window[..., None] for a, _ in full]),
+                arr([b.window[..., None] for _, b in full]),
                 arr([a.mask for a, _ in full]), arr([b.mask for _, b in full]))
         o = jax.device_get(self._scores(*self._models, self._key, *args))
         out = {k: np.array(v[:n], copy=True) for k, v in o.items() if k != "A01"}
@@ -240,9 +245,10 @@ class Verifier:
                 p0 = _apply(f_inv, p0)
                 p1 = _apply(a01, _apply(f_inv, p1))
             q0, q1 = _apply(inv0, p0), _apply(inv1, p1)
-            return [{"x0": round(float(x0), 2), "y0": round(float(y0), 2), "x1": round(float(x1), 2),
-                     "y1": round(float(y1), 2), "confidence": round(float(c), 4)}
-                    for (x0, y0), (x1, y1), c in zip(q0, q1, m["mconf"][v])]
+            return [{"x0": round(float(x0), 2), "y0": round(float(y0), 2),
+                     "x1": round(float(x1), 2), "y1": round(float(y1), 2),
+                     "confidence": round(float(c), 4)}
+                    for (x0, y0), (x1, y1), c in zip(q0, q1, m["mconf"][v], strict=True)]
 
         def outline(frame: np.ndarray, hw: tuple[int, int]) -> list[list[float]]:
             """Border of an h x w branch input, in image 0's file pixels (pixel-edge corners)."""

@@ -63,7 +63,8 @@ def init_match_state(cfg: IFViTConfig, tc: TrainConfig, mesh: Mesh, module1: LoF
         for k, v in params.flat_state(getattr(matcher, name)).items():
             if k in src and k.startswith(("backbone/", "loftr_coarse/")):
                 if not (v.shape == src[k].shape and (v == src[k]).all()):
-                    raise ValueError(f"Module 1 -> Module 2 transfer: {name}/{k} differs after copy")
+                    raise ValueError(f"Module 1 -> Module 2 transfer: {name}/{k} "
+                                     "differs after copy")
                 checked += 1
     log(f"Module 2 branches initialised from Module 1: {n} tensors per branch, {checked} "
         "checked equal")

@@ -11,7 +11,7 @@ Groups (by '/'-joined parameter path, with or without a Module 2 branch prefix):
 
 Frozen groups get no update at all (AdamW's decoupled weight decay would otherwise shrink converted
 weights that the forward pass never uses).
-"""
+"""  # noqa: E501 (the table rows above cannot wrap in Markdown)
 
 from __future__ import annotations
 

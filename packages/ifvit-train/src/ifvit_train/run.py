@@ -29,7 +29,7 @@ from ifvit_train.mesh import make_mesh, shard_batch
 from ifvit_train.metrics import calibrate_threshold
 from ifvit_train.partition import group_counts
 from ifvit_train.preprocessing import enhancement, preprocessing
-from ifvit_train.state import merge_model, param_count
+from ifvit_train.state import TrainState, merge_model, param_count
 from ifvit_train.validate import (
     check_verification_split,
     registration_metrics,
@@ -62,7 +62,8 @@ def _log_model(log: Log, name: str, params: Any, state: Any) -> None:
         f"{sh.spec or 'replicated'} on a {dict(sh.mesh.shape)} mesh, batch split over every axis")
 
 
-def _finish(workdir: Path, meta: dict[str, Any], result: LoopResult, **extra: Any) -> dict[str, Any]:
+def _finish(workdir: Path, meta: dict[str, Any], result: LoopResult,
+            **extra: Any) -> dict[str, Any]:
     meta = {**meta, "status": "complete", "step": result.step, "validation": result.validation,
             "train_seconds": round(meta.get("train_seconds", 0.0) + result.seconds, 1), **extra}
     bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
@@ -118,7 +119,9 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
     val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
     val_batches = [next(val_it) for _ in range(max(1, tc.val_pairs // tc.batch_size))]
     reg = registration_metrics(cfg, val_batches, fine=tc.train_fine, enhance=enh)
-    validate = lambda s: reg(merge_model(graphdef, s.params, s.batch_stats, train=False))
+    def validate(s: TrainState) -> dict[str, float]:
+        return reg(merge_model(graphdef, s.params, s.batch_stats, train=False))
+
     if "initial_validation" not in meta:
         meta["initial_validation"] = validate(state)
         bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
@@ -203,7 +206,9 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     meta = _check_resume(workdir, meta, log)
     ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints,
                                downscale=tc.input_downscale, enhance=enh)
-    validate = lambda s: ver(merge_model(graphdef, s.params, s.batch_stats, train=False))
+    def validate(s: TrainState) -> dict[str, float]:
+        return ver(merge_model(graphdef, s.params, s.batch_stats, train=False))
+
     if "initial_validation" not in meta:
         meta["initial_validation"] = validate(state)
         bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)

@@ -101,7 +101,7 @@ def _sharded_fn(mesh: Mesh, k: int, n: int, per: int):
 
     def local(g: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
         shard = jnp.int32(0)
-        for axis, size in zip(BATCH_AXES, sizes):  # row-major position of this shard
+        for axis, size in zip(BATCH_AXES, sizes, strict=True):  # row-major position of this shard
             shard = shard * size + jax.lax.axis_index(axis)
         rows = shard * per + jnp.arange(per, dtype=jnp.int32)
         sims = jnp.dot(q, g.T, preferred_element_type=jnp.float32)

@@ -21,7 +21,8 @@ class TrainState(NamedTuple):
     opt_state: Any
 
 
-def split_model(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, TrainState]:
+def split_model(model: nnx.Module,
+                tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, TrainState]:
     """(graphdef, fresh TrainState at step 0) of a model."""
     graphdef, p, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
     return graphdef, TrainState(jnp.zeros((), jnp.int32), p, stats, tx.init(p))
@@ -41,7 +42,8 @@ def merge_model(graphdef: nnx.GraphDef, params: Any, batch_stats: Any, *,
 
 def cast_floating(tree: Any, dtype: Any) -> Any:
     """Casts the floating leaves of a tree (bf16 compute from float32 master weights)."""
-    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+    return jax.tree.map(
+        lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
 def param_count(params: Any) -> int:

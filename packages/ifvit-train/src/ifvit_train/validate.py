@@ -84,7 +84,10 @@ def registration_metrics(cfg: IFViTConfig, batches: list[dict], *,
                 right = o["fine_valid"] & (o["j_ids"] == cell)
                 epe_c.extend(np.linalg.norm(o["mkpts1_c"] - gt, axis=-1)[right])
                 epe_f.extend(np.linalg.norm(o["mkpts1_f"] - gt, axis=-1)[right])
-        mean = lambda k: float(np.mean([m[k] for m in mets]))
+
+        def mean(k: str) -> float:
+            return float(np.mean([m[k] for m in mets]))
+
         corner = np.asarray(corner)
         out = {"precision": mean("precision"), "recall": mean("recall"),
                "matches_per_pair": mean("matches_per_pair"),
@@ -92,7 +95,9 @@ def registration_metrics(cfg: IFViTConfig, batches: list[dict], *,
                "corner_error_px": float(np.median(corner)),
                "aligned_fraction": float(np.mean(corner < 8.0))}
         if fine:  # NaN when no predicted match is right (e.g. an untrained model)
-            med = lambda x: float(np.median(x)) if len(x) else float("nan")
+            def med(x: list[float]) -> float:
+                return float(np.median(x)) if len(x) else float("nan")
+
             out.update(coarse_epe_px=med(epe_c), fine_epe_px=med(epe_f))
         return out
 
@@ -111,14 +116,16 @@ def score_pairs(cfg: IFViTConfig, module1: nnx.Module, matcher: nnx.Module, reco
         i0, i1 = enhance_inputs(enhance, i0, k0), enhance_inputs(enhance, i1, k1)
         return verify_pairs(cfg, m1, m2, key, i0, i1, k0, k1)["score"]
 
-    ds = eval_dataset(records, pairs, is_genuine, CropConfig(size=(size, size), downscale=downscale),
-                      batch_size=batch_size)
+    ds = eval_dataset(records, pairs, is_genuine,
+                      CropConfig(size=(size, size), downscale=downscale), batch_size=batch_size)
+
+    def pad(x: np.ndarray, n: int) -> np.ndarray:  # the last batch, to a full one
+        return np.concatenate([x, np.repeat(x[-1:], batch_size - n, 0)]) if n < batch_size else x
+
     out = []
     for k, b in enumerate(make_iterator(ds)):
         n = len(b["is_genuine"])
-        pad = lambda x: np.concatenate([x, np.repeat(x[-1:], batch_size - n,
-                                                     0)]) if n < batch_size else x
-        args = [jnp.asarray(pad(b[key])) for key in ("image0", "image1", "mask0", "mask1")]
+        args = [jnp.asarray(pad(b[key], n)) for key in ("image0", "image1", "mask0", "mask1")]
         s = score(module1, matcher, jax.random.fold_in(jax.random.key(seed), k), *args)
         out.append(np.asarray(jax.device_get(s))[:n])
     return np.concatenate(out) if out else np.zeros(0, np.float32)
@@ -128,7 +135,8 @@ def heldout_pairs(records: Any, max_prints: int = 64) -> tuple[np.ndarray, np.nd
     """All pairs of (at most `max_prints`, whole fingers first) held-out prints (IFViT's
     protocol)."""
     fingers = np.asarray(records.fingers)
-    keep = np.flatnonzero(np.isin(fingers, np.unique(fingers)[: max(1, max_prints // 4)]))[:max_prints]
+    first_fingers = np.unique(fingers)[: max(1, max_prints // 4)]
+    keep = np.flatnonzero(np.isin(fingers, first_fingers))[:max_prints]
     pairs, gen = all_pairs(fingers[keep])
     return keep[pairs], gen
 
