@@ -48,7 +48,7 @@ def _inputs(image0, image1, A01):
     full = jnp.ones((b, H, W), bool)
     overlap, origin = geometry.overlap_roi(full, full, R)
     ali = registration.Alignment(A01, aligned1, overlap, origin, jnp.zeros(b, jnp.int32),
-                                 jnp.ones(b, bool))
+                                 jnp.ones(b, bool), jnp.zeros((b, 1), bool))
     return registration.module2_inputs(image0, ali, global_hw=(G, G), roi_size=R)
 
 

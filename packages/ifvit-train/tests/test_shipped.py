@@ -67,3 +67,23 @@ def test_the_baselines_reset_exactly_the_modules_they_name():
     # Module 2 of each starts from its own Module 1's trunk
     trunk, fresh_trunk = leaves(s.matcher.global_branch.backbone), leaves(fresh1.backbone)
     assert all(np.array_equal(x, y) for x, y in zip(trunk, fresh_trunk, strict=True))
+
+
+def test_shown_module1_evidence_says_which_matches_ransac_kept():
+    """`verify` marks every shown Module 1 correspondence as inlier or not, with its residual in
+    file-1 pixels under the fitted alignment: an inlier is exactly a match whose residual is below
+    RANSAC's threshold (window pixels, converted here through the file->window scale)."""
+    verifier = Verifier(load_bundle(shipped_bundle(), require="match"))
+    assert not verifier.cfg.loftr.fine.enabled  # shown points are those RANSAC used
+    for name0, name1 in (("101_1", "101_2"), ("101_1", "102_1")):  # genuine, impostor
+        a, b = (verifier.prepare(DATA / f"{n}.png") for n in (name0, name1))
+        r = verifier.verify(a, b)
+        m = r["correspondences"]["module1"]
+        assert m and all(isinstance(c["inlier"], bool) for c in m)
+        assert sum(c["inlier"] for c in m) == r["alignment"]["inliers"]
+        file_per_window = 1.0 / np.sqrt(abs(np.linalg.det(b.to_window[:2, :2])))
+        limit = verifier.cfg.ransac_threshold * file_per_window
+        for c in m:
+            if abs(c["residual_px"] - limit) > 0.05:  # away from the rounding of the limit
+                assert c["inlier"] == (c["residual_px"] < limit), (name0, name1, c, limit)
+    assert 0 < sum(not c["inlier"] for c in m)  # the impostor pair shows rejected matches too

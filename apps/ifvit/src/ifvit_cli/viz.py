@@ -52,7 +52,8 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
                       *, title: str = "") -> Path:
     """The picture of one verification (`ifvit_train.infer.Verifier.verify` result).
 
-    Left: both prints side by side, Module 1's correspondences coloured by confidence. Right: image
+    Left: both prints side by side, Module 1's correspondences: RANSAC inliers (the evidence that
+    counts) as lines coloured by confidence, outliers as thin dashed red lines. Right: image
     1 warped onto image 0 by the alignment (magenta = ridges of image 0 only, green = image 1 only,
     dark = both), with the overlap of the two prints the global branch saw (cyan) and the ROI
     (orange).
@@ -66,6 +67,7 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
     pts0 = np.array([[c["x0"], c["y0"]] for c in m]).reshape(-1, 2)
     pts1 = np.array([[c["x1"], c["y1"]] for c in m]).reshape(-1, 2)
     conf = np.array([c["confidence"] for c in m])
+    inlier = np.array([c.get("inlier", True) for c in m], bool)
     h, gap = max(a.shape[0], b.shape[0]), 8
     canvas = np.ones((h, a.shape[1] + gap + b.shape[1]), np.float32)
     canvas[: a.shape[0], : a.shape[1]] = a
@@ -76,11 +78,15 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
                                    gridspec_kw={"width_ratios": [canvas.shape[1], a.shape[1]]})
     ax0.imshow(canvas, cmap="gray", vmin=0, vmax=1)
     cmap = plt.get_cmap("viridis")
+    for k in np.flatnonzero(~inlier):  # outliers first, under the inliers
+        ax0.plot([pts0[k, 0], pts1[k, 0] + off], [pts0[k, 1], pts1[k, 1]], color="red", lw=0.5,
+                 ls="--", alpha=0.6)
     for k in np.argsort(conf):
-        col = cmap(float(conf[k]))
-        ax0.plot([pts0[k, 0], pts1[k, 0] + off], [pts0[k, 1], pts1[k, 1]], color=col, lw=0.7,
-                 alpha=0.85)
-    ax0.set_title(f"{len(m)} Module 1 correspondences (colour = confidence)", fontsize=9)
+        if inlier[k]:
+            ax0.plot([pts0[k, 0], pts1[k, 0] + off], [pts0[k, 1], pts1[k, 1]],
+                     color=cmap(float(conf[k])), lw=0.7, alpha=0.85)
+    ax0.set_title(f"Module 1: {int(inlier.sum())} RANSAC inliers (colour = confidence), "
+                  f"{int((~inlier).sum())} outliers (dashed red)", fontsize=9)
     # image 1 resampled at A(p0): aligned with image 0 (A maps image-0 pixels to image-1 pixels)
     A = np.asarray(result["alignment"]["matrix_image0_to_image1"], np.float64)
     warped = cv2.warpAffine(b, A, (a.shape[1], a.shape[0]),

@@ -140,7 +140,8 @@ def _graphs(cfg: Any, enh: Any) -> tuple[Any, Any]:
         a = o["alignment"]
         return {"score": o["score"], "cosine": o["cosine"], "cos_global": o["cos_global"],
                 "cos_local": o["cos_local"], "A01": a.A01, "inliers": a.num_inliers, "ok": a.ok,
-                "module1": pick(o["module1"]), "global": pick(o["module2"]["global"]),
+                "module1": {**pick(o["module1"]), "inlier": a.inliers},
+                "global": pick(o["module2"]["global"]),
                 "local": pick(o["module2"]["local"]), "global_frame": o["inputs"].global_frame,
                 "roi_frame": o["inputs"].roi_frame, "overlap": a.overlap}
 
@@ -245,10 +246,16 @@ class Verifier:
                 p0 = _apply(f_inv, p0)
                 p1 = _apply(a01, _apply(f_inv, p1))
             q0, q1 = _apply(inv0, p0), _apply(inv1, p1)
-            return [{"x0": round(float(x0), 2), "y0": round(float(y0), 2),
-                     "x1": round(float(x1), 2), "y1": round(float(y1), 2),
-                     "confidence": round(float(c), 4)}
-                    for (x0, y0), (x1, y1), c in zip(q0, q1, m["mconf"][v], strict=True)]
+            out = [{"x0": round(float(x0), 2), "y0": round(float(y0), 2),
+                    "x1": round(float(x1), 2), "y1": round(float(y1), 2),
+                    "confidence": round(float(c), 4)}
+                   for (x0, y0), (x1, y1), c in zip(q0, q1, m["mconf"][v], strict=True)]
+            if "inlier" in m:  # Module 1: RANSAC's verdict and the distance, in file-1 pixels,
+                # between the shown image-1 point and where the fitted alignment puts image-0's
+                residual = np.linalg.norm(_apply(user01, q0) - q1, axis=1)
+                for c, inl, r in zip(out, m["inlier"][v], residual, strict=True):
+                    c["inlier"], c["residual_px"] = bool(inl), round(float(r), 2)
+            return out
 
         def outline(frame: np.ndarray, hw: tuple[int, int]) -> list[list[float]]:
             """Border of an h x w branch input, in image 0's file pixels (pixel-edge corners)."""

@@ -20,9 +20,11 @@ branches; in a bundle made by `ifvit calibrate`, weighted by Module 1's RANSAC i
 (1 + cosine) / 2 * n / (n + k)), both branch cosines, a decision at each threshold stored in the
 bundle (calibrated on held-out impostor scores), the alignment (rotation, scale, translation, RANSAC
 inliers) and the number of correspondences. --json prints everything, with every correspondence
-(Module 1 and both branches) in the pixel coordinates of YOUR two files. --viz draws both prints
-side by side with the Module 1 correspondences coloured by confidence, and image 1 aligned onto
-image 0 with the overlap (global branch) and the ROI outlined.
+(Module 1 and both branches) in the pixel coordinates of YOUR two files; each Module 1
+correspondence says whether RANSAC kept it ("inlier") and its "residual_px", the distance in
+image 1's pixels from where the fitted alignment puts its image-0 point. --viz draws both prints
+side by side with the Module 1 inliers coloured by confidence and the outliers dashed red, and
+image 1 aligned onto image 0 with the overlap (global branch) and the ROI outlined.
 
 Many pairs: --pairs FILE --out scores.csv scores every pair listed in FILE (one pair per line,
 two image paths separated by whitespace or a comma; relative paths are relative to FILE's folder;
@@ -186,7 +188,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"alignment {'ok' if al['ok'] else 'failed (identity used)'}: rotation "
           f"{al['rotation_deg']:.1f} deg, scale {al['scale']:.3f}, translation "
           f"({al['translation'][0]:.1f}, {al['translation'][1]:.1f}) px, {al['inliers']} inliers")
-    print(f"correspondences: Module 1 {n['module1']}, global branch {n['global']}, ROI branch "
+    kept = sum(c.get("inlier", False) for c in result["correspondences"]["module1"])
+    print(f"correspondences: Module 1 {n['module1']} ({kept} RANSAC inliers), global branch "
+          f"{n['global']}, ROI branch "
           f"{n['local']}"
           + (f"; picture {args.viz}" if args.viz else "; --json lists them in your images' pixels"))
     return 0

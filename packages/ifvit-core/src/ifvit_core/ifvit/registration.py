@@ -35,6 +35,8 @@ class Alignment(NamedTuple):
     overlap: [B, H, W] bool overlap of both prints' foregrounds in image 0's frame.
     roi_origin: [B, 2] int32 (x0, y0) of the ROI in image 0's frame.
     num_inliers: [B] int32; ok: [B] bool (False -> identity fallback).
+    inliers: [B, M] bool, which of the M matches given to `align_pair` RANSAC kept (all False
+      where `ok` is False): the evidence that counts.
     """
 
     A01: jax.Array
@@ -43,6 +45,7 @@ class Alignment(NamedTuple):
     roi_origin: jax.Array
     num_inliers: jax.Array
     ok: jax.Array
+    inliers: jax.Array
 
 
 class Module2Inputs(NamedTuple):
@@ -100,7 +103,7 @@ def align_pair(
                                           fill=0.0)
     m1 = (warped_mask1[..., 0] > 0.5) & inside
     overlap, origin = geometry.overlap_roi(mask0.astype(bool), m1, roi_size)
-    return Alignment(fit.A, aligned1, overlap, origin, fit.num_inliers, fit.ok)
+    return Alignment(fit.A, aligned1, overlap, origin, fit.num_inliers, fit.ok, fit.inliers)
 
 
 def global_shape(hw: tuple[int, int], image_size: int, global_size: int) -> tuple[int, int]:
