@@ -24,7 +24,7 @@ count 0): "is there about 20 mm^2 of clear ridges somewhere", so a small print o
 clear core still passes, and an image without print, or whose texture is not ridges, does not.
 numpy + OpenCV, about 10 ms for a 400 x 400 print.
 
-Calibration (benchmarked on every print of the project's real sets, /work/shared/data/real/*:
+Calibration (benchmarked on every print of the project's real sets:
 FVC2002 DB1-3_B, FVC2004 DB2-3_B, Neurotechnology CrossMatch and U.are.U, and SFinGe FVC2004
 DB4_B, 1,408 prints): the lowest quality is 0.142 (FVC2002 DB3_B 110_3, a dry capacitive print),
 the lowest of the other sets 0.217-0.516. Non-prints (`benchmarks/quality_floor.py`): blank white,
