@@ -583,3 +583,46 @@ def test_a_manifest_without_the_realism_label_still_matches(tmp_path) -> None:
     with pytest.raises(OutputError, match="realism full"):
         generate_dataset(tmp_path / "s", 1, 1, 0, SynthConfig.plain(size=(64, 64),
                                                                    master_size=(96, 96)), workers=1)
+
+
+def test_a_killed_run_leaves_nothing_that_a_rerun_keeps(tmp_path) -> None:
+    """A run killed before its manifest leaves images (here: a 3 x 2 set without manifest); a rerun
+    with other flags, with or without --force, ends with exactly the images its manifest lists."""
+    cfg = SynthConfig(size=(64, 64), master_size=(96, 96))
+    for force in (False, True):
+        out = tmp_path / f"force{force}"
+        generate_dataset(out, 3, 2, 5, cfg, workers=1)
+        (out / "manifest.json").unlink()  # what a SIGKILL before the manifest leaves behind
+        man = generate_dataset(out, 2, 1, 6, cfg, workers=1, force=force)
+        listed = sorted(e["file"] for e in man["images"])
+        assert listed == ["1_1.png", "2_1.png"]
+        assert sorted(p.name for p in out.iterdir() if p.name != MARKER_NAME) == [
+            *listed, "manifest.json"]
+
+
+def test_a_run_killed_while_replacing_a_dataset_leaves_no_manifest(tmp_path) -> None:
+    """--force replacing a complete dataset first removes its manifest: killed half-way, the folder
+    never claims the old dataset over a mix of old and new images (rerunning the old flags
+    regenerates instead of returning early)."""
+    cfg = SynthConfig(size=(64, 64), master_size=(96, 96))
+    out = tmp_path / "s"
+    generate_dataset(out, 2, 1, 5, cfg, workers=1)
+    reference = (out / "1_1.png").read_bytes()
+
+    def killed(done, total):
+        raise KeyboardInterrupt  # interrupted after its first image
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(out, 2, 1, 6, cfg, workers=1, force=True, progress=killed)
+    assert not (out / "manifest.json").exists()
+    generate_dataset(out, 2, 1, 5, cfg, workers=1, force=True)
+    assert (out / "1_1.png").read_bytes() == reference
+
+
+def test_force_on_a_users_folder_deletes_none_of_their_files(tmp_path) -> None:
+    cfg = SynthConfig(size=(64, 64), master_size=(96, 96))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "7_7.png").write_bytes(b"the user's own print")
+    generate_dataset(mine, 1, 1, 0, cfg, workers=1, force=True)
+    assert (mine / "7_7.png").read_bytes() == b"the user's own print"

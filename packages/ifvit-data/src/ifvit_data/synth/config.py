@@ -26,8 +26,8 @@ REALISM_PRESETS: tuple[str, ...] = ("full", "plain")
 #:
 #: | field | full (2.0) | plain | why |
 #: |---|---|---|---|
-#: | period_range | 7.0-8.3 | 8.3-9.6 | 1.x base period (2.0's was tuned to FVC2002's ridge density)
-# | : | n_seeds | 30-60 | 24-48 | 1.x |
+#: | period_range | 7.0-8.3 | 8.3-9.6 | 1.x base period (2.0's was tuned to FVC2002 ridges) |
+#: | n_seeds | 30-60 | 24-48 | 1.x |
 #: | max_translation_px | 55 | 25 | 1.x (2.0: off-centre placement) |
 #: | contact_shift_px | 55 | 30 | 1.x (2.0: where the finger touched) |
 #: | contact_scale | 0.66-1.05 | 0.8-1.05 | 1.x's fixed range (2.0: partial contact) |

@@ -14,6 +14,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from ifvit_data.outputs import (
     atomic_write_text,
     claimed_output_dir,
     raise_if_interrupted,
+    read_marker,
     remove_stale_temps,
 )
 from ifvit_data.synth.config import SynthConfig
@@ -180,9 +182,12 @@ def generate_dataset(
     dpi metadata) and `manifest.json` (written last), plus the output marker. The folder is claimed
     (`ifvit_data.outputs.claim_output_dir`, kind `"synth"`) before any work; every file is written
     to a temporary name and renamed. If `out_dir` already holds the complete dataset for the same
-    arguments, nothing is rewritten. With `force`, images of an earlier synthetic dataset in the
-    folder (listed in its manifest) that are not part of the new one are deleted once the new
-    manifest is written; no other file is deleted.
+    arguments, nothing is rewritten. Otherwise the old manifest is removed before any image is
+    written (a killed run leaves no manifest, never one that lists mixed files), and once the new
+    manifest is written the folder holds exactly its images: images of the replaced dataset, and,
+    when the folder already was a synth output, every `F_I.png` of earlier (e.g. killed) runs that
+    the new dataset lacks, are deleted. In a folder taken over with `force` that was not a synth
+    output, no file of the user's is deleted.
 
     Args:
         out_dir: Output folder (created if missing).
@@ -208,24 +213,43 @@ def generate_dataset(
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     total = fingers * impressions
+    ours = _is_synth_output(out_dir)  # before the claim: --force may re-mark a user's folder
     with claimed_output_dir(out_dir, OUTPUT_KIND, force=force) as out:
         if check_output(out, fingers, impressions, seed, cfg, force=force):
             if progress:
                 progress(total, total)
             return json.loads((out / MANIFEST_NAME).read_text())
         old = _old_manifest(out)
+        # While this run writes, the folder must not claim to hold the old dataset: a run killed
+        # now leaves no manifest, so the next run regenerates instead of trusting mixed files.
+        (out / MANIFEST_NAME).unlink(missing_ok=True)
         results = _run_jobs(out, fingers, impressions, seed, cfg, workers, progress)
         manifest = _header(fingers, impressions, seed, cfg)
         manifest["images"] = [e for f in sorted(results) for e in results[f]]
         text = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n"
         atomic_write_text(out / MANIFEST_NAME, text)
-    if old is not None:
-        keep = {e["file"] for e in manifest["images"]}
-        for e in old.get("images", []):
-            name = str(e.get("file", "")) if isinstance(e, dict) else ""
-            if name and name not in keep and name == Path(name).name and name.endswith(".png"):
-                (out / name).unlink(missing_ok=True)
+    keep = {e["file"] for e in manifest["images"]}
+    stale = set()
+    if old is not None:  # images of the replaced dataset
+        stale |= {str(e.get("file", "")) for e in old.get("images", []) if isinstance(e, dict)}
+    if ours:  # images of earlier runs of this command here, e.g. one killed before its manifest
+        stale |= {p.name for p in out.iterdir() if _IMAGE_NAME.fullmatch(p.name)}
+    for name in sorted(stale - keep):
+        if name and name == Path(name).name and name.endswith(".png"):
+            (out / name).unlink(missing_ok=True)
     return manifest
+
+
+_IMAGE_NAME = re.compile(r"[0-9]+_[0-9]+\.png")  # the names this command writes
+
+
+def _is_synth_output(out_dir: str | os.PathLike[str]) -> bool:
+    """Whether `out_dir` is already an output folder of `ifvit synth` (its marker says so)."""
+    try:
+        marker = read_marker(out_dir) if Path(out_dir).is_dir() else None
+    except OutputError:
+        return False
+    return marker is not None and marker.get("kind") == OUTPUT_KIND
 
 
 def _run_jobs(
