@@ -497,3 +497,28 @@ def test_claimed_output_dir_removes_only_a_folder_it_created(tmp_path: Path) -> 
             (out / "log.txt").write_text("something this run wrote")
             raise RuntimeError("a folder with files in it is kept")
     assert (tmp_path / "partial" / "log.txt").is_file()
+
+
+def test_folder_lock_is_exclusive_and_dies_with_its_process(tmp_path: Path) -> None:
+    from ifvit_data.outputs import FolderLock
+
+    lock = FolderLock(tmp_path, "workdir")
+    with pytest.raises(OutputError, match="another process is writing this workdir"):
+        FolderLock(tmp_path, "workdir")
+    lock.release()
+    FolderLock(tmp_path).release()  # free again
+    assert sorted(tmp_path.iterdir()) == []  # no lock file left behind
+    # held by another process: refused; that process SIGKILLed: free at once (no stale lock)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from ifvit_data.outputs import FolderLock; "
+         "l = FolderLock(sys.argv[1]); print('locked', flush=True); time.sleep(600)",
+         str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(OutputError, match="another process"):
+            FolderLock(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    FolderLock(tmp_path).release()

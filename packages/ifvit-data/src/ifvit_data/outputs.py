@@ -469,6 +469,43 @@ def claim_output_dir(
     return out
 
 
+class FolderLock:
+    """An exclusive advisory lock on a folder (`flock` on the folder itself: no lock file).
+
+    Held until `release()` or until the object is garbage-collected; the kernel drops it when the
+    process dies, so a lock of a killed process never needs recovering. POSIX only; elsewhere it
+    locks nothing.
+
+    Raises:
+      OutputError: another process (or another lock in this one) holds the folder.
+    """
+
+    def __init__(self, folder: PathLike, what: str = "folder"):
+        self._fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputError(
+                f"{folder}: another process is writing this {what} right now (an `ifvit` run "
+                "still going?); wait for it to finish, or choose another folder"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.release()
+
+
 @contextlib.contextmanager
 def claimed_output_dir(
     path: PathLike,

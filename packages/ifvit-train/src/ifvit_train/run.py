@@ -17,7 +17,7 @@ from flax import nnx
 
 from ifvit_core import params as params_lib
 from ifvit_core.config import IFViTConfig, LossConfig
-from ifvit_data.outputs import claim_output_dir
+from ifvit_data.outputs import FolderLock, claim_output_dir
 from ifvit_data.pipeline import make_iterator
 from ifvit_train import bundle as bundles
 from ifvit_train.config import TrainConfig
@@ -106,34 +106,47 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
         init_flat = params_lib.flat_state(start.module1)
     inputs = [data_dir] + [p for p in (init_loftr, init_from) if p]
     workdir = claim_output_dir(workdir, "bundle-dense", inputs=inputs, force=force)
-    mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
-    graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr, init_flat=init_flat)
-    _log_model(log, "Module 1", state.params, state)
-    pre = preprocessing(cfg, tc)
-    enh = enhancement(pre)
-    meta = bundles.new_meta("dense", cfg, tc, data.summary(), pre, state.params,
-                            fine_trained=tc.train_fine,
-                            init_loftr=str(init_loftr) if init_loftr else None,
-                            **({"init_from": started} if started else {}))
-    meta = _check_resume(workdir, meta, log)
-    val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
-    val_batches = [next(val_it) for _ in range(max(1, tc.val_pairs // tc.batch_size))]
-    reg = registration_metrics(cfg, val_batches, fine=tc.train_fine, enhance=enh)
-    def validate(s: TrainState) -> dict[str, float]:
-        return reg(merge_model(graphdef, s.params, s.batch_stats, train=False))
+    lock = _lock_workdir(workdir)  # released when this function ends, even by an error
+    try:
+        mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
+        graphdef, state = init_dense_state(cfg, tc, mesh, init_loftr=init_loftr,
+                                           init_flat=init_flat)
+        _log_model(log, "Module 1", state.params, state)
+        pre = preprocessing(cfg, tc)
+        enh = enhancement(pre)
+        meta = bundles.new_meta("dense", cfg, tc, data.summary(), pre, state.params,
+                                fine_trained=tc.train_fine,
+                                init_loftr=str(init_loftr) if init_loftr else None,
+                                **({"init_from": started} if started else {}))
+        meta = _check_resume(workdir, meta, log)
+        val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
+        val_batches = [next(val_it) for _ in range(max(1, tc.val_pairs // tc.batch_size))]
+        reg = registration_metrics(cfg, val_batches, fine=tc.train_fine, enhance=enh)
+        def validate(s: TrainState) -> dict[str, float]:
+            return reg(merge_model(graphdef, s.params, s.batch_stats, train=False))
 
-    if "initial_validation" not in meta:
-        meta["initial_validation"] = validate(state)
-        bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
-    step = make_dense_step(graphdef, cfg, tc, mesh, enhance=enh)
-    result = run_loop(
-        workdir, state, step, _batches(dense_dataset, data.train, tc, cfg.image_size, seed=tc.seed,
-                                       correspondence=data.correspondence),
-        lambda b: shard_batch({k: b[k] for k in dense_batch_keys(tc)}, mesh),
-        tc.steps * tc.accum_steps, tc, validate=validate,
-        initial_validation=meta["initial_validation"], desc="train Module 1", log=log,
-        progress=progress)
-    return _finish(workdir, meta, result)
+        if "initial_validation" not in meta:
+            meta["initial_validation"] = validate(state)
+            bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
+        step = make_dense_step(graphdef, cfg, tc, mesh, enhance=enh)
+        result = run_loop(
+            workdir, state, step,
+            _batches(dense_dataset, data.train, tc, cfg.image_size, seed=tc.seed,
+                     correspondence=data.correspondence),
+            lambda b: shard_batch({k: b[k] for k in dense_batch_keys(tc)}, mesh),
+            tc.steps * tc.accum_steps, tc, validate=validate,
+            initial_validation=meta["initial_validation"], desc="train Module 1", log=log,
+            progress=progress)
+        return _finish(workdir, meta, result)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _lock_workdir(workdir: Path) -> FolderLock | None:
+    """One trainer per workdir: process 0 of a run locks it (the other processes of the same
+    multi-process run write it with process 0); a second `ifvit train` on it is refused."""
+    return FolderLock(workdir, "training workdir") if jax.process_index() == 0 else None
 
 
 def _batches(make_ds: Callable, *args: Any, **kw: Any) -> Callable[[dict | None], Any]:
@@ -187,47 +200,53 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
     start, started = start_point(init_from, "match") if init_from is not None else (None, None)
     inputs = [data_dir, from_dense] + ([init_from] if init_from else [])
     workdir = claim_output_dir(workdir, "bundle-match", inputs=inputs, force=force)
-    cfg = dense.cfg.replace(module2=dataclasses.replace(dense.cfg.module2,
-                                                        num_classes=data.num_classes),
-                            loss=loss or dense.cfg.loss)
-    mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
-    graphdef, state, transfer = init_match_state(cfg, tc, mesh, dense.module1, log=log,
-                                                 init_matcher=start.matcher if start else None)
-    _log_model(log, "Module 2", state.params, state)
-    m1_graphdef, m1_params, m1_stats = nnx.split(dense.module1, nnx.Param, nnx.BatchStat)
-    if not (workdir / "module1").exists():
-        bundles_save_module1(workdir, m1_params, m1_stats)
-    dense_hash = bundles.state_hash(dense.path / "checkpoints" / str(dense.step))
-    meta = bundles.new_meta("match", cfg, tc, data.summary(), dense.meta["preprocessing"],
-                            state.params, fine_trained=bundles.fine_trained(dense.meta),
-                            from_dense={"path": str(Path(from_dense).resolve()), "step": dense.step,
-                                        "state_sha256": dense_hash, **transfer},
-                            **({"init_from": started} if started else {}))
-    meta = _check_resume(workdir, meta, log)
-    ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints,
-                               downscale=tc.input_downscale, enhance=enh)
-    def validate(s: TrainState) -> dict[str, float]:
-        return ver(merge_model(graphdef, s.params, s.batch_stats, train=False))
+    lock = _lock_workdir(workdir)  # released when this function ends, even by an error
+    try:
+        cfg = dense.cfg.replace(module2=dataclasses.replace(dense.cfg.module2,
+                                                            num_classes=data.num_classes),
+                                loss=loss or dense.cfg.loss)
+        mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
+        graphdef, state, transfer = init_match_state(cfg, tc, mesh, dense.module1, log=log,
+                                                     init_matcher=start.matcher if start else None)
+        _log_model(log, "Module 2", state.params, state)
+        m1_graphdef, m1_params, m1_stats = nnx.split(dense.module1, nnx.Param, nnx.BatchStat)
+        if not (workdir / "module1").exists():
+            bundles_save_module1(workdir, m1_params, m1_stats)
+        dense_hash = bundles.state_hash(dense.path / "checkpoints" / str(dense.step))
+        meta = bundles.new_meta("match", cfg, tc, data.summary(), dense.meta["preprocessing"],
+                                state.params, fine_trained=bundles.fine_trained(dense.meta),
+                                from_dense={"path": str(Path(from_dense).resolve()),
+                                            "step": dense.step, "state_sha256": dense_hash,
+                                            **transfer},
+                                **({"init_from": started} if started else {}))
+        meta = _check_resume(workdir, meta, log)
+        ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints,
+                                   downscale=tc.input_downscale, enhance=enh)
+        def validate(s: TrainState) -> dict[str, float]:
+            return ver(merge_model(graphdef, s.params, s.batch_stats, train=False))
 
-    if "initial_validation" not in meta:
-        meta["initial_validation"] = validate(state)
-        bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
-    step = make_match_step(graphdef, m1_graphdef, cfg, tc, mesh, enhance=enh)
-    m1_vars = jax.device_put((m1_params, m1_stats), jax.sharding.NamedSharding(
-        mesh, jax.sharding.PartitionSpec()))
-    result = run_loop(
-        workdir, state, lambda s, b: step(s, m1_vars, b),
-        _batches(match_dataset, data, tc, cfg.image_size),
-        lambda b: shard_batch({k: b[k] for k in MATCH_BATCH_KEYS}, mesh),
-        tc.steps * tc.accum_steps, tc, validate=validate,
-        initial_validation=meta["initial_validation"], desc="train Module 2", log=log,
-        progress=progress)
-    _, impostor = ver.scores(merge_model(graphdef, result.state.params, result.state.batch_stats,
-                                         train=False))
-    thresholds = {f"fmr_{f:g}": calibrate_threshold(impostor, f) for f in (1e-2, 1e-3, 1e-4)}
-    return _finish(workdir, meta, result, thresholds={
-        **thresholds, "calibrated_on": f"{len(impostor)} impostor pairs of the held-out fingers "
-        "(too few for FMR below 1/pairs: such thresholds reject every impostor seen)"})
+        if "initial_validation" not in meta:
+            meta["initial_validation"] = validate(state)
+            bundles.write_json_atomic(workdir / bundles.BUNDLE_FILE, meta)
+        step = make_match_step(graphdef, m1_graphdef, cfg, tc, mesh, enhance=enh)
+        m1_vars = jax.device_put((m1_params, m1_stats), jax.sharding.NamedSharding(
+            mesh, jax.sharding.PartitionSpec()))
+        result = run_loop(
+            workdir, state, lambda s, b: step(s, m1_vars, b),
+            _batches(match_dataset, data, tc, cfg.image_size),
+            lambda b: shard_batch({k: b[k] for k in MATCH_BATCH_KEYS}, mesh),
+            tc.steps * tc.accum_steps, tc, validate=validate,
+            initial_validation=meta["initial_validation"], desc="train Module 2", log=log,
+            progress=progress)
+        _, impostor = ver.scores(merge_model(graphdef, result.state.params,
+                                             result.state.batch_stats, train=False))
+        thresholds = {f"fmr_{f:g}": calibrate_threshold(impostor, f) for f in (1e-2, 1e-3, 1e-4)}
+        return _finish(workdir, meta, result, thresholds={
+            **thresholds, "calibrated_on": f"{len(impostor)} impostor pairs of the held-out "
+            "fingers (too few for FMR below 1/pairs: such thresholds reject every impostor seen)"})
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def bundles_save_module1(workdir: Path, m1_params: Any, m1_stats: Any) -> None:
