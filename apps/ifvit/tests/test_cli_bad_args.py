@@ -156,6 +156,17 @@ CASES: list[tuple[str, list[str], str]] = [
     ("train match without --from-dense", ["train", "match", "--data", "d", "--workdir", "w"],
      "not a shard folder"),
     ("inspect a file", ["inspect", "a_file.txt"], "not a model bundle"),
+    # ---- damaged bundles: one line naming bundle.json and what to do -----------------------
+    ("inspect bundle.json not UTF-8", ["inspect", "b_latin1"], "bundle.json: unreadable"),
+    ("match bundle.json not UTF-8", ["match", "--model", "b_latin1", "prints/1_1.png",
+                                     "prints/1_2.png"], "re-export it"),
+    ("inspect bundle.json a list", ["inspect", "b_list"], "holds a JSON list"),
+    ("match bundle.json a list", ["match", "--model", "b_list", "prints/1_1.png",
+                                  "prints/1_2.png"], "bundle.json: holds a JSON list"),
+    ("inspect bundle.json without config", ["inspect", "b_noconfig"], "lacks 'config'"),
+    ("match bundle.json without preprocessing", ["match", "--model", "b_nopre",
+                                                 "prints/1_1.png", "prints/1_2.png"],
+     "lacks 'preprocessing'; the bundle is damaged"),
     # ---- enroll / identify: validation before the model is loaded -------------------------
     ("enroll no --out", ["enroll", "--model", "d", "--data", "prints"],
      "the following arguments are required: --out"),
@@ -242,6 +253,13 @@ def _scratch(root: Path) -> None:
     (root / "model.npz").write_bytes(b"a checkpoint with an output suffix")
     (root / "old.safetensors").write_bytes(b"earlier weights")
     (root / "orphan.safetensors.json").write_text("{}")
+    head = '{"format": "ifvit-bundle", "format_version": 1, "kind": "match"'
+    for name, text in (("b_latin1", None), ("b_list", "[1, 2]"),
+                       ("b_noconfig", head + ', "train": {}, "preprocessing": {}}'),
+                       ("b_nopre", head + ', "config": {}, "train": {}}')):
+        (root / name).mkdir()
+        (root / name / "bundle.json").write_bytes(
+            b'{"format": "ifvit-bundle", "note": "caf\xe9"}' if text is None else text.encode())
     (root / "bad_gallery").mkdir()
     (root / "bad_gallery" / "gallery.json").write_text('{"format": "something else"}')
     for name, kind in (("synth_out", "synth"), ("shards_out", "shards")):

@@ -48,6 +48,7 @@ BUNDLE_FILE = "bundle.json"
 FORMAT = "ifvit-bundle"
 FORMAT_VERSION = 1
 KINDS = ("dense", "match")
+REQUIRED_KEYS = ("config", "train", "preprocessing")  # what loading and matching read
 
 
 class BundleError(ValueError):
@@ -88,15 +89,21 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise BundleError(f"{path}: not a model bundle (no {BUNDLE_FILE}); pass the --workdir of "
                           "`ifvit train` or a shipped bundle")
+    damaged = "the bundle is damaged: re-copy or re-export it (`ifvit export`), or retrain it"
     try:
-        meta = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise BundleError(f"{p}: unreadable ({e}); the bundle is damaged, "
-                          "retrain or re-copy it") from None
+        meta = json.loads(p.read_text("utf-8"))
+    except (OSError, ValueError) as e:  # ValueError: bad JSON or not UTF-8
+        raise BundleError(f"{p}: unreadable ({e}); {damaged}") from None
+    if not isinstance(meta, dict):
+        raise BundleError(f"{p}: holds a JSON {type(meta).__name__}, not a bundle description; "
+                          f"{damaged}")
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"{p}: not an {FORMAT} of version {FORMAT_VERSION}")
     if meta.get("kind") not in KINDS:
         raise BundleError(f"{p}: unknown bundle kind {meta.get('kind')!r}")
+    missing = [k for k in REQUIRED_KEYS if not isinstance(meta.get(k), dict)]
+    if missing:
+        raise BundleError(f"{p}: lacks {', '.join(map(repr, missing))}; {damaged}")
     return meta
 
 
@@ -187,9 +194,16 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
         else:
             _load_weights_into(module1, path / "module1")
             step = _restore_model(matcher, ckpt, meta.get("step"))
-    except FileNotFoundError:
+    except FileNotFoundError as e:
+        if meta.get("status") == "complete" or "exported_from" in meta:
+            raise BundleError(f"{path}: its weights are missing ({e}); the bundle is damaged: "
+                              "re-copy or re-export it (`ifvit export`), or retrain it") from None
         raise BundleError(f"{path}: no checkpoint yet; "
                           "let `ifvit train` run (it resumes)") from None
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign checkpoint, whatever Orbax says
+        raise BundleError(f"{path}: its weights cannot be read ({type(e).__name__}: "
+                          f"{' '.join(str(e).split())[:200]}); the bundle is damaged: re-copy or "
+                          "re-export it (`ifvit export`), or retrain it") from None
     module1.eval()
     if matcher is not None:
         matcher.eval()
