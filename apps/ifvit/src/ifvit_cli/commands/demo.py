@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--holdout must be in (0, 1), got {args.holdout}")
     if args.steps < 1 or args.match_steps < 1 or args.batch < 1:
         raise UserError("--steps, --match-steps and --batch must be positive")
+    if not 0 <= args.seed < 2**32:
+        raise UserError(f"--seed {args.seed}: must be an integer between 0 and {2**32 - 1}")
     real = None if args.no_real else (args.real
                                       or (REAL_DEFAULT if REAL_DEFAULT.is_dir() else None))
     if real is not None and not real.is_dir():

@@ -27,8 +27,9 @@ side by side with the Module 1 inliers coloured by confidence and the outliers d
 image 1 aligned onto image 0 with the overlap (global branch) and the ROI outlined.
 
 Many pairs: --pairs FILE --out scores.csv scores every pair listed in FILE (one pair per line,
-two image paths separated by whitespace or a comma; relative paths are relative to FILE's folder;
-'#' starts a comment), each image prepared once and --batch pairs per compiled call. scores.csv has
+two image paths separated by whitespace or a comma, "double quotes" around a path with spaces,
+commas or #; UTF-8 with or without BOM; relative paths are relative to FILE's folder; '#' starts a
+comment), each image prepared once and --batch pairs per compiled call. scores.csv has
 one row per pair: the fused score, both branch cosines, RANSAC inliers, the alignment, the
 decision at each bundle threshold and each print's quality. An unreadable image fails its pairs
 (empty score), not the run.
@@ -64,24 +65,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def read_pairs(path: Path) -> list[tuple[Path, Path]]:
-    """The pairs of a --pairs file (relative paths against its folder)."""
+    """The pairs of a --pairs file (`ifvit_data.pairlist`), bad files as one-line errors."""
+    from ifvit_data.pairlist import PairListError, read_pair_list
+
     try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"--pairs {path}: unreadable ({e})") from None
-    pairs = []
-    for n, line in enumerate(lines, start=1):
-        line = line.split("#", 1)[0].replace(",", " ").strip()
-        if not line:
-            continue
-        parts = line.split()
-        if len(parts) != 2:
-            raise UserError(f"--pairs {path}:{n}: expected two image paths, "
-                            f"got {len(parts)} fields")
-        pairs.append(tuple(p if p.is_absolute() else path.parent / p for p in map(Path, parts)))
-    if not pairs:
-        raise UserError(f"--pairs {path}: no pair listed; write one pair of image paths per line")
-    return pairs
+        return read_pair_list(path)
+    except PairListError as e:
+        raise UserError(f"--pairs {e}") from None
 
 
 def run_pairs(args: argparse.Namespace) -> int:
