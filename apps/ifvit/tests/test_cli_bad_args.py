@@ -213,6 +213,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("match --pairs bad line", ["match", "--model", "empty", "--pairs", "a_file.txt",
                                 "--out", "s.csv"],
      "expected two image paths"),
+    ("match a folder as an image", ["match", "empty", "prints/1_1.png"],
+     "empty: is a folder, not an image file"),
+    ("match a pipe as an image", ["match", "prints/1_1.png", "a_fifo"],
+     "a_fifo: is not a regular file"),
+    ("match a symlink loop", ["match", "loop1", "prints/1_1.png"], "loop1: a symbolic-link loop"),
+    ("match --pairs --batch huge", ["match", "--pairs", "a_file.txt", "--out", "s.csv",
+                                    "--batch", "100000"], "--batch 100000: give 1 to 256"),
     ("match --pairs and images", ["match", "--pairs", "a_file.txt", "prints/1_1.png"],
      "do not also"),
     ("export onto a user folder", ["export", "empty", "--out", "user_folder"],
@@ -261,6 +268,9 @@ def _scratch(root: Path) -> None:
         (root / name).mkdir()
         (root / name / "bundle.json").write_bytes(
             b'{"format": "ifvit-bundle", "note": "caf\xe9"}' if text is None else text.encode())
+    os.mkfifo(root / "a_fifo")
+    (root / "loop1").symlink_to("loop2")
+    (root / "loop2").symlink_to("loop1")
     (root / "bad_gallery").mkdir()
     (root / "bad_gallery" / "gallery.json").write_text('{"format": "something else"}')
     for name, kind in (("synth_out", "synth"), ("shards_out", "shards")):
@@ -271,15 +281,17 @@ def _scratch(root: Path) -> None:
         (root / name / "manifest.json").write_text("{}")
 
 
-def _tree(root: Path) -> dict[str, tuple[str, bytes | None, int]]:
-    return {
-        p.relative_to(root).as_posix(): (
-            "dir" if p.is_dir() else "file",
-            None if p.is_dir() else p.read_bytes(),
-            p.stat().st_mtime_ns,
-        )
-        for p in sorted(root.rglob("*"))
-    }
+def _tree(root: Path) -> dict[str, tuple[str, bytes | str | None, int]]:
+    def entry(p: Path) -> tuple[str, bytes | str | None, int]:
+        st = p.lstat()  # links, pipes: recorded as such, never followed or read
+        if p.is_symlink():
+            return "link", os.readlink(p), st.st_mtime_ns
+        if p.is_dir():
+            return "dir", None, st.st_mtime_ns
+        return ("file", p.read_bytes(), st.st_mtime_ns) if p.is_file() else ("other", None,
+                                                                             st.st_mtime_ns)
+
+    return {p.relative_to(root).as_posix(): entry(p) for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture

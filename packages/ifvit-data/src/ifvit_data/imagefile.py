@@ -22,7 +22,10 @@ outside `DPI_RANGE`.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -170,6 +173,26 @@ def check_side(shape: tuple[int, ...], what: str) -> str | None:
             f"{what} is {w}x{h} pixels; every side must be {MIN_SIDE}-{MAX_SIDE} pixels "
             "(crop, resample or remove it)"
         )
+    return None
+
+
+def image_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be an image file (missing, a folder, a pipe or device, a symbolic-link
+    loop, unreadable), or None: the check every command makes before loading a model."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such file" if not os.path.islink(path) else "a broken symbolic link"
+    except (RuntimeError, OSError) as e:
+        if getattr(e, "errno", None) == errno.ELOOP or isinstance(e, RuntimeError):
+            return "a symbolic-link loop, not an image file"
+        return f"cannot be read ({e.strerror or e})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, not an image file"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a pipe, socket or device); give an image file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
     return None
 
 

@@ -270,7 +270,11 @@ def atomic_write_text(path: PathLike, text: str, *, fsync: bool = True) -> Path:
 
 
 def _resolve(path: PathLike) -> Path:
-    return Path(os.path.abspath(Path(path).expanduser())).resolve(strict=False)
+    absolute = Path(os.path.abspath(Path(path).expanduser()))
+    try:
+        return absolute.resolve(strict=False)
+    except (RuntimeError, OSError):  # a symbolic-link loop: it is no folder we could write into
+        return absolute
 
 
 def _related(a: Path, b: Path) -> bool:

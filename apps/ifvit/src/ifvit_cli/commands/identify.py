@@ -50,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
         if (reason := check_dpi(args.dpi, "--dpi")) is not None:
             raise UserError(f"{reason}; give the probes' scan resolution, e.g. --dpi 500")
+    from ifvit_data.imagefile import image_file_problem
+
     for p in args.probes:
-        if not p.is_file():
-            raise UserError(f"{p}: no such file")
+        if (problem := image_file_problem(p)) is not None:
+            raise UserError(f"{p}: {problem}")
     from ifvit_data.imagefile import ImageReadError
     from ifvit_train.bundle import BundleError, load_bundle, read_meta
     from ifvit_train.gallery import GalleryError, load_gallery

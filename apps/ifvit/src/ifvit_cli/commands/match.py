@@ -9,6 +9,7 @@ from pathlib import Path
 from ifvit_cli.errors import UserError
 from ifvit_cli.model import add_model_argument, load_model
 
+MAX_BATCH = 256  # pairs per compiled call: 256 whole-print pairs hold ~0.5 GiB of windows
 HELP = "verify two prints: score, decision, alignment and correspondences (JSON, picture)"
 DESCRIPTION = """\
 Score two fingerprint images with a Module 2 model bundle (`ifvit train match|all` output).
@@ -82,13 +83,17 @@ def run_pairs(args: argparse.Namespace) -> int:
                         "do not also give images, --viz or --json")
     if args.out is None or args.out.suffix.lower() != ".csv":
         raise UserError("--pairs needs --out FILE.csv for the scores")
-    if args.batch < 1:
-        raise UserError(f"--batch {args.batch}: give a positive number of pairs")
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise UserError(f"--batch {args.batch}: give 1 to {MAX_BATCH} pairs per compiled call "
+                        "(memory grows with it; the default 8 is fast on a CPU)")
     if not args.pairs.is_file():
         raise UserError(f"--pairs {args.pairs}: no such file")
     pairs = read_pairs(args.pairs)
     verifier, model_path = load_model(args.model)
     files = sorted({p for pair in pairs for p in pair})
+    from ifvit_data.imagefile import image_file_problem
+
+    bad = {f: f"{f}: {why}" for f in files if (why := image_file_problem(f)) is not None}
     try:
         check_output_file(args.out, inputs=[args.pairs, model_path, *files], force=args.force)
     except OutputError as e:
@@ -101,6 +106,11 @@ def run_pairs(args: argparse.Namespace) -> int:
 
     prepared, failed, quality = [], {}, []
     for f in tqdm(files, desc="prepare", unit="image"):
+        if f in bad:  # fails its pairs, not the run
+            prepared.append(None)
+            failed[f] = bad[f]
+            quality.append(np.nan)
+            continue
         try:
             prepared.append(verifier.prepare(f, args.dpi))
             quality.append(prepared[-1].quality.quality)
@@ -135,9 +145,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give two image files (or --pairs FILE --out scores.csv)")
     if args.out is not None:
         raise UserError("--out is for --pairs; one pair prints its result (use --json)")
+    from ifvit_data.imagefile import image_file_problem
+
     for path in (args.image0, args.image1):
-        if not path.is_file():
-            raise UserError(f"{path}: no such file")
+        if (problem := image_file_problem(path)) is not None:
+            raise UserError(f"{path}: {problem}")
     if args.viz is not None:
         if args.viz.suffix.lower() != ".png":
             raise UserError(f"--viz {args.viz}: give a .png path")
