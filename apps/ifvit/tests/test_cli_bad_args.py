@@ -142,6 +142,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("demo --holdout 0", ["demo", "--out", "d", "--holdout", "0"], "--holdout must be in (0, 1)"),
     ("demo --holdout 1.5", ["demo", "--out", "d", "--holdout", "1.5"], "--holdout must be in"),
     ("demo --steps 0", ["demo", "--out", "d", "--steps", "0"], "must be positive"),
+    ("demo --out a user's folder", ["demo", "--out", "user_folder"], "or pass --force"),
     ("demo --seed -1", ["demo", "--out", "d", "--seed", "-1"], "--seed -1: must be an integer"),
     ("demo --batch -1", ["demo", "--out", "d", "--batch", "-1"], "must be positive"),
     ("demo --preset huge", ["demo", "--out", "d", "--preset", "huge"], "invalid choice: 'huge'"),

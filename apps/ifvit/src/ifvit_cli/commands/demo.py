@@ -59,6 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder of real prints in FVC naming to evaluate on (default: "
                         f"{REAL_DEFAULT} when it exists)")
     p.add_argument("--no-real", action="store_true", help="skip the real-print evaluation")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out that is not a demo output (its files are "
+                        "kept; the demo's own names inside it are replaced)")
     p.add_argument("--impression-pairs", type=float, default=0.5,
                    help="share of Module 1 pairs made of two different impressions of a "
                         "finger, with the generator's exact correspondences; the rest "
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
 
     try:  # the output-safety policy: never a folder of the user's files, checked before any work
-        out = claim_output_dir(args.out, "demo")
+        out = claim_output_dir(args.out, "demo", force=args.force)
     except OutputError as e:
         raise UserError(str(e)) from None
 
