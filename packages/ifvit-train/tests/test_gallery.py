@@ -212,3 +212,16 @@ def test_a_damaged_gallery_is_refused_on_load(tiny_bundle, prints, tmp_path):
     with pytest.raises(GalleryError, match="8 of 8 templates hold NaN or inf") as e:
         load_gallery(out)
     assert str(nan_file) in str(e.value) and len(str(e.value).splitlines()) == 1
+    # an entry without the keys a search result reads (hand-edited gallery.json): one line
+    np.save(nan_file, t, allow_pickle=False)  # valid templates again, hash made consistent
+    digest = hashlib.sha256(nan_file.read_bytes()).hexdigest()
+    good = out / f"templates-{digest[:16]}.npy"
+    nan_file.rename(good)
+    meta["templates"].update(file=good.name, sha256=digest)
+    load_gallery_ok = {**meta}
+    (out / "gallery.json").write_text(json.dumps(load_gallery_ok))
+    assert len(load_gallery(out).entries) == 8  # the repaired gallery loads
+    del meta["entries"][3]["path"]
+    (out / "gallery.json").write_text(json.dumps(meta))
+    with pytest.raises(GalleryError, match="entry 3 lacks path; the gallery is damaged"):
+        load_gallery(out)

@@ -255,12 +255,24 @@ def load_gallery(path: str | Path, *, expect_model: str | None = None) -> Galler
         templates = np.load(tfile, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise GalleryError(f"{tfile}: unreadable ({e}); re-run `ifvit enroll`") from None
-    n = len(meta.get("entries", []))
+    entries = meta.get("entries")
+    if not isinstance(entries, list):
+        raise GalleryError(f"{meta_file}: no list of entries; re-run `ifvit enroll`")
+    for k, e in enumerate(entries):
+        lacking = [key for key in ENTRY_KEYS if not isinstance(e, dict) or key not in e]
+        if lacking or e["id"] != k:
+            what = f"lacks {', '.join(lacking)}" if lacking else f"has id {e['id']!r}"
+            raise GalleryError(f"{meta_file}: entry {k} {what}; the gallery is damaged: re-run "
+                               "`ifvit enroll`")
+    n = len(entries)
     if templates.dtype != np.float32 or templates.shape != (n, meta["template"]["dim"]):
         raise GalleryError(f"{tfile}: holds {templates.dtype} {templates.shape}, gallery.json says "
                            f"float32 ({n}, {meta['template']['dim']}); re-run `ifvit enroll`")
     check_templates(tfile, templates, str(meta.get("templates", {}).get("sha256", "")))
     return Gallery(path, meta, templates)
+
+
+ENTRY_KEYS = ("id", "subject", "impression", "path")  # what a search result reads
 
 
 def check_templates(tfile: Path, templates: np.ndarray, sha256: str) -> None:
