@@ -3,7 +3,7 @@
 # fine-tuned on real prints with identity labels (FVC2002 DB2_B / DB3_B, FVC2004 DB2_B / DB3_B, and
 # the two Neurotechnology sample sets with one identity per finger across both sensors), then
 # evaluated on FVC2002 DB1_B exactly like the shipped model. FVC2002 DB1_B is never trained on.
-# About 12 min of training on a shared 2-core CPU (300 steps at 1.3-2.4 s), ~25 min of evaluation.
+# About 12 min of training on a shared 2-core CPU (300 steps at 1.3-2.4 s), ~35 min of evaluation.
 # Usage: bash scripts/real_identities_experiment.sh [OUT]   (default OUT: runs/real_ids; each stage
 # is skipped when its output exists, and `ifvit train` resumes where it stopped)
 # REAL: the folder of the real sets (default ../shared/data/real, as in train_shipped_model.sh).
@@ -89,4 +89,28 @@ done
 E="$OUT/eval/fvc2004_db2_b-baselines"
 [ -f "$E/report.json" ] || $IFVIT evaluate --model "$OUT/match_real" \
   --data "$REAL/fvc2004_db2_b" --protocol baselines --out "$E" --quiet
+# 7. the held-out Neurotech fingers (never trained on; cross-sensor where both sets have the
+# finger), both models, FVC protocol (every genuine pair, impostors = first impressions)
+HO="$OUT/heldout_nt"
+[ -d "$HO" ] || $PY - "$OUT/match_real/bundle.json" "$OUT/shards/manifest.json" "$IDS" "$HO" <<'EOF'
+import json, os, re, sys
+from pathlib import Path
+bundle, manifest, ids, out = (Path(a) for a in sys.argv[1:])
+held = set(json.loads(bundle.read_text())["data"]["heldout_fingers"])
+idx = json.loads(manifest.read_text())["index"]
+names = sorted({s for f, s in zip(idx["finger"], idx["subject"]) if f in held and s[:3] == "nt-"})
+tmp = out.with_name(out.name + ".tmp")
+for name in names:
+    (tmp / name).mkdir(parents=True)
+    for link in (ids / name).iterdir():  # <id>_<n>_500ppi.<ext> -> <id>/<n>.<ext>
+        n = re.fullmatch(re.escape(name) + r"_(\d+)_\d+ppi(\.\w+)", link.name)
+        os.symlink(os.readlink(link), tmp / name / f"{n[1]}{n[2]}")
+tmp.rename(out)
+print(f"held-out Neurotech fingers: {len(names)}")
+EOF
+for M in new shipped; do
+  E="$OUT/eval/$M-heldout_nt-fvc"
+  [ -f "$E/report.json" ] || $IFVIT evaluate $([ $M = new ] && echo --model "$OUT/match_real") \
+    --data "$HO" --layout folder --protocol fvc --out "$E" --quiet
+done
 echo "model: $OUT/match_real; reports: $OUT/eval"
