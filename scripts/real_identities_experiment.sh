@@ -71,6 +71,7 @@ EOF
 
 # 4. Module 2 fine-tuned from the shipped Module 2 (flags of the shipped last stage; 17 of 117
 # fingers held out: finger-disjoint, and a Neurotech finger is one finger on both sensors)
+grep -q '"status": "complete"' "$OUT/match_real/bundle.json" 2>/dev/null ||
 $IFVIT train match --data "$OUT/shards" --from-dense "$OUT/m1_shipped" --init-from "$SHIP" \
   --workdir "$OUT/match_real" --steps "$STEPS" --batch 4 --lr 3e-4 --margin-warmup 0 --holdout 17 \
   --validate-every 150 --checkpoint-every 25 --seed 0 --no-progress
