@@ -30,6 +30,17 @@ def test_shipped_bundle_is_complete_and_says_how_it_was_made():
     files = [p for p in path.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < 20e6
     assert not any(p.suffix in (".pkl", ".pickle", ".pt", ".ckpt") for p in files)
+    # provenance by folder name (and hash), never the build machine's absolute paths
+    absolute = [v for v in _strings(meta) if v.startswith("/") or v[1:3] == ":\\"]
+    assert not absolute, absolute
+
+
+def _strings(tree):
+    if isinstance(tree, dict):
+        return [s for v in tree.values() for s in _strings(v)]
+    if isinstance(tree, list):
+        return [s for v in tree for s in _strings(v)]
+    return [tree] if isinstance(tree, str) else []
 
 
 def test_shipped_model_scores_real_genuine_pairs_above_impostors():

@@ -273,12 +273,28 @@ def from_scratch(b: LoadedBundle) -> LoadedBundle:
     return untrained(dataclasses.replace(b, module1=module1))
 
 
+PATH_KEYS = ("path", "shards", "data", "evaluation")  # provenance entries that name a folder
+
+
+def portable(meta: Any) -> Any:
+    """`meta` with every absolute folder path under a `PATH_KEYS` key reduced to the folder's
+    name: a bundle that leaves the machine it was built on names its sources (with their hashes,
+    kept beside them) without that machine's folder layout."""
+    if isinstance(meta, dict):
+        return {k: (Path(v).name if k in PATH_KEYS and isinstance(v, str) and Path(v).is_absolute()
+                    else portable(v)) for k, v in meta.items()}
+    if isinstance(meta, list):
+        return [portable(v) for v in meta]
+    return meta
+
+
 def export_bundle(src: str | Path, dst: str | Path, recipe: str | None = None) -> dict[str, Any]:
     """Writes the weights-only copy of a finished bundle into the empty folder `dst`.
 
     The latest checkpoint's parameters and BatchNorm statistics (no optimizer state) go to
     `dst/module1` (and `dst/module2` for 'match'); bundle.json is copied with "exported_from"
-    (and `recipe`, free text on how it was made, if given).
+    (and `recipe`, free text on how it was made, if given); absolute paths in it are reduced to
+    folder names (`portable`).
     Returns the new bundle.json content. Raises BundleError for an unfinished or broken bundle.
     """
     from ifvit_train.checkpoint import save_weights
@@ -296,8 +312,8 @@ def export_bundle(src: str | Path, dst: str | Path, recipe: str | None = None) -
     if b.matcher is not None:
         save_weights(dst / "module2", weights(b.matcher))
     main = dst / ("module2" if b.matcher is not None else "module1")
-    meta = {**b.meta, "step": b.step,
-            "exported_from": {"path": str(src.resolve()), "step": b.step},
-            "weights_sha256": state_hash(main), **({"recipe": recipe} if recipe else {})}
+    meta = portable({**b.meta, "step": b.step,
+                     "exported_from": {"path": str(src.resolve()), "step": b.step},
+                     "weights_sha256": state_hash(main), **({"recipe": recipe} if recipe else {})})
     write_json_atomic(dst / BUNDLE_FILE, meta)
     return meta

@@ -38,6 +38,7 @@ from ifvit_train.bundle import (
     LoadedBundle,
     export_bundle,
     load_bundle,
+    portable,
     write_json_atomic,
 )
 from ifvit_train.metrics import calibrate_threshold, verification_report
@@ -180,7 +181,7 @@ def calibrate_bundle(src: str | Path, dst: str | Path, eval_dirs: Sequence[str |
         chosen_by = "given"
     meta = calibrated_meta(export_bundle(src, dst), sets, k, table, chosen_by)
     config_from_dict(meta["config"])  # the new config is valid before it is written
-    write_json_atomic(Path(dst) / BUNDLE_FILE, meta)
+    write_json_atomic(Path(dst) / BUNDLE_FILE, portable(meta))
     return meta
 
 
