@@ -5,75 +5,57 @@ benchmark."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 NUM = r"\d+(?:\.\d+)?"
 
 
-def _smoke(script: str, tmp_path: Path, *args: str) -> str:
-    """stdout of `python benchmarks/<script> --smoke <args>` run in `tmp_path`; asserts exit 0."""
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke", *args],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
-    assert proc.returncode == 0, f"{script} --smoke: exit {proc.returncode}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
-def _line(pattern: str, text: str) -> bool:
-    """Whether a line of `text` matches `pattern` (`^` and `$` at line ends)."""
-    return re.search(pattern, text, re.MULTILINE) is not None
-
-
-def test_bench_search_smoke(tmp_path):
-    out = _smoke("bench_search.py", tmp_path)
+def test_bench_search_smoke(tmp_path, smoke):
+    out = smoke("bench_search.py")
     for probes in (1, 4):
         # N, probes, jax ms, numpy ms, numpy/jax, ms/probe; nothing after: the top-k ids agree
-        assert _line(rf"^\s+1000\s+{probes}(\s+{NUM}){{4}}$", out), out
-    assert _line(rf"model, batch  2: +{NUM} templates/s", out), out
-    assert _line(rf"file preparation .*: {NUM} ms/print", out), out
+        assert smoke.line(rf"^\s+1000\s+{probes}(\s+{NUM}){{4}}$", out), out
+    assert smoke.line(rf"model, batch  2: +{NUM} templates/s", out), out
+    assert smoke.line(rf"file preparation .*: {NUM} ms/print", out), out
 
 
-def test_profile_module1_smoke(tmp_path):
-    out = _smoke("profile_module1.py", tmp_path, "--out", str(tmp_path / "profile"))
-    assert _line(rf"^tiny train, 64x64, batch 1: {NUM} ms of op time per call", out), out
+def test_profile_module1_smoke(tmp_path, smoke):
+    out = smoke("profile_module1.py", "--out", str(tmp_path / "profile"))
+    assert smoke.line(rf"^tiny train, 64x64, batch 1: {NUM} ms of op time per call", out), out
     for group in ("forward convolution", "backward convolution"):  # the trace met the HLO
-        assert _line(rf"^\| {group} \| {NUM} \| {NUM}% \|$", out), out
+        assert smoke.line(rf"^\| {group} \| {NUM} \| {NUM}% \|$", out), out
     assert (tmp_path / "profile" / "optimised_hlo.txt").stat().st_size > 0
 
 
-def test_enhance_examples_smoke(tmp_path):
+def test_enhance_examples_smoke(tmp_path, smoke):
     png = tmp_path / "grid.png"
-    out = _smoke("enhance_examples.py", tmp_path, "--out", str(png))
+    out = smoke("enhance_examples.py", "--out", str(png))
     assert f"wrote {png}: rows = synth/1_1.png, synth/2_1.png" in out, out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert _line(rf"ridge period at 500 ppi over 2 prints: median {NUM} px", out), out
+    assert smoke.line(rf"ridge period at 500 ppi over 2 prints: median {NUM} px", out), out
     for size in (128, 256):
-        assert _line(rf"enhance 2 x {size}x{size} on \w+: {NUM} ms per batch", out), out
-    assert _line(rf"ratio 256/128: {NUM}", out), out
+        assert smoke.line(rf"enhance 2 x {size}x{size} on \w+: {NUM} ms per batch", out), out
+    assert smoke.line(rf"ratio 256/128: {NUM}", out), out
 
 
-def test_bench_template_separation_smoke(tmp_path):
-    out = _smoke("bench_template_separation.py", tmp_path)  # the shipped model
+def test_bench_template_separation_smoke(tmp_path, smoke):
+    out = smoke("bench_template_separation.py")  # the shipped model
     assert "6 prints of 3 fingers: 3 genuine, 12 impostor pairs" in out, out
     # score, genuine, impostor, EER, AUC, d', [rank-1], time
     for mode in ("self", "mirror", "skip"):
-        assert _line(rf"^template/{mode}(\s+-?{NUM}){{6}}\s+{NUM} ms/print$", out), out
-    assert _line(rf"^pairwise IFViT(\s+-?{NUM}){{6}}\s+{NUM} ms/pair$", out), out
+        assert smoke.line(rf"^template/{mode}(\s+-?{NUM}){{6}}\s+{NUM} ms/print$", out), out
+    assert smoke.line(rf"^pairwise IFViT(\s+-?{NUM}){{6}}\s+{NUM} ms/pair$", out), out
 
 
-def test_bench_evidence_smoke(tmp_path):
-    out = _smoke("bench_evidence.py", tmp_path, "--out", str(tmp_path / "evidence.json"))
+def test_bench_evidence_smoke(tmp_path, smoke):
+    out = smoke("bench_evidence.py", "--out", str(tmp_path / "evidence.json"))
     assert "2 genuine pairs (2 fingers x 2 impressions, seed 20261207" in out, out
     pct = rf"{NUM}%"
     # kind, shown, within 2 / 4 / 9 px, median px, no counterpart (off own print), target
     for kind in ("Module 1", "global branch", "ROI branch"):
-        assert _line(rf"^\| {kind} \| [\d,]+ \| {pct} \| {pct} \| {pct} \| {NUM} \| {pct} "
+        assert smoke.line(rf"^\| {kind} \| [\d,]+ \| {pct} \| {pct} \| {pct} \| {NUM} \| {pct} "
                      rf"\({pct}\) \| >= \d+%: (met|not met) \|$", out), out
     # a number row once the shipped model's fine stage is trained
-    assert _line(rf"^\| Module 1 \+ fine stage \| (n/a, fine stage untrained|[\d,]+ \| {pct}) ",
-                 out), out
+    fine = rf"^\| Module 1 \+ fine stage \| (n/a, fine stage untrained|[\d,]+ \| {pct}) "
+    assert smoke.line(fine, out), out
     rows = json.loads((tmp_path / "evidence.json").read_text())["rows"]
     assert rows["module1"]["shown"] >= rows["module1"]["with_counterpart"] > 0
