@@ -185,3 +185,21 @@ def test_module1_matches_off_the_foreground_are_dropped(eval_models):
     x0 = np.asarray(everywhere["mkpts0_c"])[..., 0]
     assert (v_all & (x0 < 31.5)).any() and (v_all & (x0 > 31.5)).any()  # matches on both halves
     np.testing.assert_array_equal(v_half, v_all & (x0 > 31.5))  # only those on the print are kept
+
+
+def test_pseudo_ground_truth_keeps_confident_inliers_and_their_points():
+    from ifvit_core.ifvit.targets import pseudo_ground_truth
+
+    valid = np.array([[True, True, True, False]])
+    dense = {"i_ids": np.arange(4)[None], "valid": valid,
+             "mconf": np.array([[0.9, 0.1, 0.6, 0.9]], np.float32),
+             "mkpts1_c": np.array([[[0, 0], [8, 0], [16, 0], [24, 0]]], np.float32)}
+    inliers = np.array([[True, True, False, True]])
+    gi, gv, gp = pseudo_ground_truth(dense, inliers, 0.5)
+    # row 0: confident inlier; row 1 below the floor; row 2 an outlier; row 3 no valid match
+    np.testing.assert_array_equal(np.asarray(gv), [[True, False, False, False]])
+    np.testing.assert_array_equal(np.asarray(gi), [[0, 1, 2, 3]])
+    fine = {**dense, "mkpts1_f": dense["mkpts1_c"] + 2.5}
+    np.testing.assert_array_equal(np.asarray(pseudo_ground_truth(fine, inliers, 0.5)[2]),
+                                  fine["mkpts1_f"])  # the refined point when Module 1 has one
+    np.testing.assert_array_equal(np.asarray(gp), dense["mkpts1_c"])

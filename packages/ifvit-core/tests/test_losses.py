@@ -399,3 +399,55 @@ def test_evidence_weighted_by_hand():
 def test_evidence_k_must_not_be_negative():
     with pytest.raises(ValueError, match="evidence_k"):
         config.Module2Config(evidence_k=-1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Template losses
+# --------------------------------------------------------------------------------------------------
+
+
+def _template_case():
+    b, d, c = 3, 6, 4
+    single = {f"{br}{k}": _rand((b, d), 40 + 2 * i + k) for i, br in enumerate(("global", "local"))
+              for k in (0, 1)}
+    weights = {"global": _rand((d, c), 50), "local": _rand((d, c), 51)}
+    labels = np.array([0, 1, 2, 0, 3, -1], np.int32)  # image 0 rows, then image 1 rows
+    is_genuine = np.array([1, 0, 0], np.int32)
+    score = np.array([0.9, -0.2, 0.1], np.float32)
+    return single, weights, labels, is_genuine, score
+
+
+def test_template_loss_matches_numpy_reference():
+    single, weights, labels, gen, score = _template_case()
+    got = jax.jit(lambda *a: losses.template_loss(*a, fusion_alpha=0.3, cosine_margin=0.1,
+                                                  arcface_scale=16.0, arcface_margin=0.2))(
+        single, weights, labels, gen, score)
+
+    def unit(x):
+        x = np.asarray(x, np.float64)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    cos = {br: np.sum(unit(single[f"{br}0"]) * unit(single[f"{br}1"]), axis=1)
+           for br in ("global", "local")}
+    fused = 0.3 * cos["global"] + 0.7 * cos["local"]
+    want_cons = np.mean((fused - score) ** 2)
+    emb = [np.mean(np.where(gen > 0, 1 - cos[br], np.maximum(cos[br] - 0.1, 0)))
+           for br in ("global", "local")]
+    arc = [_np_arcface_loss(np.concatenate([single[f"{br}0"], single[f"{br}1"]]), weights[br],
+                            labels, 16.0, 0.2) for br in ("global", "local")]
+    np.testing.assert_allclose(float(got["consistency"]), want_cons, rtol=1e-5)
+    np.testing.assert_allclose(float(got["embed"]), np.mean(emb), rtol=1e-5)
+    np.testing.assert_allclose(float(got["arcface"]), np.mean(arc), rtol=1e-4)
+
+
+def test_template_consistency_does_not_train_the_pair_score():
+    single, weights, labels, gen, score = _template_case()
+
+    def cons(s, z):
+        return losses.template_loss({**single, "global0": z}, weights, labels, gen,
+                                    s)["consistency"]
+
+    g_score, g_z = jax.grad(cons, argnums=(0, 1))(jnp.asarray(score),
+                                                 jnp.asarray(single["global0"]))
+    assert np.all(np.asarray(g_score) == 0)  # the pair is the target, not trained by this term
+    assert np.abs(np.asarray(g_z)).sum() > 0  # the template is

@@ -143,3 +143,32 @@ def test_no_ground_truth_gives_no_targets():
         (H, W), geometry.identity_affine((2,)), registration.resize_frame((H, W), (G, G), 2),
         (G, G))
     assert not np.asarray(gt["gt_valid"]).any()
+
+
+def test_pseudo_labels_of_exact_matches_are_the_exact_targets():
+    """Module 1 rows that match every in-bounds cell to its exact point (all RANSAC inliers) give,
+    through `pseudo_ground_truth`, the same branch targets as the exact ground truth; a row below
+    the confidence floor or off RANSAC's inliers gives none."""
+    A = _affine(12.0, 3.0, -2.0)
+    gi, gv, g1 = _raw_gt(A)
+    n = (H // 8) * (W // 8)
+    rows, cols = np.divmod(np.arange(n), W // 8)
+    p1 = np.stack([cols, rows], 1).astype(np.float32) * 8 @ A[:, :2].T + A[:, 2]
+    inb = (p1[:, 0] >= 0) & (p1[:, 0] <= W - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= H - 1)
+    dense = {"i_ids": jnp.arange(n)[None], "valid": jnp.asarray(inb)[None],
+             "mconf": jnp.full((1, n), 0.9), "mkpts1_f": jnp.asarray(p1)[None],
+             "mkpts1_c": jnp.zeros((1, n, 2))}
+    image = jnp.zeros((1, H, W, 1))
+    inputs = _inputs(image, image, A[None])
+    exact = targets.module2_targets(gi[None], gv[None], g1[None], (H, W), jnp.asarray(A)[None],
+                                    inputs)
+    pseudo = targets.module2_targets(*targets.pseudo_ground_truth(dense, jnp.ones((1, n), bool),
+                                                                  0.5),
+                                     (H, W), jnp.asarray(A)[None], inputs)
+    for k in exact:
+        np.testing.assert_array_equal(np.asarray(pseudo[k]), np.asarray(exact[k]), err_msg=k)
+    assert np.asarray(exact["global_gt_valid"]).sum() > 10
+    for inl, floor in ((jnp.zeros((1, n), bool), 0.5), (jnp.ones((1, n), bool), 0.95)):
+        none = targets.module2_targets(*targets.pseudo_ground_truth(dense, inl, floor), (H, W),
+                                       jnp.asarray(A)[None], inputs)
+        assert not np.asarray(none["global_gt_valid"]).any()

@@ -154,6 +154,10 @@ class LossConfig:
     lambda_dense: float = 0.5  # λ1 [PRIOR]
     lambda_embed: float = 0.1  # λ2 [PRIOR]
     lambda_arcface: float = 1.0  # λ3 [PRIOR]
+    # Beyond the paper: single-print templates trained as templates (`losses.template_loss`):
+    # weight of their ArcFace + L_E, and of the template-vs-pair cosine consistency. 0 = off.
+    lambda_template: float = 0.0
+    lambda_template_consistency: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ Pure functions of arrays, jit-able, with no data-dependent shapes. Shape glossar
 
 Every hyper-parameter is a keyword argument whose default is the SPEC value; the keyword names of
 `module2_loss` match the fields of `ifvit_core.config.LossConfig` except `fine_weight` (Module 1's
-fine-stage weight, `fine_loss`), so a trainer passes `**dataclasses.asdict(cfg.loss)` without it.
+fine-stage weight, `fine_loss`) and the template weights `lambda_template*` (`template_loss`), so a
+trainer passes `**dataclasses.asdict(cfg.loss)` without them (`MODULE2_LOSS_EXCLUDED`).
 
 Provenance of the defaults (SPEC §0 tags):
 * NLL form of L_D and the clamp eps=1e-6 — LoFTR/IFViT papers [PRIOR/CODE].
@@ -27,6 +28,8 @@ import jax.numpy as jnp
 import optax
 
 BRANCHES = ("global", "local")
+# LossConfig fields that are not keywords of `module2_loss`
+MODULE2_LOSS_EXCLUDED = ("fine_weight", "lambda_template", "lambda_template_consistency")
 
 
 def _masked_mean(values: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -343,6 +346,58 @@ def module2_loss(
     )
     comps["total"] = total
     return total, comps
+
+
+# --------------------------------------------------------------------------------------------------
+# Templates: single-print embeddings trained as what 1:N search stores
+# --------------------------------------------------------------------------------------------------
+
+
+def template_loss(
+    single: Mapping[str, jax.Array],
+    weights: Mapping[str, jax.Array],
+    labels: jax.Array,
+    is_genuine: jax.Array,
+    pair_score: jax.Array,
+    *,
+    fusion_alpha: float = 0.5,
+    cosine_margin: float = 0.0,
+    arcface_scale: float = 64.0,
+    arcface_margin: float = 0.4,
+) -> dict[str, jax.Array]:
+    """Losses of the per-print templates (`ifvit_core.ifvit.template`) of a batch of pairs.
+
+    A template is made from one print alone, so the pairwise objective does not train it. Three
+    terms, each the mean of its global- and local-branch values where it has one:
+    `arcface`: ArcFace of each single-print embedding with its finger's class centre (the
+    branch's own centres, shared with the pairwise embeddings); `embed`: L_E on the two templates
+    of each pair; `consistency`: `(t0·t1 - s)²`, the template dot product (the fused cosine of
+    the single-print embeddings) pulled towards the pair's fused cosine `s`, with no gradient into
+    the pairwise path (it teaches the template to agree with the pair, not the reverse).
+
+    Args:
+      single: `global0`, `global1`, `local0`, `local1` [B, d] single-print embeddings of image 0
+        and image 1 per branch.
+      weights: `global`, `local` [d, C] ArcFace class centres of each branch.
+      labels: [2B] int classes of image 0 then image 1 (-1 unknown).
+      is_genuine: [B] int. pair_score: [B] the pairwise fused cosine.
+      fusion_alpha: α of the fused score. cosine_margin, arcface_scale, arcface_margin: as
+        `module2_loss`.
+
+    Returns:
+      {'arcface', 'embed', 'consistency'} scalars.
+    """
+    arc, emb = [], []
+    for name in BRANCHES:
+        z0, z1 = single[f"{name}0"], single[f"{name}1"]
+        arc.append(arcface_loss(jnp.concatenate([z0, z1], axis=0), weights[name], labels,
+                                scale=arcface_scale, margin=arcface_margin))
+        emb.append(cosine_embedding_loss(z0, z1, is_genuine, margin=cosine_margin))
+    fused = fuse_scores(cosine_similarity(single["global0"], single["global1"]),
+                        cosine_similarity(single["local0"], single["local1"]), fusion_alpha)
+    target = jax.lax.stop_gradient(pair_score.astype(jnp.float32))
+    return {"arcface": 0.5 * (arc[0] + arc[1]), "embed": 0.5 * (emb[0] + emb[1]),
+            "consistency": jnp.mean((fused - target) ** 2)}
 
 
 # --------------------------------------------------------------------------------------------------

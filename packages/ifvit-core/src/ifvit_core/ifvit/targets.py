@@ -174,3 +174,30 @@ def module2_targets(
                                  tuple(image.shape[1:3]), mask)
         out.update({f"{name}_{k}": v for k, v in gt.items()})
     return out
+
+
+def pseudo_ground_truth(
+    dense: dict[str, jax.Array],
+    inliers: jax.Array,
+    min_conf: float,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Module 1's own matches as raw-frame ground truth (docs/contracts.md layout), for genuine
+    pairs that have no exact correspondences (two real impressions of one finger).
+
+    A row counts when RANSAC kept it (`Alignment.inliers`: consistent with the fitted alignment)
+    and its coarse confidence is at least `min_conf`. Its image-1 point is the fine stage's when
+    Module 1 ran it (`mkpts1_f`, the point RANSAC was given), else the matched cell's corner.
+
+    Args:
+      dense: Module 1 outputs (`register_pair`): `i_ids` [B, L] image-0 cells, `valid`, `mconf`
+        [B, L], `mkpts1_c` (and optionally `mkpts1_f`) [B, L, 2] image-1 pixels.
+      inliers: [B, L] bool RANSAC inliers of those rows.
+      min_conf: confidence floor in [0, 1].
+
+    Returns:
+      (gt_i [B, L] int32, gt_valid [B, L] bool, gt_pts1 [B, L, 2] float32), the inputs of
+      `module2_targets`.
+    """
+    pts1 = dense["mkpts1_f"] if "mkpts1_f" in dense else dense["mkpts1_c"]
+    valid = dense["valid"] & inliers & (dense["mconf"] >= min_conf)
+    return dense["i_ids"].astype(jnp.int32), valid, pts1.astype(jnp.float32)
