@@ -50,33 +50,15 @@ fi
 [ -f "$OUT/shards/manifest.json" ] || $IFVIT ingest --input "$IDS" --layout folder --strict \
   --quiet --pattern '(?P<subject>.+)_(?P<impression>\d+)_(?P<ppi>\d+)ppi\.\w+' --out "$OUT/shards"
 
-# 3. the shipped model's Module 1 as a weights-only Module 1 bundle: `train match --from-dense`
-# refuses a Module 2 bundle, and the shipped model's Module 1 training run is not distributed.
-# Same bundle.json (config incl. evidence k, preprocessing: enhancement, downscale, windows) with
-# kind "dense" and the module1 weights folder copied unchanged.
-[ -f "$OUT/m1_shipped/bundle.json" ] || $PY - "$SHIP" "$OUT/m1_shipped" <<'EOF'
-import json, shutil, sys
-from pathlib import Path
-from ifvit_train import bundle as bundles
-src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-meta = json.loads((src / "bundle.json").read_text())
-shutil.copytree(src / "module1", dst / "module1")
-meta = {k: v for k, v in meta.items() if k not in ("calibration", "thresholds", "init_from")}
-meta.update(kind="dense", exported_from={"path": str(src.resolve()), "step": meta["step"],
-            "part": "module1 of an exported Module 2 bundle"},
-            weights_sha256=bundles.state_hash(dst / "module1"))
-bundles.write_json_atomic(dst / "bundle.json", meta)
-print("Module 1 bundle:", dst, bundles.load_bundle(dst).kind)
-EOF
-
-# 4. Module 2 fine-tuned from the shipped Module 2 (flags of the shipped last stage; 17 of 117
-# fingers held out: finger-disjoint, and a Neurotech finger is one finger on both sensors)
+# 3. Module 2 fine-tuned from the shipped Module 2 (flags of the shipped last stage; 17 of 117
+# fingers held out: finger-disjoint, and a Neurotech finger is one finger on both sensors). The
+# shipped (exported Module 2) bundle is also --from-dense: its Module 1 and preprocessing are used.
 grep -q '"status": "complete"' "$OUT/match_real/bundle.json" 2>/dev/null ||
-$IFVIT train match --data "$OUT/shards" --from-dense "$OUT/m1_shipped" --init-from "$SHIP" \
+$IFVIT train match --data "$OUT/shards" --from-dense "$SHIP" --init-from "$SHIP" \
   --workdir "$OUT/match_real" --steps "$STEPS" --batch 4 --lr 3e-4 --margin-warmup 0 --holdout 17 \
   --validate-every 150 --checkpoint-every 25 --seed 0 --no-progress
 
-# 5. FVC2002 DB1_B (never trained on), like the shipped model's rows in docs/accuracy.md
+# 4. FVC2002 DB1_B (never trained on), like the shipped model's rows in docs/accuracy.md
 for PROTO in baselines identification; do
   [ -f "$OUT/eval/db1_b-$PROTO/report.json" ] || $IFVIT evaluate --model "$OUT/match_real" \
     --data "$REAL/fvc2002_db1_b" --protocol "$PROTO" --out "$OUT/eval/db1_b-$PROTO" --quiet
@@ -86,11 +68,11 @@ for PROTO in baselines identification; do
   [ -f "$OUT/eval/shipped-db1_b-$PROTO/report.json" ] || $IFVIT evaluate \
     --data "$REAL/fvc2002_db1_b" --protocol "$PROTO" --out "$OUT/eval/shipped-db1_b-$PROTO" --quiet
 done
-# 6. FVC2004 DB2_B, a TRAINING set of this experiment (8 of its 10 fingers trained on): not held out
+# 5. FVC2004 DB2_B, a TRAINING set of this experiment (8 of its 10 fingers trained on): not held out
 E="$OUT/eval/fvc2004_db2_b-baselines"
 [ -f "$E/report.json" ] || $IFVIT evaluate --model "$OUT/match_real" \
   --data "$REAL/fvc2004_db2_b" --protocol baselines --out "$E" --quiet
-# 7. the held-out Neurotech fingers (never trained on; cross-sensor where both sets have the
+# 6. the held-out Neurotech fingers (never trained on; cross-sensor where both sets have the
 # finger), both models, FVC protocol (every genuine pair, impostors = first impressions)
 HO="$OUT/heldout_nt"
 [ -d "$HO" ] || $PY - "$OUT/match_real/bundle.json" "$OUT/shards/manifest.json" "$IDS" "$HO" <<'EOF'

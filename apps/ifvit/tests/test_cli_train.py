@@ -33,6 +33,25 @@ from ifvit_cli.main import main
     (["train", "all", "--data", "{shards}", "--workdir", "{tmp}/w", "--holdout", "1"],
      "validation needs >= 2 held-out fingers"),
     (["inspect", "{tmp}"], "not a model bundle"),
+    # several --data folders (train match) and --mix
+    (["train", "match", "--data", "{shards}", "--data", "{shards}/", "--workdir", "{tmp}/w",
+      "--from-dense", "{tmp}"], "given twice as a data folder"),
+    (["train", "match", "--data", "{shards}", "--data", "{two}", "--workdir", "{tmp}/w",
+      "--from-dense", "{tmp}", "--mix", "1"], "1 mix weights for 2 data folders"),
+    (["train", "match", "--data", "{shards}", "--data", "{two}", "--workdir", "{tmp}/w",
+      "--from-dense", "{tmp}", "--mix", "1,-1"], "each must be >= 0"),
+    (["train", "match", "--data", "{shards}", "--data", "{two}", "--workdir", "{tmp}/w",
+      "--from-dense", "{tmp}", "--mix", "0,0"], "at least one > 0"),
+    (["train", "match", "--data", "{shards}", "--data", "{two}", "--workdir", "{tmp}/w",
+      "--from-dense", "{tmp}", "--mix", "half,half"], "numbers separated by commas"),
+    (["train", "match", "--data", "{shards}", "--data", "{two}", "--workdir", "{tmp}/w",
+      "--from-dense", "{tmp}"], "two: 1 training finger(s); every data folder needs >= 2"),
+    (["train", "match", "--data", "{shards}", "--data", "{tmp}/nope", "--workdir", "{tmp}/w",
+      "--from-dense", "{tmp}"], "nope: not a shard folder"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--mix", "1"],
+     "--mix is only for `train match`"),
+    (["train", "all", "--data", "{shards}", "--data", "{two}", "--workdir", "{tmp}/w"],
+     "several --data folders are for `train match`"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, msg):
     import numpy as np
@@ -44,9 +63,12 @@ def test_bad_arguments(tmp_path, capsys, argv, msg):
     write_shards([{"image": rng.integers(0, 255, (96, 96), dtype=np.uint8), "subject": str(f),
                    "finger": f, "impression": k, "dpi": 500.0, "source": f"{f}_{k}.png"}
                   for f in range(4) for k in (1, 2)], shards)
+    write_shards([{"image": rng.integers(0, 255, (96, 96), dtype=np.uint8), "subject": str(f),
+                   "finger": f, "impression": k, "dpi": 500.0, "source": f"{f}_{k}.png"}
+                  for f in range(2) for k in (1, 2)], tmp_path / "two")  # 1 training finger
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "notes.txt").write_text("a user's file")
-    argv = [a.format(tmp=tmp_path, shards=shards) for a in argv]
+    argv = [a.format(tmp=tmp_path, shards=shards, two=tmp_path / "two") for a in argv]
     before = sorted(p for p in tmp_path.rglob("*"))
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -64,3 +86,11 @@ def test_train_fine_flag_reaches_the_training_settings():
     base = ["dense", "--data", "d", "--workdir", "w"]
     assert train._settings_from_args(p.parse_args(base + ["--train-fine"])).train_fine
     assert not train._settings_from_args(p.parse_args(base)).train_fine
+
+
+def test_help_teaches_several_data_folders(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--data synth_shards --data real_shards --mix 0.5,0.5" in out
+    assert "--mix W1,W2,..." in out

@@ -8,7 +8,7 @@ same call on the same workdir resumes exactly where the previous run stopped.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ifvit_data.outputs import FolderLock, claim_output_dir
 from ifvit_data.pipeline import make_iterator
 from ifvit_train import bundle as bundles
 from ifvit_train.config import TrainConfig
-from ifvit_train.data import dense_dataset, match_dataset, open_data
+from ifvit_train.data import dense_dataset, match_dataset, open_data, open_match_data
 from ifvit_train.dense import dense_batch_keys, init_dense_state, make_dense_step
 from ifvit_train.loop import LoopResult, run_loop
 from ifvit_train.match import MATCH_BATCH_KEYS, init_match_state, make_match_step
@@ -40,7 +40,10 @@ Log = Callable[[str], None]
 
 
 def _check_resume(workdir: Path, meta: dict[str, Any], log: Log) -> dict[str, Any]:
-    """Keeps an existing bundle.json of the same run; refuses a workdir holding another run."""
+    """Keeps an existing bundle.json of the same run; refuses a workdir holding another run.
+
+    The data is compared by `manifest_sha256`: one folder's manifest hash, or for several folders
+    a hash over their hashes and mix weights in order (another set, order or mix is refused)."""
     if not (workdir / bundles.BUNDLE_FILE).is_file():
         return meta
     old = bundles.read_meta(workdir)
@@ -162,43 +165,70 @@ def _batches(make_ds: Callable, *args: Any, **kw: Any) -> Callable[[dict | None]
     return make
 
 
-def _check_match_data(data: Any, data_dir: str | Path, tc: TrainConfig) -> None:
+def _check_match_data(data: Any, data_dir: Any, tc: TrainConfig) -> None:
     if data.num_classes < 2:
         raise ValueError(f"{data_dir}: Module 2 needs at least 2 training fingers")
     check_verification_split(data.heldout, tc.val_prints)
 
 
-def check_match_data(data_dir: str | Path, tc: TrainConfig) -> None:
+DataDirs = str | Path | Sequence[str | Path]
+
+
+def check_match_data(data_dir: DataDirs, tc: TrainConfig,
+                     mix: Sequence[float] | None = None) -> None:
     """Raises ValueError when Module 2 cannot train on this data with these settings.
 
     `train_match` checks the same before it writes anything; call this first to refuse a
     Module 1 + Module 2 run before Module 1's training time is spent.
     """
-    _check_match_data(open_data(data_dir, tc), data_dir, tc)
+    _check_match_data(open_match_data(data_dir, tc, mix), data_dir, tc)
 
 
-def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Path, tc: TrainConfig,
+def _module1_weights(b: bundles.LoadedBundle) -> Path:
+    """The folder a bundle's Module 1 was loaded from (`load_bundle`)."""
+    if b.kind == "match" or "exported_from" in b.meta:
+        return b.path / "module1"
+    return b.path / "checkpoints" / str(b.step)
+
+
+def _replicate_on(module: nnx.Module, mesh: jax.sharding.Mesh) -> None:
+    """Puts a loaded module's weights on every device of `mesh` (replicated) unless they are on
+    them already: an exported bundle's weights load onto one device, Module 2's state lives on
+    the mesh, and validation runs both in one jitted call."""
+    leaves = jax.tree.leaves(nnx.state(module))
+    if all(leaf.sharding.device_set == set(mesh.devices.flat) for leaf in leaves):
+        return
+    rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    nnx.update(module, jax.device_put(nnx.state(module), rep))
+
+
+def train_match(data_dir: DataDirs, workdir: str | Path, from_dense: str | Path, tc: TrainConfig,
                 *, loss: LossConfig | None = None, init_from: str | Path | None = None,
-                force: bool = False, log: Log = print, progress: bool = True) -> dict[str, Any]:
-    """Trains Module 2 from a Module 1 bundle; returns the Module 2 bundle.json.
+                mix: Sequence[float] | None = None, force: bool = False, log: Log = print,
+                progress: bool = True) -> dict[str, Any]:
+    """Trains Module 2 from a bundle's Module 1; returns the Module 2 bundle.json.
 
+    `data_dir`: one shard folder, or several trained together (`data.open_match_data`): each
+    split by finger on its own, its training fingers ArcFace classes of their own, each pair drawn
+    from folder f with probability `mix[f]` (normalised; default: proportional to the folders'
+    training records), validation on every folder's held-out fingers.
+    `from_dense`: a Module 1 bundle, or a Module 2 bundle (e.g. the shipped, exported one) whose
+    Module 1 is then used; `from_dense.state_sha256` hashes the weights folder it was loaded from.
     `loss` replaces the Module 1 bundle's loss settings (λ weights, ArcFace s/m, L_E margin).
     `init_from`: a Module 2 bundle whose branches to start from instead of Module 1's trunk
     (fine-tuning, e.g. on real prints or larger windows; ArcFace class centres are kept only when
     the number of training fingers is the same).
     """
     dense = bundles.load_bundle(from_dense, require=None)
-    if dense.kind != "dense":
-        raise bundles.BundleError(f"{from_dense}: a Module 2 bundle; --from-dense needs "
-                                  "the Module 1 bundle (`ifvit train dense` output)")
     # Module 2 sees its inputs exactly as Module 1 was trained to (one preprocessing path)
     enh = enhancement(dense.meta["preprocessing"])
     tc = tc.replace(input_downscale=float(dense.meta["preprocessing"].get("downscale", 1.0)),
                     enhance=enh is not None)
-    data = open_data(data_dir, tc)
+    data = open_match_data(data_dir, tc, mix)
     _check_match_data(data, data_dir, tc)
     start, started = start_point(init_from, "match") if init_from is not None else (None, None)
-    inputs = [data_dir, from_dense] + ([init_from] if init_from else [])
+    dirs = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
+    inputs = [*dirs, from_dense] + ([init_from] if init_from else [])
     workdir = claim_output_dir(workdir, "bundle-match", inputs=inputs, force=force)
     lock = _lock_workdir(workdir)  # released when this function ends, even by an error
     try:
@@ -206,18 +236,20 @@ def train_match(data_dir: str | Path, workdir: str | Path, from_dense: str | Pat
                                                             num_classes=data.num_classes),
                                 loss=loss or dense.cfg.loss)
         mesh = make_mesh(tc.mesh_data, tc.mesh_fsdp)
+        _replicate_on(dense.module1, mesh)
         graphdef, state, transfer = init_match_state(cfg, tc, mesh, dense.module1, log=log,
                                                      init_matcher=start.matcher if start else None)
         _log_model(log, "Module 2", state.params, state)
         m1_graphdef, m1_params, m1_stats = nnx.split(dense.module1, nnx.Param, nnx.BatchStat)
         if not (workdir / "module1").exists():
             bundles_save_module1(workdir, m1_params, m1_stats)
-        dense_hash = bundles.state_hash(dense.path / "checkpoints" / str(dense.step))
+        dense_hash = bundles.state_hash(_module1_weights(dense))
+        of_match = {"kind": "match"} if dense.kind == "match" else {}  # its Module 1 only
         meta = bundles.new_meta("match", cfg, tc, data.summary(), dense.meta["preprocessing"],
                                 state.params, fine_trained=bundles.fine_trained(dense.meta),
                                 from_dense={"path": str(Path(from_dense).resolve()),
                                             "step": dense.step, "state_sha256": dense_hash,
-                                            **transfer},
+                                            **of_match, **transfer},
                                 **({"init_from": started} if started else {}))
         meta = _check_resume(workdir, meta, log)
         ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints,

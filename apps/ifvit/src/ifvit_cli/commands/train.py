@@ -15,8 +15,12 @@ held-out fingers (--holdout); held-out fingers are never trained on and give the
   dense  Module 1 (LoFTR dense registration) on corrupted + rotated copies with exact ground truth;
          validation: match precision/recall and registration error on held-out fingers. With
          --train-fine also the fine stage (validation adds coarse vs fine end-point error).
-  match  Module 2 (global + ROI branches, L_D + L_E + ArcFace) from a Module 1 bundle; the frozen
-         Module 1 aligns every pair exactly as at inference; validation: EER on held-out fingers.
+  match  Module 2 (global + ROI branches, L_D + L_E + ArcFace) from a bundle's Module 1 (a Module 1
+         bundle, or a Module 2 bundle such as the shipped model); the frozen Module 1 aligns every
+         pair exactly as at inference; validation: EER on held-out fingers. --data may be given
+         several times: each folder is split on its own, its fingers are classes of their own,
+         and each pair comes from folder k with probability W_k of --mix (default: in proportion
+         to the folders' training prints); validation uses every folder's held-out fingers.
   all    dense into WORKDIR/dense, then match into WORKDIR/match.
 
 The workdir becomes a model bundle (bundle.json, Orbax checkpoints, metrics.jsonl,
@@ -27,6 +31,9 @@ examples:
   ifvit train all --data shards/ --workdir runs/m --preset small --steps 400
   ifvit train dense --data shards/ --workdir runs/m1 --preset paper --init-loftr loftr.safetensors
   ifvit train match --data shards/ --from-dense runs/m1 --workdir runs/m2 --steps 2000 --accum 4
+  # Module 2 on synthetic shards (exact correspondences) and real shards, half the pairs each
+  ifvit train match --data synth_shards --data real_shards --mix 0.5,0.5 --from-dense runs/m1 \
+      --workdir runs/m2mix
   # fine-tune: Module 1 on whole prints (256-px windows), then Module 2 on real prints
   ifvit train dense --data shards/ --workdir runs/m1_256 --init-from runs/m1 --image-size 256
   ifvit train match --data real_shards/ --from-dense runs/m1_256 --init-from runs/m2 \
@@ -36,7 +43,13 @@ examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("stage", choices=["dense", "match", "all"], help="what to train")
-    p.add_argument("--data", type=Path, required=True, help="shard folder (ifvit ingest --out)")
+    p.add_argument("--data", type=Path, required=True, action="append",
+                   help="shard folder (ifvit ingest --out); match: repeat it to train on several "
+                        "folders at once")
+    p.add_argument("--mix", default=None, metavar="W1,W2,...",
+                   help="match: one weight >= 0 per --data, the share of training pairs drawn "
+                        "from each folder (normalised; default: in proportion to each folder's "
+                        "training prints)")
     p.add_argument("--workdir", type=Path, required=True, help="run folder = the model bundle")
     p.add_argument("--preset", default=None, choices=["tiny", "small", "paper"],
                    help="model size for dense/all (default: small, or --init-from's; match takes "
@@ -51,7 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fine-tune: dense: start Module 1 from a trained bundle's Module 1 (its "
                         "preset is used); match: start Module 2 from a trained Module 2 bundle "
                         "(ArcFace class centres are re-learnt when the number of fingers differs)")
-    p.add_argument("--from-dense", type=Path, help="match: the Module 1 bundle to start from")
+    p.add_argument("--from-dense", type=Path,
+                   help="match: the bundle whose Module 1 to use (a Module 1 bundle, or a Module 2 "
+                        "bundle such as the shipped model)")
     p.add_argument("--init-loftr", type=Path,
                    help="dense/all: converted LoFTR weights to start from")
     p.add_argument("--steps", type=int, default=400,
@@ -126,10 +141,44 @@ def _settings_from_args(args: argparse.Namespace):
         raise UserError(str(e)) from None
 
 
+def _data(args: argparse.Namespace) -> Path | list[Path]:
+    """The one --data folder, or the list of several."""
+    return args.data[0] if len(args.data) == 1 else args.data
+
+
+def _data_label(args: argparse.Namespace) -> str:
+    return ", ".join(str(d) for d in args.data)
+
+
+def _mix(args: argparse.Namespace) -> list[float] | None:
+    """--mix as floats, checked against the --data folders (one line, exit 2 otherwise)."""
+    if args.mix is None:
+        return None
+    from ifvit_data.mix import normalise_weights
+
+    try:
+        weights = [float(w) for w in args.mix.split(",")]
+    except ValueError:
+        raise UserError(f"--mix {args.mix}: give numbers separated by commas, one per --data "
+                        "(e.g. --mix 0.5,0.5)") from None
+    try:
+        normalise_weights(weights, len(args.data))
+    except ValueError as e:
+        raise UserError(f"--mix {args.mix}: {e}") from None
+    return weights
+
+
 def _check(args: argparse.Namespace) -> None:
-    if not args.data.is_dir() or not (args.data / "manifest.json").is_file():
-        raise UserError(f"--data {args.data}: not a shard folder (no manifest.json); run "
-                        f"`ifvit ingest --input IMAGES --layout fvc --out {args.data}` first")
+    if len(args.data) > 1 and args.stage != "match":
+        raise UserError("several --data folders are for `train match`; `train dense` / `train "
+                        "all` take one")
+    if args.mix is not None and args.stage != "match":
+        raise UserError("--mix is only for `train match` (with several --data folders)")
+    for d in args.data:
+        if not d.is_dir() or not (d / "manifest.json").is_file():
+            raise UserError(f"--data {d}: not a shard folder (no manifest.json); run "
+                            f"`ifvit ingest --input IMAGES --layout fvc --out {d}` first")
+    _mix(args)
     if args.stage == "match" and args.from_dense is None:
         raise UserError("train match needs --from-dense BUNDLE (the Module 1 bundle)")
     if args.stage != "match" and args.from_dense is not None:
@@ -161,10 +210,12 @@ def _check(args: argparse.Namespace) -> None:
                         "`ifvit convert`")
     from ifvit_data.outputs import OutputError, claim_output_dir
 
+    if args.stage == "match" and len(args.data) > 1:
+        _check_match_data(args)  # before the --from-dense bundle is loaded
     if args.stage == "all":
         _check_match_data(args)
         # the parent of the two bundles; each bundle claims its own folder
-        inputs = [args.data] + ([args.init_loftr] if args.init_loftr else [])
+        inputs = [*args.data] + ([args.init_loftr] if args.init_loftr else [])
         try:
             claim_output_dir(args.workdir, "train-all", inputs=inputs, force=args.force)
         except OutputError as e:
@@ -174,14 +225,17 @@ def _check(args: argparse.Namespace) -> None:
 def _check_match_data(args: argparse.Namespace) -> None:
     """Refuses data Module 2 cannot train on before Module 1 spends its training time."""
     from ifvit_data.shards import ShardError
+    from ifvit_train.data import DataFolderError
     from ifvit_train.run import check_match_data
 
     try:
-        check_match_data(args.data, _settings_from_args(args))
+        check_match_data(_data(args), _settings_from_args(args), _mix(args))
     except ShardError as e:
         raise UserError(str(e)) from None
+    except DataFolderError as e:
+        raise UserError(f"--data {e}") from None
     except ValueError as e:
-        raise UserError(f"--data {args.data}: {e}") from None
+        raise UserError(f"--data {_data_label(args)}: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -190,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_data.outputs import OutputError
     from ifvit_data.shards import ShardError
     from ifvit_train.bundle import BundleError
+    from ifvit_train.data import DataFolderError
     from ifvit_train.loop import TrainingDiverged
     from ifvit_train.run import train_dense, train_match
 
@@ -197,21 +252,23 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.stage in ("dense", "all"):
             dense_dir = args.workdir / "dense" if args.stage == "all" else args.workdir
-            meta = train_dense(args.data, dense_dir, _model_config(args), tc,
+            meta = train_dense(args.data[0], dense_dir, _model_config(args), tc,
                                init_loftr=args.init_loftr, init_from=args.init_from,
                                force=args.force, progress=progress)
             _report("Module 1", dense_dir, meta)
         if args.stage in ("match", "all"):
             src = args.from_dense if args.stage == "match" else args.workdir / "dense"
             match_dir = args.workdir / "match" if args.stage == "all" else args.workdir
-            meta = train_match(args.data, match_dir, src, tc.replace(train_fine=False),
-                               loss=_loss(args, src), init_from=args.init_from,
+            meta = train_match(_data(args), match_dir, src, tc.replace(train_fine=False),
+                               loss=_loss(args, src), init_from=args.init_from, mix=_mix(args),
                                force=args.force, progress=progress)
             _report("Module 2", match_dir, meta)
     except (BundleError, OutputError, ShardError, TrainingDiverged) as e:
         raise UserError(str(e)) from None
+    except DataFolderError as e:
+        raise UserError(f"--data {e}") from None
     except ValueError as e:  # data that cannot be trained on (e.g. too few fingers to split)
-        raise UserError(f"--data {args.data}: {e}") from None
+        raise UserError(f"--data {_data_label(args)}: {e}") from None
     return 0
 
 
