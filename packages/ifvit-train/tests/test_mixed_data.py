@@ -195,6 +195,7 @@ def test_from_dense_takes_a_module2_bundles_module1(mixed_run, exported_match):
         np.testing.assert_array_equal(m1[k], want[k], err_msg=k)
 
 
+@pytest.mark.slow  # two more training runs
 def test_a_resumed_two_folder_run_is_exact(mixed_run, synth_shards, tiny_shards, exported_match,
                                            tmp_path, monkeypatch):
     from ifvit_train import run
