@@ -78,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 compute, float32 master weights")
     p.add_argument("--holdout", type=float, default=0.2,
                    help="fingers held out for validation: a fraction, or a count >= 1 "
-                        "(default: 0.2)")
+                        "(of each --data folder; default: 0.2)")
     p.add_argument("--max-rotation", type=float, default=30.0,
                    help="rotation range of corrupted-copy pairs in degrees (default: 30)")
     p.add_argument("--downscale", type=float, default=1.6,
