@@ -40,6 +40,9 @@ class TrainConfig:
     genuine_ratio: float = 0.5  # Module 2: probability that a training pair is genuine
     synthetic_fraction: float = 0.5  # Module 2: genuine pairs that are corrupted copies (exact GT)
     margin_warmup_steps: int = 0  # Module 2: ArcFace margin ramps linearly from 0 (SPEC §8.10)
+    # Module 2: L_D on genuine pairs without exact correspondences (real impressions) from Module
+    # 1's RANSAC inliers of at least this coarse confidence (`targets.pseudo_ground_truth`); 0: off
+    pseudo_label_conf: float = 0.0
     data_threads: int = 2
     data_workers: int = 0  # Grain worker processes (0: threads only; use >0 on many-core hosts)
     mesh_data: int = -1  # devices on the 'data' axis (-1: all the rest)
@@ -58,6 +61,7 @@ class TrainConfig:
             "genuine_ratio": 0.0 < self.genuine_ratio < 1.0,
             "synthetic_fraction": 0.0 <= self.synthetic_fraction <= 1.0,
             "impression_pairs": 0.0 <= self.impression_pairs <= 1.0,
+            "pseudo_label_conf": 0.0 <= self.pseudo_label_conf < 1.0,
             "max_translation": self.max_translation >= 0, "max_rotation": self.max_rotation >= 0,
             "compute_dtype": self.compute_dtype in ("float32", "bfloat16"),
             "input_downscale": 1.0 <= self.input_downscale <= 2.0,
