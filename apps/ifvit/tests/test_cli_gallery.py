@@ -233,3 +233,37 @@ def test_identify_refuses_a_gallery_of_nan_templates(world, tmp_path, capsys):
     (gallery / "gallery.json").write_text(json.dumps(meta))
     _one_line_error(capsys, ["identify", "--model", model, "--gallery", str(gallery),
                              str(synth / "1_1.png")], "hold NaN or inf values")
+
+
+def test_whiten_writes_a_bundle_whose_embeddings_are_white(world, tmp_path, capsys):
+    """`ifvit whiten`: the new bundle's pre-neck vectors of the same pairs have zero mean and unit
+    covariance (numpy's, not the fit's), it records the folder by name and hash, drops the old
+    thresholds, and every command loads it."""
+    import numpy as np
+
+    from ifvit_train import evaluate as ev
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.infer import Verifier
+    from ifvit_train.whiten import neck_features, sample_pairs
+
+    model, synth, out = str(world / "match"), world / "synth", tmp_path / "white"
+    assert main(["whiten", "--model", model, "--data", str(synth), "--out", str(out),
+                 "--eps", "1e-6", "--quiet"]) == 0
+    assert "run `ifvit calibrate" in capsys.readouterr().out
+    meta = json.loads((out / "bundle.json").read_text())
+    (s,) = meta["whitened"]["sets"]
+    assert s["data"] == "synth" and len(s["files_sha256"]) == 64 and s["prints"] == 10
+    assert "thresholds" not in meta and meta["whitened"]["replaced"]["thresholds"]
+    v = Verifier(load_bundle(out))
+    prints = ev.load_prints(v, synth, "fvc")
+    f = neck_features(v, prints, sample_pairs(prints, 400, 0))
+    for h in f.values():
+        lam = np.linalg.eigvalsh(np.cov(h, rowvar=False))
+        assert np.abs(h.mean(axis=0)).max() < 1e-3
+        assert 0.99 < lam.max() < 1.001  # whitened up to the eigenvalue floor
+    assert main(["match", "--model", str(out), str(synth / "2_1.png"), str(synth / "2_2.png"),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cosine"] is not None
+    # never over its own source or an existing folder
+    assert main(["whiten", "--model", model, "--data", str(synth), "--out", str(out)]) == 2
+    assert "exists and is not an empty folder" in capsys.readouterr().err

@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("ifvit_cli.commands.evaluate",
                  "FVC metrics of a model on a folder of prints (EER, DET)"),
     "export": ("ifvit_cli.commands.export", "weights-only copy of a trained bundle, to ship"),
+    "whiten": ("ifvit_cli.commands.whiten",
+               "adapt a bundle's embeddings to your sensors from unlabelled prints"),
     "calibrate": ("ifvit_cli.commands.calibrate",
                   "fit thresholds and evidence weight to validation prints"),
     "enroll": ("ifvit_cli.commands.enroll",

@@ -173,6 +173,16 @@ class Verifier:
         graphdef, state = nnx.split((bundle.module1, bundle.matcher))
         self._models = (graphdef, jax.device_put(state, jax.devices()[0]))
 
+    @property
+    def models(self) -> tuple[Any, Any]:
+        """(graphdef, state) of (Module 1, Module 2), as the compiled graphs take them."""
+        return self._models
+
+    @property
+    def key(self) -> jax.Array:
+        """The RANSAC key every pair is scored with."""
+        return self._key
+
     def prepare(self, path: str | Path, dpi: float | None = None,
                 require_print: bool = True) -> PreparedImage:
         return prepare_for_bundle(self.bundle.meta, path, dpi, require_print)

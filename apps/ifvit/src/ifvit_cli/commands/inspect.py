@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
         ex = m["exported_from"]
         lines.append(f"exported    weights only (sha256 {m.get('weights_sha256', '')[:12]}) from "
                      f"{ex.get('path')} at step {ex.get('step')}")
+    if m.get("whitened"):
+        w = m["whitened"]
+        lines.append(f"whitened    embedding neck on {w['vectors_per_branch']} unlabelled vectors "
+                     "per branch of " + ", ".join(f"{s['data']} ({s['pairs']} pairs, files "
+                                                  f"sha256 {s['files_sha256'][:12]})"
+                                                  for s in w["sets"]) + f", eps {w['eps']:g}")
     if m.get("calibration"):
         cal = m["calibration"]
         lines.append(f"calibrated  evidence k {cal['evidence_k']:g} ({cal['chosen_by']}), "

@@ -1,0 +1,45 @@
+"""Neck whitening (`ifvit_train.whiten`): the fitted transform whitens, and folding it into the
+network computes exactly the unfolded formula."""
+
+import numpy as np
+import pytest
+
+from ifvit_train.bundle import load_bundle
+from ifvit_train.whiten import Whitening, fit_whitening, fold_whitening
+
+
+def test_fit_whitening_gives_unit_covariance_and_zero_mean():
+    rng = np.random.default_rng(0)
+    mix = rng.standard_normal((6, 6)) * np.array([10.0, 3, 1, 0.5, 0.1, 0.01])  # anisotropic
+    h = rng.standard_normal((5000, 6)) @ mix + 7.0
+    w = fit_whitening(h, eps=1e-12)
+    z = (h - w.mean) @ w.matrix
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), np.eye(6), atol=1e-4)  # eps * lam_max
+    # the floor: directions of small variance are scaled by at most 1/sqrt(eps * lambda_max)
+    floored = fit_whitening(h, eps=1e-2)
+    lam = np.linalg.eigvalsh(np.cov((h - floored.mean) @ floored.matrix, rowvar=False))
+    assert lam.max() <= 1.0 + 1e-9 and lam.min() < 0.1
+
+
+def test_fit_whitening_refuses_too_few_vectors():
+    with pytest.raises(ValueError, match="needs more than 6 vectors"):
+        fit_whitening(np.ones((6, 6)))
+
+
+def test_folding_equals_the_formula(tiny_bundle):
+    b = load_bundle(tiny_bundle / "match")
+    rng = np.random.default_rng(1)
+    d = b.matcher.global_branch.embed.kernel.shape[0]
+    e = b.matcher.global_branch.embed.kernel.shape[1]
+    p = rng.standard_normal((5, d)).astype(np.float32)
+    w = {name: Whitening(rng.standard_normal(e), rng.standard_normal((e, e)) / np.sqrt(e))
+         for name in ("global", "local")}
+    before = {n: np.asarray(getattr(b.matcher, f"{n}_branch").embed(p), np.float64)
+              for n in w}
+    fold_whitening(b.matcher, w)
+    for n in w:
+        br = getattr(b.matcher, f"{n}_branch")
+        got = np.asarray(br.embed_norm(br.embed(p)), np.float64)  # eval mode: running stats
+        want = (before[n] - w[n].mean) @ w[n].matrix
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
