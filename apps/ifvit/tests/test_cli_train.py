@@ -33,6 +33,12 @@ from ifvit_cli.main import main
     (["train", "all", "--data", "{shards}", "--workdir", "{tmp}/w", "--holdout", "1"],
      "validation needs >= 2 held-out fingers"),
     (["inspect", "{tmp}"], "not a model bundle"),
+    (["train", "dense", "--data", "{shards}", "--workdir", "{tmp}/w", "--pseudo-labels", "0.3"],
+     "Module 2 settings"),
+    (["train", "all", "--data", "{shards}", "--workdir", "{tmp}/w", "--pseudo-labels", "1.5"],
+     "pseudo_label_conf=1.5"),
+    (["train", "match", "--data", "{shards}", "--workdir", "{tmp}/w", "--from-dense", "{tmp}",
+      "--lambda-template", "-1"], "must be >= 0"),
     # several --data folders (train match) and --mix
     (["train", "match", "--data", "{shards}", "--data", "{shards}/", "--workdir", "{tmp}/w",
       "--from-dense", "{tmp}"], "given twice as a data folder"),

@@ -59,3 +59,20 @@ def test_bench_evidence_smoke(tmp_path, smoke):
     assert smoke.line(fine, out), out
     rows = json.loads((tmp_path / "evidence.json").read_text())["rows"]
     assert rows["module1"]["shown"] >= rows["module1"]["with_counterpart"] > 0
+
+
+def test_bench_pseudo_labels_smoke(tmp_path, smoke):
+    out = smoke("bench_pseudo_labels.py", "--out", str(tmp_path / "labels.json"))
+    assert smoke.line(r"^\d+ genuine impression pairs with exact truth \(4 fingers x 2 "
+                      r"impressions, seed 20261208\), \d+ aligned by Module 1", out), out
+    pct = rf"({NUM}%|-)"
+    for floor in ("0.2", "0.4", "0.6"):
+        for branch in ("global", "local"):
+            assert smoke.line(rf"^\| {floor} \| {branch} \| {NUM} \| {pct} \| {pct} \| {pct} \|$",
+                              out), out
+    res = json.loads((tmp_path / "labels.json").read_text())
+    rows = res["rows"]
+    assert res["pairs"] > 0 and rows["0.2/global"]["labels"] > 0
+    # a higher floor keeps a subset of the labels
+    n = [rows[f"{f}/global"]["labels"] for f in ("0.6", "0.4", "0.2")]
+    assert n == sorted(n), n

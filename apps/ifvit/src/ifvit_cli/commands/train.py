@@ -108,6 +108,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "that loads it (match takes its Module 1's; default: off)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
+    p.add_argument("--pseudo-labels", type=float, default=0.0, metavar="CONF",
+                   help="match: supervise L_D on genuine pairs without exact correspondences "
+                        "(real impressions) with Module 1's own RANSAC inliers of coarse "
+                        "confidence >= CONF (0.2 = all its matches; precision measured by "
+                        "benchmarks/bench_pseudo_labels.py; default: 0, off)")
+    p.add_argument("--lambda-template", type=float, default=None,
+                   help="match: weight of ArcFace + L_E on each print's single-print template "
+                        "(what `ifvit enroll` stores; default: 0, off)")
+    p.add_argument("--lambda-template-consistency", type=float, default=None,
+                   help="match: weight of (template cosine - pair cosine)^2 (default: 0, off)")
     p.add_argument("--arcface-scale", type=float, default=None,
                    help="Module 2: ArcFace scale s (default: the model config's, 64 [PRIOR])")
     p.add_argument("--margin-warmup", type=int, default=100,
@@ -134,6 +144,7 @@ def _settings_from_args(args: argparse.Namespace):
                            input_downscale=args.downscale, checkpoint_every=args.checkpoint_every,
                            validate_every=args.validate_every, seed=args.seed,
                            margin_warmup_steps=args.margin_warmup,
+                           pseudo_label_conf=args.pseudo_labels,
                            impression_pairs=args.impression_pairs, train_fine=args.train_fine,
                            enhance=args.enhance,
                            warmup_steps=min(100, args.steps // 10))
@@ -183,10 +194,16 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError("train match needs --from-dense BUNDLE (the Module 1 bundle)")
     if args.stage != "match" and args.from_dense is not None:
         raise UserError("--from-dense is only for `train match`")
+    if args.stage == "dense" and (args.pseudo_labels or args.lambda_template is not None
+                                  or args.lambda_template_consistency is not None):
+        raise UserError("--pseudo-labels and --lambda-template* are Module 2 settings: for `train "
+                        "match` or `train all`")
     if args.stage == "match" and args.train_fine:
         raise UserError("--train-fine is for `train dense` or `train all` (Module 2 keeps the fine "
                         "stage of its --from-dense bundle)")
-    for flag, v in (("--lambda-dense", args.lambda_dense), ("--lambda-embed", args.lambda_embed)):
+    for flag, v in (("--lambda-dense", args.lambda_dense), ("--lambda-embed", args.lambda_embed),
+                    ("--lambda-template", args.lambda_template),
+                    ("--lambda-template-consistency", args.lambda_template_consistency)):
         if v is not None and not v >= 0:
             raise UserError(f"{flag} {v}: a loss weight must be >= 0 (0 turns the loss off)")
     if args.init_from is not None:
@@ -304,7 +321,10 @@ def _loss(args: argparse.Namespace, dense_bundle: Path):
 
     changes = {k: v for k, v in (("lambda_dense", args.lambda_dense),
                                  ("lambda_embed", args.lambda_embed),
-                                 ("arcface_scale", args.arcface_scale)) if v is not None}
+                                 ("arcface_scale", args.arcface_scale),
+                                 ("lambda_template", args.lambda_template),
+                                 ("lambda_template_consistency",
+                                  args.lambda_template_consistency)) if v is not None}
     if not changes:
         return None
     return dataclasses.replace(config_from_dict(read_meta(dense_bundle)["config"]).loss, **changes)
