@@ -76,3 +76,13 @@ def test_bench_pseudo_labels_smoke(tmp_path, smoke):
     # a higher floor keeps a subset of the labels
     n = [rows[f"{f}/global"]["labels"] for f in ("0.6", "0.4", "0.2")]
     assert n == sorted(n), n
+
+
+def test_whitening_loso_smoke(tmp_path, smoke):
+    out = smoke("whitening_loso.py", "--out", str(tmp_path / "loso.json"))
+    cell = rf"{NUM} -> {NUM}"
+    for name in ("s1", "s2"):
+        assert smoke.line(rf"^\| {name} \| \d+ / \d+ \| {cell} \| {cell} \| {cell} \|$", out), out
+    rows = json.loads((tmp_path / "loso.json").read_text())["rows"]
+    assert set(rows) == {"s1", "s2"} and all(0 <= r["whitened"]["fused"] <= 1 for r in
+                                             rows.values())

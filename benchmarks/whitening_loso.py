@@ -1,0 +1,140 @@
+"""Neck whitening, leave one set out: does a whitening fitted on other sensors' prints transfer?
+
+Run:  uv run python benchmarks/whitening_loso.py --model BUNDLE [--real DIR] [--out loso.json]
+      (BUNDLE: a Module 2 bundle before whitening, e.g. an `ifvit export` output; the shipped model
+      before it was whitened is in git: `git worktree add /tmp/pre 67df637`, then --model
+      /tmp/pre/packages/ifvit-train/src/ifvit_train/weights/ifvit-small. Default: the shipped
+      model, which is whitened already, so its "neck" column is its own whitening. The four FVC
+      training sets under ../shared/data/real, read at their sensors' dpi; 400 pairs per set)
+
+For each of the sets, the whitening (`ifvit_train.whiten`, eps 1e-3) is fitted on the OTHER sets'
+pairs and the held-out set's pairs are scored with the bundle's own BatchNorm neck and with that
+whitening: EER (%) of the global-branch, ROI-branch and fused cosines (α of the bundle). The pairs
+are those `ifvit whiten` samples (the 'baselines' protocol, seeded), so the genuine share is the
+protocol's (about 1 in 8). FVC2002 DB1_B is not among the sets: it is the evaluation set.
+
+`--smoke`: two synthetic sets (6 fingers x 3 impressions each) made in a temp folder, 40 pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ifvit_train.bundle import BundleError, load_bundle
+from ifvit_train.evaluate import load_prints, protocol_pairs
+from ifvit_train.infer import Verifier
+from ifvit_train.metrics import verification_report
+from ifvit_train.shipped import shipped_bundle
+from ifvit_train.whiten import BRANCHES, fit_whitening, neck_features, sample_pairs
+
+SETS = (("fvc2002_db2_b", 569.0), ("fvc2002_db3_b", None), ("fvc2004_db2_b", None),
+        ("fvc2004_db3_b", 512.0))
+
+
+def cosines(f: dict[str, np.ndarray], neck) -> dict[str, np.ndarray]:
+    """Per branch, the cosine of image 0 and image 1 rows of `f` after `neck(branch, h)`."""
+    out = {}
+    for b in BRANCHES:
+        z = neck(b, f[b])
+        z = z / np.linalg.norm(z, axis=1, keepdims=True)
+        n = len(z) // 2
+        out[b] = np.sum(z[:n] * z[n:], axis=1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, default=None, help="Module 2 bundle (default: shipped)")
+    ap.add_argument("--real", type=Path, default=Path("../shared/data/real"),
+                    help="folder holding the four FVC training sets")
+    ap.add_argument("--pairs", type=int, default=400, help="pairs per set (default 400)")
+    ap.add_argument("--out", type=Path, default=None, help="also write the numbers to FILE.json")
+    ap.add_argument("--smoke", action="store_true", help="two tiny synthetic sets")
+    args = ap.parse_args()
+    if args.smoke:
+        args.pairs = 40
+    if args.pairs < 1:
+        ap.error(f"--pairs {args.pairs}: must be >= 1")
+    if args.out is not None and (args.out.suffix != ".json" or not args.out.parent.is_dir()):
+        ap.error(f"--out {args.out}: give a .json file in an existing folder")
+    model = args.model or shipped_bundle()
+    if model is None:
+        ap.error("no --model given and this installation has no shipped model")
+    try:
+        bundle = load_bundle(model, require="match")
+    except (BundleError, ValueError) as e:
+        ap.error(f"--model {model}: {e}")
+    v = Verifier(bundle)
+    alpha = bundle.cfg.module2.fusion_alpha
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="whiten_loso_") as tmp:
+        sets = SETS
+        root = args.real
+        if args.smoke:
+            from ifvit_data.synth import SynthConfig, generate_dataset
+
+            root, sets = Path(tmp), (("s1", None), ("s2", None))
+            for i, (name, _) in enumerate(sets):
+                generate_dataset(root / name, 6, 3, 100 + i, SynthConfig(size=(300, 300)),
+                                 workers=1)
+        missing = [n for n, _ in sets if not (root / n).is_dir()]
+        if missing:
+            ap.error(f"--real {root}: no {', '.join(missing)} in it")
+        feats, labels = {}, {}
+        for i, (name, dpi) in enumerate(sets):
+            ps = load_prints(v, root / name, "fvc", dpi=dpi)
+            pairs = sample_pairs(ps, args.pairs, i)
+            all_pairs, gen_all = protocol_pairs(ps.entries, "baselines")
+            gen = {tuple(p): g for p, g in zip(all_pairs.tolist(), gen_all, strict=True)}
+            ok = [p for p in pairs if ps.prepared[p[0]] is not None and ps.prepared[p[1]]
+                  is not None]
+            feats[name] = neck_features(v, ps, np.asarray(ok))
+            labels[name] = np.array([gen[tuple(p)] for p in np.asarray(ok).tolist()])
+    rows = {}
+    for name, _ in sets:
+        others = [n for n, _ in sets if n != name]
+        w = {b: fit_whitening(np.concatenate([feats[n][b] for n in others])) for b in BRANCHES}
+
+        def shipped(b, h):
+            norm = getattr(bundle.matcher, f"{b}_branch").embed_norm
+            return ((h - np.asarray(norm.mean[...])) / np.sqrt(np.asarray(norm.var[...])
+                                                                + norm.epsilon)
+                    * np.asarray(norm.scale[...]) + np.asarray(norm.bias[...]))
+
+        def whitened(b, h, w=w):
+            return (h - w[b].mean) @ w[b].matrix
+
+        g = labels[name] > 0
+        row = {"genuine": int(g.sum()), "impostor": int((~g).sum())}
+        for tag, neck in (("shipped", shipped), ("whitened", whitened)):
+            c = cosines(feats[name], neck)
+            c["fused"] = alpha * c["global"] + (1 - alpha) * c["local"]
+            row[tag] = {k: float(verification_report(s[g], s[~g]).eer) for k, s in c.items()}
+        rows[name] = row
+    print(f"leave one set out, {args.pairs} pairs per set; model {model}")
+    print("| held-out set | genuine / impostor | global: neck -> whitened | ROI | fused |")
+    print("|---|---|---|---|---|")
+    for name, r in rows.items():
+        cells = " | ".join(f"{100 * r['shipped'][k]:.1f} -> {100 * r['whitened'][k]:.1f}"
+                           for k in ("global", "local", "fused"))
+        print(f"| {name} | {r['genuine']} / {r['impostor']} | {cells} |")
+    seconds = time.perf_counter() - t0
+    print(f"total {seconds:.0f} s; load average {load:.2f} -> {os.getloadavg()[0]:.2f}")
+    if args.out is not None:
+        from ifvit_data.outputs import atomic_write_text
+
+        atomic_write_text(args.out, json.dumps({"model": str(model), "rows": rows,
+                                                "seconds": seconds}, indent=1) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
