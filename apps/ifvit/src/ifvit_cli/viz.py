@@ -5,8 +5,6 @@ matplotlib with the Agg backend (no display needed); every writer is atomic (tem
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +20,15 @@ def _plt():
 
 
 def save_figure_atomic(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Renders `fig` to `path` through the project's one atomic writer
+    (`ifvit_data.outputs.atomic_path`) and closes it."""
+    from ifvit_data.outputs import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "xb") as f:
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         _plt().close(fig)
     return path
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -61,16 +60,12 @@ def _check_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """Renders `fig` to `path` atomically (temporary sibling + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # open(..., "xb"), not mkstemp: the file gets the user's umask permissions, not 0600
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            fig.savefig(f, format="png", dpi=_DPI)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Renders `fig` to `path` through the project's one atomic writer
+    (`ifvit_data.outputs.atomic_path`: a temp sibling a killed run leaves is swept later)."""
+    from ifvit_data.outputs import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "xb") as f:  # "xb": the user's umask, not 0600
+        fig.savefig(f, format="png", dpi=_DPI)
     return path
 
 
