@@ -383,3 +383,26 @@ def test_unwritable_output(argv: list[str], scratch: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "cannot write in" in proc.stderr, proc.stderr
     assert _tree(scratch) == before
+
+
+def test_zeroed_weights_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bundle whose weight files were zeroed (truncated copy): one line naming the bundle and
+    what to do, no traceback (also none at interpreter exit from Orbax's event loop)."""
+    import shutil
+
+    from ifvit_train.shipped import shipped_bundle
+
+    bad = tmp_path / "zeroed"
+    shutil.copytree(shipped_bundle(), bad)
+    for f in (bad / "module2" / "ocdbt.process_0" / "d").iterdir():
+        f.write_bytes(b"")
+    prints = tmp_path / "prints"
+    prints.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("1_1.png", "1_2.png"):
+        Image.fromarray(rng.integers(0, 255, (80, 80), dtype=np.uint8)).save(prints / name)
+    assert main(["match", "--model", str(bad), str(prints / "1_1.png"),
+                 str(prints / "1_2.png")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "its weights cannot be read" in err[0], err
+    assert "the bundle is damaged: re-copy or re-export it" in err[0] and "See full" not in err[0]

@@ -201,8 +201,9 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
         raise BundleError(f"{path}: no checkpoint yet; "
                           "let `ifvit train` run (it resumes)") from None
     except Exception as e:  # noqa: BLE001 - a truncated or foreign checkpoint, whatever Orbax says
+        why = " ".join(str(e).split()).split(" See full")[0][:200]  # TensorStore adds a repr
         raise BundleError(f"{path}: its weights cannot be read ({type(e).__name__}: "
-                          f"{' '.join(str(e).split())[:200]}); the bundle is damaged: re-copy or "
+                          f"{why}); the bundle is damaged: re-copy or "
                           "re-export it (`ifvit export`), or retrain it") from None
     module1.eval()
     if matcher is not None:
