@@ -28,24 +28,23 @@ from pathlib import Path
 import numpy as np
 
 from ifvit_train.bundle import BundleError, load_bundle
-from ifvit_train.evaluate import load_prints, protocol_pairs
+from ifvit_train.evaluate import load_prints
 from ifvit_train.infer import Verifier
 from ifvit_train.metrics import verification_report
 from ifvit_train.shipped import shipped_bundle
-from ifvit_train.whiten import BRANCHES, fit_whitening, neck_features, sample_pairs
+from ifvit_train.whiten import BRANCHES, fit_whitening, neck_features, sample_pairs, stacked
 
 SETS = (("fvc2002_db2_b", 569.0), ("fvc2002_db3_b", None), ("fvc2004_db2_b", None),
         ("fvc2004_db3_b", 512.0))
 
 
 def cosines(f: dict[str, np.ndarray], neck) -> dict[str, np.ndarray]:
-    """Per branch, the cosine of image 0 and image 1 rows of `f` after `neck(branch, h)`."""
+    """Per branch, the cosine of each pair's image 0 and image 1 vectors after `neck`."""
     out = {}
     for b in BRANCHES:
-        z = neck(b, f[b])
-        z = z / np.linalg.norm(z, axis=1, keepdims=True)
-        n = len(z) // 2
-        out[b] = np.sum(z[:n] * z[n:], axis=1)
+        z0, z1 = (neck(b, f[f"{b}{s}"]) for s in "01")
+        out[b] = np.sum(z0 * z1, axis=1) / (np.linalg.norm(z0, axis=1)
+                                            * np.linalg.norm(z1, axis=1))
     return out
 
 
@@ -92,16 +91,15 @@ def main() -> None:
         for i, (name, dpi) in enumerate(sets):
             ps = load_prints(v, root / name, "fvc", dpi=dpi)
             pairs = sample_pairs(ps, args.pairs, i)
-            all_pairs, gen_all = protocol_pairs(ps.entries, "baselines")
-            gen = {tuple(p): g for p, g in zip(all_pairs.tolist(), gen_all, strict=True)}
-            ok = [p for p in pairs if ps.prepared[p[0]] is not None and ps.prepared[p[1]]
-                  is not None]
-            feats[name] = neck_features(v, ps, np.asarray(ok))
-            labels[name] = np.array([gen[tuple(p)] for p in np.asarray(ok).tolist()])
+            feats[name] = neck_features(v, ps, pairs)
+            fingers = np.array([e.finger for e in ps.entries])
+            kept = pairs[feats[name]["kept"]]
+            labels[name] = (fingers[kept[:, 0]] == fingers[kept[:, 1]]).astype(np.int32)
     rows = {}
     for name, _ in sets:
         others = [n for n, _ in sets if n != name]
-        w = {b: fit_whitening(np.concatenate([feats[n][b] for n in others])) for b in BRANCHES}
+        w = {b: fit_whitening(np.concatenate([stacked(feats[n], b) for n in others]))
+             for b in BRANCHES}
 
         def shipped(b, h):
             norm = getattr(bundle.matcher, f"{b}_branch").embed_norm

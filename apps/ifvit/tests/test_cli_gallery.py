@@ -244,7 +244,7 @@ def test_whiten_writes_a_bundle_whose_embeddings_are_white(world, tmp_path, caps
     from ifvit_train import evaluate as ev
     from ifvit_train.bundle import load_bundle
     from ifvit_train.infer import Verifier
-    from ifvit_train.whiten import neck_features, sample_pairs
+    from ifvit_train.whiten import neck_features, sample_pairs, stacked
 
     model, synth, out = str(world / "match"), world / "synth", tmp_path / "white"
     assert main(["whiten", "--model", model, "--data", str(synth), "--out", str(out),
@@ -256,8 +256,12 @@ def test_whiten_writes_a_bundle_whose_embeddings_are_white(world, tmp_path, caps
     assert "thresholds" not in meta and meta["whitened"]["replaced"]["thresholds"]
     v = Verifier(load_bundle(out))
     prints = ev.load_prints(v, synth, "fvc")
-    f = neck_features(v, prints, sample_pairs(prints, 400, 0))
-    for h in f.values():
+    pairs = sample_pairs(prints, 400, 0)
+    f = neck_features(v, prints, pairs)
+    back = neck_features(v, prints, pairs[::-1])  # row k belongs to pair k, in any batch
+    for k in ("global0", "global1", "local0", "local1"):
+        np.testing.assert_allclose(back[k][::-1], f[k], rtol=1e-4, atol=1e-4)
+    for h in (stacked(f, "global"), stacked(f, "local")):
         lam = np.linalg.eigvalsh(np.cov(h, rowvar=False))
         assert np.abs(h.mean(axis=0)).max() < 1e-3
         assert 0.99 < lam.max() < 1.001  # whitened up to the eigenvalue floor

@@ -71,13 +71,18 @@ def _feature_graph(cfg: Any, enh: Any):
 
 def neck_features(verifier: Verifier, prints: PrintSet, pairs: np.ndarray, batch_size: int = 8,
                   progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Pre-neck vectors of `pairs` [P, 2] (entry indices of `prints`; pairs with a failed print are
-    skipped): {'global', 'local'} float64 [2P', e], image 0 rows then image 1 rows per pair."""
+    """Pre-neck vectors of `pairs` [P, 2] (entry indices of `prints`).
+
+    Returns {'kept': int [P'] indices into `pairs` of the pairs whose prints were both prepared,
+    in order; 'global0', 'global1', 'local0', 'local1': float64 [P', e] the vectors of image 0 and
+    image 1 of those pairs, row k for pair kept[k]}.
+    """
     run = _feature_graph(verifier.cfg, verifier.enhance)
-    ok = [p for p in pairs if prints.prepared[p[0]] is not None and prints.prepared[p[1]]
-          is not None]
-    prep = [(prints.prepared[a], prints.prepared[b]) for a, b in ok]
-    rows: dict[str, list[np.ndarray]] = {b: [] for b in BRANCHES}
+    kept = np.array([k for k, (a, b) in enumerate(np.asarray(pairs).reshape(-1, 2))
+                     if prints.prepared[a] is not None and prints.prepared[b] is not None],
+                    np.int64)
+    prep = [(prints.prepared[pairs[k][0]], prints.prepared[pairs[k][1]]) for k in kept]
+    out = {f"{b}{s}": np.zeros((len(kept), 0)) for b in BRANCHES for s in "01"}
     for idx in shape_groups([(a.window.shape, b.window.shape) for a, b in prep], batch_size):
         full = [prep[i] for i in idx] + [prep[idx[-1]]] * (batch_size - len(idx))
 
@@ -88,12 +93,18 @@ def neck_features(verifier: Verifier, prints: PrintSet, pairs: np.ndarray, batch
                                arr([a.window[..., None] for a, _ in full]),
                                arr([b.window[..., None] for _, b in full]),
                                arr([a.mask for a, _ in full]), arr([b.mask for _, b in full])))
-        for b in BRANCHES:
-            n = len(idx)
-            rows[b].append(np.concatenate([o[f"{b}0"][:n], o[f"{b}1"][:n]]).astype(np.float64))
+        for k, v in o.items():
+            if out[k].shape[1] == 0:
+                out[k] = np.zeros((len(kept), v.shape[1]))
+            out[k][idx] = np.asarray(v[:len(idx)], np.float64)
         if progress is not None:
             progress(len(idx))
-    return {b: np.concatenate(r) for b, r in rows.items()}
+    return {"kept": kept, **out}
+
+
+def stacked(f: dict[str, np.ndarray], branch: str) -> np.ndarray:
+    """The vectors of both images of `neck_features` output for one branch, [2P', e]."""
+    return np.concatenate([f[f"{branch}0"], f[f"{branch}1"]])
 
 
 @dataclass(frozen=True)
@@ -170,10 +181,10 @@ def whiten(verifier: Verifier, sets: Sequence[PrintSet], pairs_per_set: int = DE
         pairs = sample_pairs(ps, pairs_per_set, seed + i)
         f = neck_features(verifier, ps, pairs, progress=progress)
         for b in BRANCHES:
-            feats[b].append(f[b])
+            feats[b].append(stacked(f, b))
         record.append({"data": ps.root.name, "files_sha256": files_digest(ps),
                        "dpi": dpis[i] if dpis and dpis[i] else "the files'",
-                       "prints": len(ps.entries), "pairs": int(len(f["global"]) // 2)})
+                       "prints": len(ps.entries), "pairs": int(len(f["kept"]))})
     w = {b: fit_whitening(np.concatenate(feats[b]), eps) for b in BRANCHES}
     return w, {"sets": record, "eps": eps, "seed": seed, "vectors_per_branch":
                int(sum(len(x) for x in feats["global"])), "method": "PCA whitening of the "
