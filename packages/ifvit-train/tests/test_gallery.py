@@ -225,3 +225,34 @@ def test_a_damaged_gallery_is_refused_on_load(tiny_bundle, prints, tmp_path):
     (out / "gallery.json").write_text(json.dumps(meta))
     with pytest.raises(GalleryError, match="entry 3 lacks path; the gallery is damaged"):
         load_gallery(out)
+
+
+def test_identification_scores_templates_as_a_one_to_one_matcher(tiny_bundle, tmp_path,
+                                                                 make_print):
+    """`identification`'s template_verification: every pair of prints, genuine = same finger,
+    scored by the template dot product (pairs and labels rebuilt here by loops)."""
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.evaluate import load_prints
+    from ifvit_train.gallery import Embedder
+    from ifvit_train.identification import identification
+    from ifvit_train.infer import Verifier
+    from ifvit_train.metrics import verification_report
+
+    bundle = load_bundle(tiny_bundle / "match", require="match")
+    rng = np.random.default_rng(5)
+    for f in (1, 2, 3):
+        base = make_print(rng, 120)
+        for i in (1, 2):
+            Image.fromarray(np.roll(base, 3 * i, axis=1)).save(tmp_path / f"{f}_{i}.png")
+    prints = load_prints(Verifier(bundle), tmp_path, "fvc")
+    report, _ = identification(bundle, prints, rerank=0)
+    tv = report["template_verification"]
+    t = Embedder(bundle).embed(prints.prepared)
+    gen, imp = [], []
+    for i in range(6):
+        for j in range(i + 1, 6):
+            same = prints.entries[i].finger == prints.entries[j].finger
+            (gen if same else imp).append(float(t[i] @ t[j]))
+    assert (tv["n_genuine"], tv["n_impostor"]) == (3, 12) == (len(gen), len(imp))
+    ref = verification_report(np.array(gen), np.array(imp))
+    assert abs(tv["eer"] - ref.eer) < 1e-9 and abs(tv["fmr100"] - ref.fmr100) < 1e-9

@@ -4,7 +4,9 @@ Gallery: the first impression (lowest number) of every finger; probes: every oth
 probe is ranked two ways (`metrics.cmc`): by template cosine alone (`gallery.Embedder`, one template
 per print), and with its top `rerank` gallery candidates re-scored by the full pairwise IFViT score
 (`infer.Verifier`: Module 1 registers the pair, both Module 2 branches), which is what
-`ifvit identify --rerank` does.
+`ifvit identify --rerank` does. The report also scores the templates as a 1:1 matcher: the template
+dot product of every pair of prepared prints (genuine: same finger), with its EER / FMR100 /
+FMR1000 (`template_verification`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ifvit_train.bundle import LoadedBundle
 from ifvit_train.evaluate import PrintSet
 from ifvit_train.gallery import Embedder
 from ifvit_train.infer import Verifier
-from ifvit_train.metrics import CMCResult, cmc
+from ifvit_train.metrics import CMCResult, cmc, verification_report
 
 RERANK_OFFSET = 10.0  # re-ranked candidates sit above every other entry (scores are in [-1, 1])
 
@@ -54,11 +56,21 @@ def identification(bundle: LoadedBundle, prints: PrintSet, *, rerank: int = 10, 
         reranked = sims - RERANK_OFFSET
         np.put_along_axis(reranked, top, scores + RERANK_OFFSET, axis=1)
         curves["re-ranked"] = cmc(reranked, fingers[p], fingers[g], max_rank)
+    iu = np.triu_indices(len(ok), k=1)  # every unordered pair of prepared prints
+    all_sims = (templates @ templates.T)[iu]
+    same = fingers[iu[0]] == fingers[iu[1]]
+    tv = None  # needs genuine and impostor pairs (one finger has none of the latter)
+    if same.any() and not same.all():
+        ver = verification_report(all_sims[same], all_sims[~same])
+        tv = {"what": "template dot product of every pair of prints as a 1:1 score (all-pairs)",
+              "eer": float(ver.eer), "fmr100": float(ver.fmr100), "fmr1000": float(ver.fmr1000),
+              "n_genuine": int(same.sum()), "n_impostor": int((~same).sum())}
     report = {
         "protocol": "identification", "gallery": int(len(g)), "probes": int(len(p)),
         "rerank": r, "prints_failed": len(prints.entries) - len(ok),
         "seconds_per_template": t_embed / max(len(ok), 1),
         "seconds_per_reranked_pair": (time.perf_counter() - t1) / max(len(p) * r, 1),
+        "template_verification": tv,
         **{name: {"rank1": c.rank(1), f"rank{min(10, max_rank)}": c.rank(min(10, max_rank)),
                   **c.to_dict()} for name, c in curves.items()},
     }

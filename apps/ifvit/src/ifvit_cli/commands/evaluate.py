@@ -144,5 +144,8 @@ def _identification(args: argparse.Namespace, verifier, prints, model_path: Path
     for name in curves:
         r = report[name]
         print(f"{name:<10} rank-1 {r['rank1']:.1%}  rank-10 {r.get('rank10', float('nan')):.1%}")
+    if (tv := report.get("template_verification")) is not None:
+        print(f"templates as a 1:1 score ({tv['n_genuine']} genuine / {tv['n_impostor']} impostor "
+              f"pairs): EER {tv['eer']:.2%}, FMR100 {tv['fmr100']:.2%}")
     print(f"report {args.out / 'report.json'}, cmc.png")
     return 0
