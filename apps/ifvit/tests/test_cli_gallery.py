@@ -248,7 +248,7 @@ def test_whiten_writes_a_bundle_whose_embeddings_are_white(world, tmp_path, caps
 
     model, synth, out = str(world / "match"), world / "synth", tmp_path / "white"
     assert main(["whiten", "--model", model, "--data", str(synth), "--out", str(out),
-                 "--eps", "1e-6", "--quiet"]) == 0
+                 "--eps", "1e-6", "--no-templates", "--quiet"]) == 0
     assert "run `ifvit calibrate" in capsys.readouterr().out
     meta = json.loads((out / "bundle.json").read_text())
     (s,) = meta["whitened"]["sets"]
@@ -271,3 +271,54 @@ def test_whiten_writes_a_bundle_whose_embeddings_are_white(world, tmp_path, caps
     # never over its own source or an existing folder
     assert main(["whiten", "--model", model, "--data", str(synth), "--out", str(out)]) == 2
     assert "exists and is not an empty folder" in capsys.readouterr().err
+
+
+def test_whiten_templates_only(world, tmp_path, capsys):
+    """`ifvit whiten --templates-only`: pairwise scores and thresholds stay; the new bundle's
+    templates are L2norm(T(h)) of the global branch only, and T whitens the spread of each
+    finger's impressions (checked finger by finger here, from the vectors the model computes)."""
+    import numpy as np
+
+    from ifvit_data.synth import SynthConfig, generate_dataset
+    from ifvit_train import evaluate as ev
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.gallery import Embedder
+    from ifvit_train.infer import Verifier
+    from ifvit_train.whiten import batchnorm_neck, single_features
+
+    model, out = str(world / "match"), tmp_path / "templates"
+    data = tmp_path / "prints"
+    generate_dataset(data, 6, 5, 11, SynthConfig(size=(160, 160)), workers=1)  # 30 - 6 > 16
+    _one_line_error(capsys, ["whiten", "--templates-only", "--model", model, "--data",
+                             str(world / "synth"), "--out", str(tmp_path / "few"), "--quiet"],
+                    "more impressions per finger")
+    assert not (tmp_path / "few").exists()
+    assert main(["whiten", "--templates-only", "--model", model, "--data", str(data), "--out",
+                 str(out), "--template-eps", "1e-9", "--template-alpha", "1", "--quiet"]) == 0
+    assert "template neck fitted on 30 prints of 6 fingers" in capsys.readouterr().out
+    src, meta = json.loads((world / "match" / "bundle.json").read_text()), json.loads(
+        (out / "bundle.json").read_text())
+    assert meta["config"]["module2"]["template_neck"] is True
+    assert meta["config"]["module2"]["template_alpha"] == 1.0
+    assert meta["thresholds"] == src["thresholds"]  # pairwise scores unchanged: kept
+    assert meta["whitened"]["templates"]["sets"][0]["data"] == "prints"
+    a, b = str(data / "1_1.png"), str(data / "1_2.png")
+    scores = []
+    for m in (model, str(out)):
+        assert main(["match", "--model", m, a, b, "--json"]) == 0
+        scores.append(json.loads(capsys.readouterr().out)["score"])
+    assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+    new, old = load_bundle(out), load_bundle(world / "match")
+    prints = ev.load_prints(Verifier(old), data, "fvc")
+    f = single_features(Verifier(old), prints)
+    br = new.matcher.global_branch
+    t = (batchnorm_neck(old.matcher.global_branch, f["global"])
+         @ np.asarray(br.template_neck.kernel[...], np.float64)
+         + np.asarray(br.template_neck.bias[...], np.float64))
+    fingers = np.array([prints.entries[k].finger for k in f["kept"]])
+    dev = np.concatenate([t[fingers == g] - t[fingers == g].mean(axis=0) for g in set(fingers)])
+    np.testing.assert_allclose(dev.T @ dev / (len(t) - 6), np.eye(16), atol=2e-2)  # float32
+    templates = Embedder(new).embed([prints.prepared[k] for k in f["kept"]])
+    want = t / np.linalg.norm(t, axis=1, keepdims=True)
+    np.testing.assert_allclose(templates[:, :16], want, atol=2e-3)
+    np.testing.assert_array_equal(templates[:, 16:], 0.0)  # template alpha 1: global only

@@ -123,3 +123,52 @@ def test_a_window_larger_than_training_keeps_its_shape(setup):
     assert not np.asarray(inp.global_mask)[:, :4 * 8].any()  # the padding rows: no token
     out = nnx.jit(lambda m, x, k: embed_images(cfg, m, x, k))(m2, tall, tall_m)
     np.testing.assert_allclose(np.linalg.norm(np.asarray(out["template"]), axis=1), 1.0, atol=1e-5)
+
+
+def test_template_neck_and_template_alpha(setup):
+    """A template neck starts as the identity (same templates as without one); once set, each
+    branch's embedding is L2norm(T(neck output)); template_alpha = 1 keeps the global branch
+    only."""
+    import dataclasses
+
+    cfg, m2, images, masks, fn = setup
+    base = fn(m2, images, masks)
+    cfg_t = dataclasses.replace(cfg, module2=dataclasses.replace(
+        cfg.module2, template_neck=True, template_alpha=1.0))
+    m2t = Matcher(cfg_t, rngs=nnx.Rngs(1))
+    _, params, stats = nnx.split(m2, nnx.Param, nnx.BatchStat)
+    nnx.update(m2t, params, stats)
+    m2t.eval()
+    fn_t = nnx.jit(lambda m, x, k: embed_images(cfg_t, m, x, k))
+    same = fn_t(m2t, images, masks)
+    for k in ("z_global", "z_local"):
+        np.testing.assert_allclose(np.asarray(same[k]), np.asarray(base[k]), atol=1e-6)
+    e = cfg.module2.embed_dim
+    np.testing.assert_allclose(np.asarray(same["template"])[:, :e], np.asarray(base["z_global"]),
+                               atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(same["template"])[:, e:], 0.0)
+    rng = np.random.default_rng(3)
+    k_ = rng.standard_normal((e, e)).astype(np.float32)
+    b_ = rng.standard_normal(e).astype(np.float32)
+    m2t.global_branch.template_neck.kernel[...] = jnp.asarray(k_)
+    m2t.global_branch.template_neck.bias[...] = jnp.asarray(b_)
+    got = np.asarray(fn_t(m2t, images, masks)["z_global"], np.float64)
+    # the neck output, recomputed from the branch's own pieces (eval-mode BatchNorm by hand)
+    br = m2t.global_branch
+    inp = template_inputs(cfg_t, images, masks)
+    tok = np.asarray(br.encode_single(inp.global_image, inp.global_mask), np.float64)
+    w = np.asarray(inp.global_mask, np.float64)[..., None]
+    pooled = (tok * w).sum(1) / w.sum(1)
+    h = pooled @ np.asarray(br.embed.kernel[...]) + np.asarray(br.embed.bias[...])
+    n = br.embed_norm
+    h = ((h - np.asarray(n.mean[...])) / np.sqrt(np.asarray(n.var[...]) + n.epsilon)
+         * np.asarray(n.scale[...]) + np.asarray(n.bias[...]))
+    want = h @ k_ + b_
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, atol=2e-4)
+    assert np.abs(got - np.asarray(base["z_global"])).max() > 1e-2
+
+
+def test_template_alpha_is_checked():
+    with pytest.raises(ValueError, match="template_alpha"):
+        config.Module2Config(template_alpha=1.5)

@@ -86,3 +86,14 @@ def test_whitening_loso_smoke(tmp_path, smoke):
     rows = json.loads((tmp_path / "loso.json").read_text())["rows"]
     assert set(rows) == {"s1", "s2"} and all(0 <= r["whitened"]["fused"] <= 1 for r in
                                              rows.values())
+
+
+def test_template_whitening_smoke(tmp_path, smoke):
+    out = smoke("template_whitening.py", "--out", str(tmp_path / "t.json"))
+    cell = rf"{NUM} / {NUM}"
+    assert smoke.line(rf"^\| none \| {NUM} \| {cell} \| {cell} \| {cell} \| {cell} \|$", out), out
+    assert smoke.line(rf"^\| eps 0.1 \(lowest mean EER\) \| 1 \| {cell} \| {cell} \| {cell} "
+                      rf"\| {cell} \|$", out), out
+    res = json.loads((tmp_path / "t.json").read_text())
+    assert res["best"] == {"eps": 0.1, "alpha": 1.0}
+    assert all(0 <= c[0] <= 1 and 0 <= c[1] <= 1 for r in res["rows"] for c in r["sets"].values())

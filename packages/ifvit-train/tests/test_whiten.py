@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ifvit_train.bundle import load_bundle
-from ifvit_train.whiten import Whitening, fit_whitening, fold_whitening
+from ifvit_train.whiten import Whitening, fit_whitening, fit_within_finger, fold_whitening
 
 
 def test_fit_whitening_gives_unit_covariance_and_zero_mean():
@@ -25,6 +25,30 @@ def test_fit_whitening_gives_unit_covariance_and_zero_mean():
 def test_fit_whitening_refuses_too_few_vectors():
     with pytest.raises(ValueError, match="needs more than 6 vectors"):
         fit_whitening(np.ones((6, 6)))
+
+
+def test_fit_within_finger_whitens_the_spread_of_each_finger():
+    """Rows = finger centre + anisotropic per-impression noise: after the fit, the deviations from
+    each finger's own mean (computed here finger by finger) have unit covariance, while the
+    fingers' centres stay spread out."""
+    rng = np.random.default_rng(2)
+    e, fingers, per = 5, 300, 6
+    centres = rng.standard_normal((fingers, e)) * 3.0
+    noise_mix = rng.standard_normal((e, e)) * np.array([4.0, 2.0, 1.0, 0.3, 0.1])
+    h = np.repeat(centres, per, axis=0) + rng.standard_normal((fingers * per, e)) @ noise_mix
+    labels = np.repeat([f"set0/{i}" for i in range(fingers)], per)
+    w = fit_within_finger(h, labels, eps=1e-12)
+    z = (h - w.mean) @ w.matrix
+    dev = np.concatenate([z[labels == f] - z[labels == f].mean(axis=0) for f in set(labels)])
+    np.testing.assert_allclose(dev.T @ dev / (len(h) - fingers), np.eye(e), atol=1e-6)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-9)
+    assert np.linalg.eigvalsh(np.cov(z, rowvar=False)).min() > 1.1  # identity spread kept
+
+
+def test_fit_within_finger_refuses_too_few_impressions():
+    h = np.random.default_rng(0).standard_normal((12, 8))
+    with pytest.raises(ValueError, match="more impressions per finger"):
+        fit_within_finger(h, np.repeat(np.arange(6), 2))  # 12 prints - 6 fingers <= 8
 
 
 def test_folding_equals_the_formula(tiny_bundle):

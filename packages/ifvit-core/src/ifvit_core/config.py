@@ -131,8 +131,17 @@ class Module2Config:
     # 0: the paper's score. k > 0: (1 + score) / 2 * n / (n + k), n = Module 1's RANSAC inliers
     # (beyond the paper; chosen on validation prints by `ifvit calibrate`; ifvit_core.losses)
     evidence_k: float = 0.0
+    # Beyond the paper: single-print templates (`ifvit_core.ifvit.template`). `template_neck`
+    # adds a linear map per branch after the embedding neck, used by templates only (fitted on
+    # real identities by `ifvit whiten`; identity-initialised); `template_alpha` is the
+    # templates' global weight (None: `fusion_alpha`).
+    template_neck: bool = False
+    template_alpha: float | None = None
 
     def __post_init__(self) -> None:
+        if self.template_alpha is not None and not 0.0 <= self.template_alpha <= 1.0:
+            raise ValueError("Module2Config.template_alpha must be in [0, 1] or None, got "
+                             f"{self.template_alpha}")
         for name in ("global_size", "roi_size"):
             if getattr(self, name) % 8:
                 raise ValueError(f"Module2Config.{name} must be a multiple of 8")

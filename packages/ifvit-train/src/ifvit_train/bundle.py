@@ -289,6 +289,22 @@ def portable(meta: Any) -> Any:
     return meta
 
 
+def save_bundle_weights(dst: Path, module1: nnx.Module, matcher: nnx.Module | None) -> str:
+    """Writes the weights-only folders of a bundle (parameters and BatchNorm statistics, no
+    optimizer state): `dst/module1`, and `dst/module2` when `matcher` is given. Returns the
+    `weights_sha256` of the main one (module2, else module1)."""
+    from ifvit_train.checkpoint import save_weights
+
+    def weights(m: nnx.Module) -> dict[str, Any]:
+        return dict(zip(("params", "batch_stats"), nnx.split(m, nnx.Param, nnx.BatchStat)[1:],
+                        strict=True))
+
+    save_weights(dst / "module1", weights(module1))
+    if matcher is not None:
+        save_weights(dst / "module2", weights(matcher))
+    return state_hash(dst / ("module2" if matcher is not None else "module1"))
+
+
 def export_bundle(src: str | Path, dst: str | Path, recipe: str | None = None) -> dict[str, Any]:
     """Writes the weights-only copy of a finished bundle into the empty folder `dst`.
 
@@ -298,23 +314,14 @@ def export_bundle(src: str | Path, dst: str | Path, recipe: str | None = None) -
     folder names (`portable`).
     Returns the new bundle.json content. Raises BundleError for an unfinished or broken bundle.
     """
-    from ifvit_train.checkpoint import save_weights
-
     src, dst = Path(src), Path(dst)
     b = load_bundle(src)
     if b.meta.get("status") != "complete":
         raise BundleError(f"{src}: training has not finished (status {b.meta.get('status')!r}); "
                           "let `ifvit train` complete first")
-    def weights(m: nnx.Module) -> dict[str, Any]:
-        return dict(zip(("params", "batch_stats"), nnx.split(m, nnx.Param, nnx.BatchStat)[1:],
-                        strict=True))
-
-    save_weights(dst / "module1", weights(b.module1))
-    if b.matcher is not None:
-        save_weights(dst / "module2", weights(b.matcher))
-    main = dst / ("module2" if b.matcher is not None else "module1")
+    digest = save_bundle_weights(dst, b.module1, b.matcher)
     meta = portable({**b.meta, "step": b.step,
                      "exported_from": {"path": str(src.resolve()), "step": b.step},
-                     "weights_sha256": state_hash(main), **({"recipe": recipe} if recipe else {})})
+                     "weights_sha256": digest, **({"recipe": recipe} if recipe else {})})
     write_json_atomic(dst / BUNDLE_FILE, meta)
     return meta

@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ifvit_core.ifvit.template import DEFAULT_MODE, embed_images
+from ifvit_core.ifvit.template import DEFAULT_MODE, embed_images, template_alpha
 from ifvit_data.outputs import atomic_write_bytes, claimed_output_dir
 from ifvit_train.bundle import LoadedBundle, library_versions, state_hash, write_json_atomic
-from ifvit_train.infer import PreparedImage, prepare_for_bundle, shape_groups
+from ifvit_train.infer import PreparedImage, prepare_for_bundle, print_arrays, shape_groups
 from ifvit_train.preprocessing import enhance_inputs, enhancement
 
 GALLERY_FILE = "gallery.json"
@@ -86,10 +85,7 @@ class Embedder:
     def embed(self, prints: Sequence[PreparedImage]) -> np.ndarray:
         out = np.zeros((len(prints), self.dim), np.float32)
         for idx in shape_groups([p.window.shape for p in prints], self.batch_size):
-            chunk = [prints[i] for i in idx]
-            chunk += [chunk[-1]] * (self.batch_size - len(idx))  # pad: templates are per-print
-            x = jnp.asarray(np.stack([p.window for p in chunk])[..., None])
-            m = jnp.asarray(np.stack([p.mask for p in chunk]))
+            x, m = print_arrays([prints[i] for i in idx], self.batch_size)  # templates: per print
             out[idx] = np.asarray(jax.device_get(self._fn(self.bundle.matcher, x, m)))[:len(idx)]
         return out
 
@@ -122,7 +118,8 @@ class Gallery:
 def template_spec(bundle: LoadedBundle, mode: str) -> dict[str, Any]:
     return {"mode": mode, "embed_dim": bundle.cfg.module2.embed_dim,
             "dim": 2 * bundle.cfg.module2.embed_dim,
-            "fusion_alpha": bundle.cfg.module2.fusion_alpha,
+            "fusion_alpha": template_alpha(bundle.cfg),
+            "template_neck": bundle.cfg.module2.template_neck,
             "definition": "[sqrt(a) z_global, sqrt(1-a) z_local] (ifvit_core.ifvit.embed_images)"}
 
 

@@ -15,6 +15,7 @@ uniform, noise, not a fingerprint) is a failure to acquire, `FailureToAcquire`, 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,32 @@ def shape_groups(keys: list[Any], batch_size: int) -> list[list[int]]:
     return [g[s:s + batch_size] for g in groups.values() for s in range(0, len(g), batch_size)]
 
 
+def pair_arrays(pairs: Sequence[tuple[PreparedImage, PreparedImage]], batch_size: int,
+                ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(windows0 [B, H, W, 1], windows1 [B, H', W', 1], masks0 [B, H, W], masks1) of up to
+    `batch_size` pairs of equal window shapes, padded to B = `batch_size` by repeating the last
+    pair (every call of a compiled graph then has the same shapes)."""
+    n = len(pairs)
+    if not 0 < n <= batch_size:
+        raise ValueError(f"a batch takes 1..{batch_size} pairs, got {n}")
+    full = list(pairs) + [pairs[-1]] * (batch_size - n)
+    return (jnp.asarray(np.stack([a.window for a, _ in full])[..., None]),
+            jnp.asarray(np.stack([b.window for _, b in full])[..., None]),
+            jnp.asarray(np.stack([a.mask for a, _ in full])),
+            jnp.asarray(np.stack([b.mask for _, b in full])))
+
+
+def print_arrays(prints: Sequence[PreparedImage], batch_size: int) -> tuple[jax.Array, jax.Array]:
+    """(windows [B, H, W, 1], masks [B, H, W]) of up to `batch_size` prints of equal window
+    shapes, padded to B = `batch_size` by repeating the last print."""
+    n = len(prints)
+    if not 0 < n <= batch_size:
+        raise ValueError(f"a batch takes 1..{batch_size} prints, got {n}")
+    full = list(prints) + [prints[-1]] * (batch_size - n)
+    return (jnp.asarray(np.stack([p.window for p in full])[..., None]),
+            jnp.asarray(np.stack([p.mask for p in full])))
+
+
 @functools.cache
 def _graphs(cfg: Any, enh: Any) -> tuple[Any, Any]:
     """The compiled (run, scores) graphs of a model config and input enhancement, made once per
@@ -202,16 +229,7 @@ class Verifier:
         scores the same here, alone (`verify`) or anywhere in any batch.
         """
         n = len(pairs)
-        if not 0 < n <= batch_size:
-            raise ValueError(f"score_batch takes 1..{batch_size} pairs, got {n}")
-        full = list(pairs) + [pairs[-1]] * (batch_size - n)
-        def arr(xs: list[np.ndarray]) -> jax.Array:
-            return jnp.asarray(np.stack(xs))
-
-        args = (arr([a.window[..., None] for a, _ in full]),
-                arr([b.window[..., None] for _, b in full]),
-                arr([a.mask for a, _ in full]), arr([b.mask for _, b in full]))
-        o = jax.device_get(self._scores(*self._models, self._key, *args))
+        o = jax.device_get(self._scores(*self._models, self._key, *pair_arrays(pairs, batch_size)))
         out = {k: np.array(v[:n], copy=True) for k, v in o.items() if k != "A01"}
         a01 = np.asarray(o["A01"])[:n]
         out["rotation_deg"] = np.degrees(np.arctan2(a01[:, 1, 0], a01[:, 0, 0]))

@@ -7,7 +7,7 @@ Groups (by '/'-joined parameter path, with or without a Module 2 branch prefix):
 | `trunk` | backbone 1/8 path + coarse transformer | trained | trained (both branches) |
 | `fpn_half` | the 1/2 FPN branch (`layer2_outconv*`, `layer1_outconv*`) | trained only with the fine stage | frozen (unused) |
 | `fine` | fine stage (`fine_preprocess`, `loftr_fine`) | trained only with the fine stage | absent |
-| `heads` | Module 2 embedding head and ArcFace centres | absent | trained |
+| `heads` | Module 2 embedding head (and template neck) and ArcFace centres | absent | trained |
 
 Frozen groups get no update at all (AdamW's decoupled weight decay would otherwise shrink converted
 weights that the forward pass never uses).
@@ -25,7 +25,7 @@ GROUPS = ("trunk", "fpn_half", "fine", "heads")
 _PREFIXES = {
     "fpn_half": ("backbone/layer2_outconv", "backbone/layer1_outconv"),
     "fine": ("fine_preprocess/", "loftr_fine/"),
-    "heads": ("embed/", "embed_norm/", "arcface_weight"),
+    "heads": ("embed/", "embed_norm/", "template_neck/", "arcface_weight"),
 }
 BRANCHES = ("global_branch/", "local_branch/")
 

@@ -14,6 +14,16 @@ exactly: FC's kernel becomes `K W`, its bias `(b - μ) W`, and the BatchNorm bec
 so a whitened bundle is an ordinary bundle (same network, same graphs, pairwise scores and
 templates alike), and `z` differs from the unfolded formula only by float rounding.
 
+Templates (`ifvit_core.ifvit.embed_images`, one print alone, for 1:N) get their own linear neck
+after that one (`Module2Config.template_neck`), fitted with the folders' finger labels: the
+single-print vectors `t` (already through the pairwise whitening) are whitened by their
+within-finger covariance `C_w = Σ_f Σ_i (t_i - μ_f)(t_i - μ_f)ᵀ / (N - F)`, so the directions in
+which impressions of one finger differ (pose, pressure, sensor) weigh least in the template
+cosine. Their global weight becomes `template_alpha` (default 0.85: the single print's ROI, at its
+foreground centroid, is a different part of the finger in each impression and weighs less). Both
+defaults are the lowest mean EER of leaving one of the six training sets out
+(`benchmarks/template_whitening.py`, docs/search.md), never chosen on an evaluation set.
+
 The pairs are the prints' own protocol pairs (`evaluate.protocol_pairs`, 'baselines'),
 subsampled; both images of a pair give a vector (the global branch's depends on the partner
 through the overlap and cross attention, as at inference). The statistics come from the
@@ -22,6 +32,7 @@ preparation and forward path of `ifvit match` (`Verifier`), so they describe wha
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from collections.abc import Callable, Sequence
@@ -34,16 +45,20 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from ifvit_core.config import config_to_dict
 from ifvit_core.ifvit.representation import Matcher, masked_mean_tokens
+from ifvit_core.ifvit.template import DEFAULT_MODE, template_inputs
 from ifvit_core.ifvit.verify import register_pair
 from ifvit_train.bundle import LoadedBundle
 from ifvit_train.evaluate import PrintSet, protocol_pairs
-from ifvit_train.infer import Verifier, shape_groups
+from ifvit_train.infer import Verifier, pair_arrays, print_arrays, shape_groups
 from ifvit_train.preprocessing import enhance_inputs
 
 BRANCHES = ("global", "local")
 DEFAULT_EPS = 1e-3  # eigenvalue floor, relative to the largest (chosen before any DB1_B run)
 DEFAULT_PAIRS = 400  # pairs per data set
+TEMPLATE_EPS = 0.1  # the template neck's eigenvalue floor (leave one training set out)
+TEMPLATE_ALPHA = 0.85  # the templates' global weight (leave one training set out)
 
 
 @functools.cache
@@ -84,19 +99,51 @@ def neck_features(verifier: Verifier, prints: PrintSet, pairs: np.ndarray, batch
     prep = [(prints.prepared[pairs[k][0]], prints.prepared[pairs[k][1]]) for k in kept]
     out = {f"{b}{s}": np.zeros((len(kept), 0)) for b in BRANCHES for s in "01"}
     for idx in shape_groups([(a.window.shape, b.window.shape) for a, b in prep], batch_size):
-        full = [prep[i] for i in idx] + [prep[idx[-1]]] * (batch_size - len(idx))
-
-        def arr(xs: list[np.ndarray]) -> jax.Array:
-            return jnp.asarray(np.stack(xs))
-
         o = jax.device_get(run(*verifier.models, verifier.key,
-                               arr([a.window[..., None] for a, _ in full]),
-                               arr([b.window[..., None] for _, b in full]),
-                               arr([a.mask for a, _ in full]), arr([b.mask for _, b in full])))
+                               *pair_arrays([prep[i] for i in idx], batch_size)))
         for k, v in o.items():
             if out[k].shape[1] == 0:
                 out[k] = np.zeros((len(kept), v.shape[1]))
             out[k][idx] = np.asarray(v[:len(idx)], np.float64)
+        if progress is not None:
+            progress(len(idx))
+    return {"kept": kept, **out}
+
+
+@functools.cache
+def _single_graph(cfg: Any, enh: Any, mode: str):
+    """jit `(graphdef, state, x, k) -> {'global', 'local'}` pre-neck vectors [B, e] of single
+    prints (the path of `embed_images`, before the neck)."""
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def run(graphdef, state, x, k):
+        _, m2 = nnx.merge(graphdef, state)
+        inp = template_inputs(cfg, enhance_inputs(enh, x, k), k)
+        return {name: br.embed(masked_mean_tokens(br.encode_single(img, msk, mode=mode), msk))
+                for name, br, img, msk in (
+                    ("global", m2.global_branch, inp.global_image, inp.global_mask),
+                    ("local", m2.local_branch, inp.roi, None))}
+
+    return run
+
+
+def single_features(verifier: Verifier, prints: PrintSet, mode: str = DEFAULT_MODE,
+                    batch_size: int = 8, progress: Callable[[int], None] | None = None,
+                    ) -> dict[str, np.ndarray]:
+    """Pre-neck vectors of every prepared print of `prints` alone, as templates see them.
+
+    Returns {'kept': int [N'] entry indices of the prepared prints, in order; 'global', 'local':
+    float64 [N', e], row k for entry kept[k]}.
+    """
+    run = _single_graph(verifier.cfg, verifier.enhance, mode)
+    kept = np.array([i for i, p in enumerate(prints.prepared) if p is not None], np.int64)
+    prep = [prints.prepared[i] for i in kept]
+    out = {b: np.zeros((len(kept), verifier.cfg.module2.embed_dim)) for b in BRANCHES}
+    for idx in shape_groups([p.window.shape for p in prep], batch_size):
+        o = jax.device_get(run(*verifier.models, *print_arrays([prep[i] for i in idx],
+                                                                 batch_size)))
+        for b in BRANCHES:
+            out[b][idx] = np.asarray(o[b][:len(idx)], np.float64)
         if progress is not None:
             progress(len(idx))
     return {"kept": kept, **out}
@@ -127,6 +174,36 @@ def fit_whitening(h: np.ndarray, eps: float = DEFAULT_EPS) -> Whitening:
     lam, vec = np.linalg.eigh(np.cov(h - mean, rowvar=False))
     lam = np.maximum(lam, 0.0)
     return Whitening(mean, vec / np.sqrt(lam + eps * lam.max()))
+
+
+def batchnorm_neck(branch: Any, h: np.ndarray) -> np.ndarray:
+    """A branch's BatchNorm neck in eval mode (running statistics) on pre-neck rows `h` [N, e]."""
+    n = branch.embed_norm
+    return ((h - np.asarray(n.mean[...])) / np.sqrt(np.asarray(n.var[...]) + n.epsilon)
+            * np.asarray(n.scale[...]) + np.asarray(n.bias[...]))
+
+
+def fit_within_finger(h: np.ndarray, fingers: np.ndarray, eps: float = TEMPLATE_EPS,
+                      ) -> Whitening:
+    """Whitening of rows `h` [N, e] by their within-finger covariance (`fingers` [N] labels, any
+    hashable values; fingers with one row add nothing): mean = the mean of all rows, eigenvalues
+    floored by adding `eps · λ_max`. Needs N - (number of fingers) > e."""
+    h = np.asarray(h, np.float64)
+    fingers = np.asarray(fingers)
+    n, e = h.shape
+    labels, inverse = np.unique(fingers, return_inverse=True)
+    dof = n - len(labels)
+    if dof <= e:
+        raise ValueError(f"the template neck of {e}-d embeddings needs more than {e} prints "
+                         f"beyond one per finger, got {n} prints of {len(labels)} fingers: give "
+                         "more impressions per finger")
+    centres = np.zeros((len(labels), e))
+    np.add.at(centres, inverse, h)
+    centres /= np.bincount(inverse)[:, None]
+    d = h - centres[inverse]
+    lam, vec = np.linalg.eigh(d.T @ d / dof)
+    lam = np.maximum(lam, 0.0)
+    return Whitening(h.mean(axis=0), vec / np.sqrt(lam + eps * lam.max()))
 
 
 def fold_whitening(matcher: Matcher, whitening: dict[str, Whitening]) -> None:
@@ -166,61 +243,128 @@ def files_digest(prints: PrintSet) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class NeckFit:
+    """What `whiten` fits: `pairs` per branch (folded into FC: pairs and templates; None: the
+    bundle's neck is kept), `templates` per branch (the template neck, after that one; None: no
+    template neck) and their `template_alpha`."""
+
+    pairs: dict[str, Whitening] | None
+    templates: dict[str, Whitening] | None = None
+    template_alpha: float = TEMPLATE_ALPHA
+
+
 def whiten(verifier: Verifier, sets: Sequence[PrintSet], pairs_per_set: int = DEFAULT_PAIRS,
            eps: float = DEFAULT_EPS, seed: int = 0,
            progress: Callable[[int], None] | None = None,
-           dpis: Sequence[float | None] | None = None) -> tuple[dict[str, Whitening], dict]:
+           dpis: Sequence[float | None] | None = None,
+           template_eps: float | None = TEMPLATE_EPS,
+           template_alpha: float = TEMPLATE_ALPHA) -> tuple[NeckFit, dict]:
     """Fits each branch's whitening on pairs of `sets` (never an evaluation set; `dpis`: the
-    resolution each set was prepared at, for the record).
+    resolution each set was prepared at, for the record; `pairs_per_set` 0: the bundle's neck is
+    kept and so are its pairwise scores), then, unless `template_eps` is None,
+    the template neck on every print of `sets` with their finger labels (a finger is one finger
+    of one set).
 
-    Returns (whitening per branch, the record bundle.json keeps: sets by folder name, file hash,
-    prints and pairs; eps; vectors per branch)."""
-    feats: dict[str, list[np.ndarray]] = {b: [] for b in BRANCHES}
-    record = []
+    `progress(n)` counts pairs, then prints. Returns (the fit, the record bundle.json keeps:
+    sets by folder name, file hash, prints and pairs; eps; vectors per branch; the template
+    neck's prints and fingers)."""
+    record = [{"data": ps.root.name, "files_sha256": files_digest(ps),
+               "dpi": dpis[i] if dpis and dpis[i] else "the files'", "prints": len(ps.entries)}
+              for i, ps in enumerate(sets)]
+    rec: dict[str, Any] = {"sets": record, "seed": seed}
+    if pairs_per_set > 0:
+        feats: dict[str, list[np.ndarray]] = {b: [] for b in BRANCHES}
+        for i, ps in enumerate(sets):
+            f = neck_features(verifier, ps, sample_pairs(ps, pairs_per_set, seed + i),
+                              progress=progress)
+            for b in BRANCHES:
+                feats[b].append(stacked(f, b))
+            record[i]["pairs"] = int(len(f["kept"]))
+        w = {b: fit_whitening(np.concatenate(feats[b]), eps) for b in BRANCHES}
+        rec.update({"eps": eps, "vectors_per_branch": int(sum(len(x) for x in feats["global"])),
+                    "method": "PCA whitening of the pre-neck embeddings, folded into FC; "
+                    "BatchNorm neck set to the identity"})
+
+        def neck(b: str, h: np.ndarray) -> np.ndarray:
+            return (h - w[b].mean) @ w[b].matrix
+    else:
+        w = None
+        rec["method"] = "the bundle's embedding neck kept (pairwise scores unchanged)"
+
+        def neck(b: str, h: np.ndarray) -> np.ndarray:
+            return batchnorm_neck(getattr(verifier.bundle.matcher, f"{b}_branch"), h)
+    if template_eps is None:
+        if w is None:
+            raise ValueError("nothing to fit: give pairs or a template eps")
+        return NeckFit(w), rec
+    single = {b: [] for b in BRANCHES}
+    fingers = []
     for i, ps in enumerate(sets):
-        pairs = sample_pairs(ps, pairs_per_set, seed + i)
-        f = neck_features(verifier, ps, pairs, progress=progress)
+        f = single_features(verifier, ps, progress=progress)
         for b in BRANCHES:
-            feats[b].append(stacked(f, b))
-        record.append({"data": ps.root.name, "files_sha256": files_digest(ps),
-                       "dpi": dpis[i] if dpis and dpis[i] else "the files'",
-                       "prints": len(ps.entries), "pairs": int(len(f["kept"]))})
-    w = {b: fit_whitening(np.concatenate(feats[b]), eps) for b in BRANCHES}
-    return w, {"sets": record, "eps": eps, "seed": seed, "vectors_per_branch":
-               int(sum(len(x) for x in feats["global"])), "method": "PCA whitening of the "
-               "pre-neck embeddings, folded into FC; BatchNorm neck set to the identity"}
+            single[b].append(neck(b, f[b]))
+        fingers += [f"{i}/{ps.entries[k].finger}" for k in f["kept"]]
+    t = {b: fit_within_finger(np.concatenate(single[b]), np.array(fingers), template_eps)
+         for b in BRANCHES}
+    rec["templates"] = {"eps": template_eps, "alpha": template_alpha, "prints": len(fingers),
+                        "fingers": len(set(fingers)), "method": "within-finger whitening of the "
+                        "single-print embeddings (template neck); finger = a finger of one set"}
+    return NeckFit(w, t, template_alpha), rec
 
 
-def whiten_bundle(bundle: LoadedBundle, whitening: dict[str, Whitening], record: dict[str, Any],
+def with_template_neck(bundle: LoadedBundle, fit: NeckFit) -> LoadedBundle:
+    """`bundle` with a Module 2 that has a template neck holding `fit.templates` and the config
+    that says so (`template_neck`, `template_alpha`); the other weights are `bundle`'s."""
+    m2 = dataclasses.replace(bundle.cfg.module2, template_neck=True,
+                             template_alpha=fit.template_alpha)
+    cfg = dataclasses.replace(bundle.cfg, module2=m2)
+    matcher = Matcher(cfg, rngs=nnx.Rngs(0))
+    _, params, stats = nnx.split(bundle.matcher, nnx.Param, nnx.BatchStat)
+    nnx.update(matcher, params, stats)
+    for name in BRANCHES:
+        neck = getattr(matcher, f"{name}_branch").template_neck
+        w = fit.templates[name]
+        neck.kernel[...] = jnp.asarray(w.matrix, jnp.float32)
+        neck.bias[...] = jnp.asarray(-w.mean @ w.matrix, jnp.float32)
+    matcher.eval()
+    meta = {**bundle.meta, "config": config_to_dict(cfg)}
+    return dataclasses.replace(bundle, meta=meta, cfg=cfg, matcher=matcher)
+
+
+def whiten_bundle(bundle: LoadedBundle, fit: NeckFit, record: dict[str, Any],
                   dst: str | Path) -> dict[str, Any]:
-    """Writes `bundle` with each branch's whitening folded in (`fold_whitening`) as a
-    weights-only bundle into the empty folder `dst`; returns its bundle.json content.
+    """Writes `bundle` with each branch's whitening folded in (`fold_whitening`) and, if fitted,
+    the template neck (`with_template_neck`) as a weights-only bundle into the empty folder
+    `dst`; returns its bundle.json content.
 
-    The thresholds and the evidence-weight calibration of the source were fitted to the old
-    cosines: they are dropped (recorded under `whitened.replaced`); run `ifvit calibrate` on the
-    new bundle. `bundle`'s matcher is changed in place.
+    When the pairwise neck is refitted, the thresholds and the evidence-weight calibration of
+    the source were fitted to the old cosines: they are dropped (recorded under
+    `whitened.replaced`); run `ifvit calibrate` on the new bundle. With the template neck alone,
+    pairwise scores are unchanged and both are kept. `bundle`'s matcher is changed in place.
     """
-    from ifvit_train.bundle import BUNDLE_FILE, portable, state_hash, write_json_atomic
-    from ifvit_train.checkpoint import save_weights
+    from ifvit_train.bundle import BUNDLE_FILE, portable, save_bundle_weights, write_json_atomic
 
     if bundle.matcher is None:
         raise ValueError(f"{bundle.path}: a Module 1 bundle; whitening needs a Module 2 bundle")
     dst = Path(dst)
-    fold_whitening(bundle.matcher, whitening)
-
-    def weights(m: nnx.Module) -> dict[str, Any]:
-        _, p, stats = nnx.split(m, nnx.Param, nnx.BatchStat)
-        return {"params": p, "batch_stats": stats}
-
-    save_weights(dst / "module1", weights(bundle.module1))
-    save_weights(dst / "module2", weights(bundle.matcher))
-    meta = {k: v for k, v in bundle.meta.items() if k not in ("thresholds", "calibration")}
-    replaced = {k: bundle.meta[k] for k in ("thresholds", "calibration") if k in bundle.meta}
     src = {"path": str(bundle.path.resolve()), "step": bundle.step,
            "weights_sha256": bundle.meta.get("weights_sha256")}
+    if fit.pairs is not None:
+        fold_whitening(bundle.matcher, fit.pairs)
+    out = with_template_neck(bundle, fit) if fit.templates is not None else bundle
+    digest = save_bundle_weights(dst, out.module1, out.matcher)
+    dropped = ("thresholds", "calibration") if fit.pairs is not None else ()
+    meta = {k: v for k, v in out.meta.items() if k not in dropped}
+    replaced = {k: bundle.meta[k] for k in dropped if k in bundle.meta}
+    if fit.pairs is not None:
+        whitened = {**record, "from": src, "replaced": replaced}
+    else:  # the template neck alone: the pairwise whitening's record (if any) stays
+        whitened = {**bundle.meta.get("whitened", {}),
+                    "templates": {**record["templates"], "sets": record["sets"], "from": src}}
     meta = portable({**meta, "step": bundle.step,
                      "exported_from": bundle.meta.get("exported_from", src),
-                     "whitened": {**record, "from": src, "replaced": replaced},
-                     "weights_sha256": state_hash(dst / "module2")})
+                     "whitened": whitened,
+                     "weights_sha256": digest})
     write_json_atomic(dst / BUNDLE_FILE, meta)
     return meta

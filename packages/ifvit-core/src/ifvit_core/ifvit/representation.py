@@ -34,6 +34,11 @@ def masked_mean_tokens(feat: jax.Array, mask: jax.Array | None) -> jax.Array:
     return (feat * m).sum(axis=1) / jnp.maximum(m.sum(axis=1), 1.0)
 
 
+def _identity_init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+    del key
+    return jnp.eye(*shape, dtype=dtype)
+
+
 class Branch(LoFTRCoarse):
     """Coarse LoFTR trunk + embedding head `z = L2norm(BN(FC(mean_tokens(f))))` + ArcFace
     weights."""
@@ -47,6 +52,9 @@ class Branch(LoFTRCoarse):
         # texture statistics), which made every cosine ~0.997 and starved ArcFace of gradient;
         # centring and scaling each dimension over the batch removes it.
         self.embed_norm = nnx.BatchNorm(e, momentum=0.9, epsilon=1e-5, rngs=rngs)
+        # Optional template neck (single prints only, `embed_single`): the identity until fitted.
+        self.template_neck = (nnx.Linear(e, e, kernel_init=_identity_init, rngs=rngs)
+                              if cfg.module2.template_neck else None)
         # ArcFace class centres [d, C]: normalised inside the loss, so the scale of the init is
         # moot.
         self.arcface_weight = nnx.Param(
@@ -117,9 +125,13 @@ class Branch(LoFTRCoarse):
 
     def embed_single(self, image: jax.Array, mask: jax.Array | None = None, *,
                      mode: str = "self") -> jax.Array:
-        """Unit-norm embeddings [B, e] of single images [B, H, W, 1] (token mask [B, L] or None)."""
+        """Unit-norm embeddings [B, e] of single images [B, H, W, 1] (token mask [B, L] or None):
+        `L2norm(T(BN(FC(mean tokens))))`, T the template neck if the branch has one."""
         f = self.encode_single(image, mask, mode=mode)
-        return l2_normalize(self.embed_norm(self.embed(masked_mean_tokens(f, mask))))
+        h = self.embed_norm(self.embed(masked_mean_tokens(f, mask)))
+        if self.template_neck is not None:
+            h = self.template_neck(h)
+        return l2_normalize(h)
 
 
 class Matcher(nnx.Module):

@@ -16,9 +16,12 @@ from the print alone, with the same trained weights:
   cross layer with the print attending to itself; 'mirror' runs the pair transformer on (f, f) and
   keeps stream 0 (twice the cost); 'skip' drops the cross layers;
 * embedding: masked mean of the tokens -> FC -> BatchNorm neck (running statistics: the matcher
-  must be in eval mode, checked) -> L2 normalisation, per branch;
-* template = [sqrt(α) z_global, sqrt(1-α) z_local] (unit norm), so the dot product of two
-  templates is exactly the fused score α cos_g + (1-α) cos_l of their single-image embeddings.
+  must be in eval mode, checked) -> the template neck where the model has one
+  (`Module2Config.template_neck`: a linear map fitted on real identities by `ifvit whiten`, used
+  by templates only) -> L2 normalisation, per branch;
+* template = [sqrt(α) z_global, sqrt(1-α) z_local] (unit norm), α = `Module2Config.template_alpha`
+  (default: the pairwise `fusion_alpha`), so the dot product of two templates is exactly the
+  fused score α cos_g + (1-α) cos_l of their single-image embeddings.
 
 Every operation is per example (no batch statistics), so a template does not depend on the other
 prints of the batch.
@@ -84,6 +87,12 @@ def check_eval_mode(matcher: Matcher) -> None:
                              "BatchNorm in training mode makes a template depend on its batch")
 
 
+def template_alpha(cfg: IFViTConfig) -> float:
+    """The templates' global weight α (`template_alpha`, else the pairwise `fusion_alpha`)."""
+    m2 = cfg.module2
+    return m2.fusion_alpha if m2.template_alpha is None else m2.template_alpha
+
+
 def embed_images(
     cfg: IFViTConfig,
     matcher: Matcher,
@@ -94,7 +103,7 @@ def embed_images(
     """Templates of a batch of single prints (jit-able: wrap in `nnx.jit` with `mode` static).
 
     Args:
-      cfg: the model config (global_size, roi_size, fusion_alpha).
+      cfg: the model config (global_size, roi_size, template_alpha).
       matcher: trained Module 2 in eval mode.
       images: [B, H, W, 1] prepared windows in [0, 1] (`ifvit_train.infer.prepare_image`).
       masks: [B, H, W] bool foregrounds of the windows.
@@ -107,6 +116,6 @@ def embed_images(
     inp = template_inputs(cfg, images, masks)
     z_g = matcher.global_branch.embed_single(inp.global_image, inp.global_mask, mode=mode)
     z_l = matcher.local_branch.embed_single(inp.roi, None, mode=mode)
-    a = matcher.fusion_alpha
+    a = template_alpha(cfg)
     template = jnp.concatenate([jnp.sqrt(a) * z_g, jnp.sqrt(1.0 - a) * z_l], axis=-1)
     return {"z_global": z_g, "z_local": z_l, "template": template}
