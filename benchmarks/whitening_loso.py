@@ -5,13 +5,16 @@ Run:  uv run python benchmarks/whitening_loso.py --model BUNDLE [--real DIR] [--
       before it was whitened is in git: `git worktree add /tmp/pre 67df637`, then --model
       /tmp/pre/packages/ifvit-train/src/ifvit_train/weights/ifvit-small. Default: the shipped
       model, which is whitened already, so its "neck" column is its own whitening. The four FVC
-      training sets under ../shared/data/real, read at their sensors' dpi; 400 pairs per set)
+      training sets under ../shared/data/real, read at their sensors' dpi, and the two
+      Neurotechnology sets (`folder` layout) if present; 400 pairs per set)
 
 For each of the sets, the whitening (`ifvit_train.whiten`, eps 1e-3) is fitted on the OTHER sets'
-pairs and the held-out set's pairs are scored with the bundle's own BatchNorm neck and with that
-whitening: EER (%) of the global-branch, ROI-branch and fused cosines (α of the bundle). The pairs
-are those `ifvit whiten` samples (the 'baselines' protocol, seeded), so the genuine share is the
-protocol's (about 1 in 8). FVC2002 DB1_B is not among the sets: it is the evaluation set.
+pairs and the held-out set's pairs are scored with the bundle's own BatchNorm neck, with the PCA
+whitening (no labels) and with the within-finger whitening (`--pairs-neck within-finger`, the
+sets' finger labels; a finger is a finger of one set): EER (%) of the global-branch, ROI-branch
+and fused cosines (α of the bundle). The pairs are those `ifvit whiten` samples (the 'baselines'
+protocol, seeded), so the genuine share is the protocol's (about 1 in 8). FVC2002 DB1_B is not
+among the sets: it is the evaluation set.
 
 `--smoke`: two synthetic sets (6 fingers x 3 impressions each) made in a temp folder, 40 pairs.
 """
@@ -32,10 +35,20 @@ from ifvit_train.evaluate import load_prints
 from ifvit_train.infer import Verifier
 from ifvit_train.metrics import verification_report
 from ifvit_train.shipped import shipped_bundle
-from ifvit_train.whiten import BRANCHES, fit_whitening, neck_features, sample_pairs, stacked
+from ifvit_train.whiten import (
+    BRANCHES,
+    batchnorm_neck,
+    fit_whitening,
+    fit_within_finger,
+    neck_features,
+    sample_pairs,
+    stacked,
+)
 
-SETS = (("fvc2002_db2_b", 569.0), ("fvc2002_db3_b", None), ("fvc2004_db2_b", None),
-        ("fvc2004_db3_b", 512.0))
+SETS = (("fvc2002_db2_b", 569.0, "fvc"), ("fvc2002_db3_b", None, "fvc"),
+        ("fvc2004_db2_b", None, "fvc"), ("fvc2004_db3_b", 512.0, "fvc"),
+        ("neurotech_crossmatch", None, "folder"), ("neurotech_uareu", None, "folder"))
+NECKS = ("shipped", "whitened", "within-finger")
 
 
 def cosines(f: dict[str, np.ndarray], neck) -> dict[str, np.ndarray]:
@@ -75,55 +88,62 @@ def main() -> None:
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="whiten_loso_") as tmp:
-        sets = SETS
         root = args.real
+        sets = list(SETS[:4]) + [s for s in SETS[4:] if (root / s[0]).is_dir()]  # FVC: needed
         if args.smoke:
             from ifvit_data.synth import SynthConfig, generate_dataset
 
-            root, sets = Path(tmp), (("s1", None), ("s2", None))
-            for i, (name, _) in enumerate(sets):
+            root, sets = Path(tmp), [("s1", None, "fvc"), ("s2", None, "fvc")]
+            for i, (name, _, _) in enumerate(sets):
                 generate_dataset(root / name, 6, 3, 100 + i, SynthConfig(size=(300, 300)),
                                  workers=1)
-        missing = [n for n, _ in sets if not (root / n).is_dir()]
+        missing = [n for n, _, _ in sets if not (root / n).is_dir()]
         if missing:
             ap.error(f"--real {root}: no {', '.join(missing)} in it")
-        feats, labels = {}, {}
-        for i, (name, dpi) in enumerate(sets):
-            ps = load_prints(v, root / name, "fvc", dpi=dpi)
+        feats, labels, fingers = {}, {}, {}
+        for i, (name, dpi, layout) in enumerate(sets):
+            ps = load_prints(v, root / name, layout, dpi=dpi)
             pairs = sample_pairs(ps, args.pairs, i)
             feats[name] = neck_features(v, ps, pairs)
-            fingers = np.array([e.finger for e in ps.entries])
+            finger = np.array([f"{name}/{e.finger}" for e in ps.entries])
             kept = pairs[feats[name]["kept"]]
-            labels[name] = (fingers[kept[:, 0]] == fingers[kept[:, 1]]).astype(np.int32)
+            labels[name] = (finger[kept[:, 0]] == finger[kept[:, 1]]).astype(np.int32)
+            fingers[name] = np.concatenate([finger[kept[:, 0]], finger[kept[:, 1]]])  # stacked
     rows = {}
-    for name, _ in sets:
-        others = [n for n, _ in sets if n != name]
+    for name, _, _ in sets:
+        others = [n for n, _, _ in sets if n != name]
         w = {b: fit_whitening(np.concatenate([stacked(feats[n], b) for n in others]))
              for b in BRANCHES}
+        same = np.concatenate([fingers[n] for n in others])
+        wf = {b: fit_within_finger(np.concatenate([stacked(feats[n], b) for n in others]), same,
+                                   1e-3) for b in BRANCHES}
 
         def shipped(b, h):
-            norm = getattr(bundle.matcher, f"{b}_branch").embed_norm
-            return ((h - np.asarray(norm.mean[...])) / np.sqrt(np.asarray(norm.var[...])
-                                                                + norm.epsilon)
-                    * np.asarray(norm.scale[...]) + np.asarray(norm.bias[...]))
+            return batchnorm_neck(getattr(bundle.matcher, f"{b}_branch"), h)
 
         def whitened(b, h, w=w):
             return (h - w[b].mean) @ w[b].matrix
 
+        def within(b, h, w=wf):
+            return (h - w[b].mean) @ w[b].matrix
+
         g = labels[name] > 0
         row = {"genuine": int(g.sum()), "impostor": int((~g).sum())}
-        for tag, neck in (("shipped", shipped), ("whitened", whitened)):
+        for tag, neck in zip(NECKS, (shipped, whitened, within), strict=True):
             c = cosines(feats[name], neck)
             c["fused"] = alpha * c["global"] + (1 - alpha) * c["local"]
             row[tag] = {k: float(verification_report(s[g], s[~g]).eer) for k, s in c.items()}
         rows[name] = row
     print(f"leave one set out, {args.pairs} pairs per set; model {model}")
-    print("| held-out set | genuine / impostor | global: neck -> whitened | ROI | fused |")
+    print("| held-out set | genuine / impostor | global: neck -> PCA -> within-finger | ROI | "
+          "fused |")
     print("|---|---|---|---|---|")
     for name, r in rows.items():
-        cells = " | ".join(f"{100 * r['shipped'][k]:.1f} -> {100 * r['whitened'][k]:.1f}"
+        cells = " | ".join(" -> ".join(f"{100 * r[n][k]:.1f}" for n in NECKS)
                            for k in ("global", "local", "fused"))
         print(f"| {name} | {r['genuine']} / {r['impostor']} | {cells} |")
+    mean = {n: float(np.mean([r[n]["fused"] for r in rows.values()])) for n in NECKS}
+    print("| mean fused | | | | " + " -> ".join(f"{100 * mean[n]:.2f}" for n in NECKS) + " |")
     seconds = time.perf_counter() - t0
     print(f"total {seconds:.0f} s; load average {load:.2f} -> {os.getloadavg()[0]:.2f}")
     if args.out is not None:

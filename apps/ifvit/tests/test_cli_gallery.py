@@ -273,22 +273,65 @@ def test_whiten_writes_a_bundle_whose_embeddings_are_white(world, tmp_path, caps
     assert "exists and is not an empty folder" in capsys.readouterr().err
 
 
-def test_whiten_templates_only(world, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def prints30(tmp_path_factory):
+    """6 synthetic fingers x 5 impressions: 30 - 6 > 16 (the tiny embedding) for the necks."""
+    from ifvit_data.synth import SynthConfig, generate_dataset
+
+    data = tmp_path_factory.mktemp("prints30") / "prints"
+    generate_dataset(data, 6, 5, 11, SynthConfig(size=(160, 160)), workers=1)
+    return data
+
+
+def test_whiten_pairs_neck_within_finger(world, prints30, tmp_path, capsys):
+    """`--pairs-neck within-finger`: the new bundle's pre-neck vectors of the same pairs, grouped
+    by the finger of their print here, have unit within-finger covariance; the record says so."""
+    import numpy as np
+
+    from ifvit_train import evaluate as ev
+    from ifvit_train.bundle import load_bundle
+    from ifvit_train.infer import Verifier
+    from ifvit_train.whiten import neck_features, sample_pairs, stacked
+
+    out = tmp_path / "wf"
+    assert main(["whiten", "--model", str(world / "match"), "--data", str(prints30), "--layout",
+                 "fvc", "--pairs-neck", "within-finger", "--no-templates", "--eps", "1e-9",
+                 "--quiet", "--out", str(out)]) == 0
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["whitened"]["pairs_method"] == "within-finger"
+    assert "within-finger covariance" in meta["whitened"]["method"]
+    v = Verifier(load_bundle(out))
+    prints = ev.load_prints(v, prints30, "fvc")
+    pairs = sample_pairs(prints, 400, 0)  # the pairs `ifvit whiten` drew (seed 0 + set 0)
+    f = neck_features(v, prints, pairs)
+    kept = pairs[f["kept"]]
+    finger = np.array([e.finger for e in prints.entries])
+    labels = np.concatenate([finger[kept[:, 0]], finger[kept[:, 1]]])
+    for b in ("global", "local"):
+        h = stacked(f, b)
+        dev = np.concatenate([h[labels == g] - h[labels == g].mean(axis=0) for g in set(labels)])
+        cov = dev.T @ dev / (len(h) - len(set(labels)))
+        lam = np.linalg.eigvalsh(cov)  # float32 weights: the smallest direction is amplified most
+        assert 0.9 < lam.min() and lam.max() < 1.01, lam
+    _one_line_error(capsys, ["whiten", "--model", str(world / "match"), "--data", str(prints30),
+                             "--data", str(world / "synth"), "--layout", "fvc", "--layout", "fvc",
+                             "--layout", "fvc", "--out", str(tmp_path / "x")],
+                    "give one for all --data or one per --data (2)")
+
+
+def test_whiten_templates_only(world, prints30, tmp_path, capsys):
     """`ifvit whiten --templates-only`: pairwise scores and thresholds stay; the new bundle's
     templates are L2norm(T(h)) of the global branch only, and T whitens the spread of each
     finger's impressions (checked finger by finger here, from the vectors the model computes)."""
     import numpy as np
 
-    from ifvit_data.synth import SynthConfig, generate_dataset
     from ifvit_train import evaluate as ev
     from ifvit_train.bundle import load_bundle
     from ifvit_train.gallery import Embedder
     from ifvit_train.infer import Verifier
     from ifvit_train.whiten import batchnorm_neck, single_features
 
-    model, out = str(world / "match"), tmp_path / "templates"
-    data = tmp_path / "prints"
-    generate_dataset(data, 6, 5, 11, SynthConfig(size=(160, 160)), workers=1)  # 30 - 6 > 16
+    model, out, data = str(world / "match"), tmp_path / "templates", prints30
     _one_line_error(capsys, ["whiten", "--templates-only", "--model", model, "--data",
                              str(world / "synth"), "--out", str(tmp_path / "few"), "--quiet"],
                     "more impressions per finger")

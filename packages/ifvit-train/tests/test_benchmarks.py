@@ -80,12 +80,13 @@ def test_bench_pseudo_labels_smoke(tmp_path, smoke):
 
 def test_whitening_loso_smoke(tmp_path, smoke):
     out = smoke("whitening_loso.py", "--out", str(tmp_path / "loso.json"))
-    cell = rf"{NUM} -> {NUM}"
+    cell = rf"{NUM} -> {NUM} -> {NUM}"
     for name in ("s1", "s2"):
         assert smoke.line(rf"^\| {name} \| \d+ / \d+ \| {cell} \| {cell} \| {cell} \|$", out), out
+    assert smoke.line(rf"^\| mean fused \| \| \| \| {cell} \|$", out), out
     rows = json.loads((tmp_path / "loso.json").read_text())["rows"]
-    assert set(rows) == {"s1", "s2"} and all(0 <= r["whitened"]["fused"] <= 1 for r in
-                                             rows.values())
+    assert set(rows) == {"s1", "s2"} and all(
+        0 <= r[n]["fused"] <= 1 for r in rows.values() for n in ("whitened", "within-finger"))
 
 
 def test_template_whitening_smoke(tmp_path, smoke):

@@ -17,7 +17,9 @@ Write a copy of a Module 2 bundle whose embedding necks are re-estimated on prin
    same speed). Module 2's cosines then spread over the embedding instead of collapsing onto a few
    directions, which is what makes the fused cosine work on sensors the model was not trained on
    (docs/accuracy.md). The thresholds and the evidence weight of the source were fitted to the old
-   cosines and are dropped: run `ifvit calibrate` on the new bundle.
+   cosines and are dropped: run `ifvit calibrate` on the new bundle. With --pairs-neck
+   within-finger the folders' finger labels are used as in step 2 (better on held-out sets when
+   the folders hold several impressions per finger; docs/accuracy.md).
 2. Template neck (1:N templates only): every print of the folders alone, with its finger label
    from the layout (a finger of one folder is one identity), gives a whitening by the
    within-finger covariance, so what differs between impressions of one finger weighs least in
@@ -43,7 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, action="append", required=True, metavar="DIR",
                    help="a folder of prints of your sensor (repeat for several); at least two "
                         "fingers with two impressions each")
-    p.add_argument("--layout", default="fvc", help="file naming of every --data (default fvc)")
+    p.add_argument("--layout", action="append", default=None,
+                   help="file naming of the --data folders (default fvc): once for every --data, "
+                        "or once per --data in the same order (e.g. --data A --layout fvc --data "
+                        "B --layout folder)")
     p.add_argument("--dpi", type=float, action="append", default=None,
                    help="sensor resolution of the prints (default: the files' own, else 500): "
                         "once for every --data, or once per --data in the same order; 0 = the "
@@ -53,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps", type=float, default=1e-3,
                    help="eigenvalue floor relative to the largest (default 0.001)")
     p.add_argument("--seed", type=int, default=0, help="pair sampling seed (default 0)")
+    p.add_argument("--pairs-neck", choices=("pca", "within-finger"), default="pca",
+                   help="how the pairwise neck is fitted: pca (no labels, default) or "
+                        "within-finger (uses the layout's finger labels)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--templates-only", action="store_true",
                        help="fit the template neck alone (keeps pairwise scores and thresholds)")
@@ -83,13 +91,18 @@ def run(args: argparse.Namespace) -> int:
                         f"--data or one per --data ({len(args.data)}), each 0 (the files' own) or "
                         "100-5000")
     dpis = dpis * len(args.data) if len(dpis) == 1 else dpis
+    layouts = args.layout or ["fvc"]
+    if len(layouts) not in (1, len(args.data)):
+        raise UserError(f"--layout {' '.join(layouts)}: give one for all --data or one per "
+                        f"--data ({len(args.data)})")
+    layouts = layouts * len(args.data) if len(layouts) == 1 else layouts
     if len({d.resolve() for d in args.data}) < len(args.data):
         raise UserError("--data: the same folder is given twice; give each folder once")
-    for d in args.data:
+    for d, layout in zip(args.data, layouts, strict=True):
         if not d.is_dir():
             raise UserError(f"--data {d}: not a folder; pass the folder that holds the prints")
         try:
-            scan(d, args.layout)
+            scan(d, layout)
         except DatasetError as e:
             raise UserError(str(e)) from None
     verifier, src = load_model(args.model)
@@ -100,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_train import whiten as wh
 
     sets = []
-    for d, dpi in zip(args.data, dpis, strict=True):
+    for d, dpi, layout in zip(args.data, dpis, layouts, strict=True):
         with tqdm(desc=f"prepare {d.name}", unit="print", disable=args.quiet) as bar:
-            sets.append(ev.load_prints(verifier, d, args.layout, dpi=dpi or None,
+            sets.append(ev.load_prints(verifier, d, layout, dpi=dpi or None,
                                        progress=bar.update))
     try:
         with tqdm(desc="embed pairs, then prints", unit="item", disable=args.quiet) as bar:
@@ -110,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 verifier, sets, 0 if args.templates_only else args.pairs, args.eps, args.seed,
                 progress=bar.update, dpis=dpis,
                 template_eps=None if args.no_templates else args.template_eps,
-                template_alpha=args.template_alpha)
+                template_alpha=args.template_alpha, pairs_method=args.pairs_neck)
         with atomic_path(args.out) as tmp:
             claim_output_dir(tmp, "bundle-whiten", inputs=[src, *args.data], resume=False)
             meta = wh.whiten_bundle(verifier.bundle, fit, record, tmp)
