@@ -374,32 +374,17 @@ def _created_by() -> str:
         return "ifvit-data"
 
 
-def claim_output_dir(
+def check_output_dir(
     path: PathLike,
     kind: str,
     *,
     inputs: Iterable[PathLike] = (),
     force: bool = False,
     resume: bool = True,
-) -> Path:
-    """Checks an output folder before any work, creates it and marks it as an output of `kind`.
-
-    Accepted: a missing or empty folder; a folder with a marker of the same `kind` (a resumed or
-    repeated run; with `resume=False` only if it holds nothing but the marker, or with `force`);
-    anything else only with `force` (then the marker is (re)written as `kind`; no file is deleted).
-    Stale temp files of our pattern left by a killed run are removed (`remove_stale_temps`).
-
-    Args:
-      path: the output folder.
-      kind: what is written there (recorded in the marker): `"synth"`, `"shards"`, `"demo"`,
-        `"bundle-dense"`, `"bundle-match"`, `"gallery"` (`ifvit enroll`).
-      inputs: the command's input files/folders; the output may be none of them, nor inside one,
-        nor contain one (even with `force`).
-      force: take over a non-empty folder that is not an output of this kind.
-      resume: accept an existing output of the same kind (False: refuse it unless `force`).
-
-    Returns:
-      The resolved folder path.
+) -> dict[str, Any] | None:
+    """The checks of `claim_output_dir` alone (same arguments), creating nothing: a command runs
+    it before any slow work (loading a model), so a refusal comes at once. Returns the folder's
+    marker (None if it has none or does not exist yet).
 
     Raises:
       OutputError: one line naming the path, the problem and what to do.
@@ -445,6 +430,41 @@ def claim_output_dir(
             )
     else:
         _probe_writable(anc, Path(path))
+    return marker
+
+
+def claim_output_dir(
+    path: PathLike,
+    kind: str,
+    *,
+    inputs: Iterable[PathLike] = (),
+    force: bool = False,
+    resume: bool = True,
+) -> Path:
+    """Checks an output folder before any work, creates it and marks it as an output of `kind`.
+
+    Accepted: a missing or empty folder; a folder with a marker of the same `kind` (a resumed or
+    repeated run; with `resume=False` only if it holds nothing but the marker, or with `force`);
+    anything else only with `force` (then the marker is (re)written as `kind`; no file is deleted).
+    Stale temp files of our pattern left by a killed run are removed (`remove_stale_temps`).
+
+    Args:
+      path: the output folder.
+      kind: what is written there (recorded in the marker): `"synth"`, `"shards"`, `"demo"`,
+        `"bundle-dense"`, `"bundle-match"`, `"gallery"` (`ifvit enroll`).
+      inputs: the command's input files/folders; the output may be none of them, nor inside one,
+        nor contain one (even with `force`).
+      force: take over a non-empty folder that is not an output of this kind.
+      resume: accept an existing output of the same kind (False: refuse it unless `force`).
+
+    Returns:
+      The resolved folder path.
+
+    Raises:
+      OutputError: one line naming the path, the problem and what to do.
+    """
+    marker = check_output_dir(path, kind, inputs=inputs, force=force, resume=resume)
+    out = _resolve(path)
     same = marker is not None and marker["kind"] == kind
     if same and int(marker.get("format_version", 0)) == MARKER_FORMAT_VERSION:
         _probe_writable(out, Path(path))  # a rerun leaves the marker (and its mtime) untouched

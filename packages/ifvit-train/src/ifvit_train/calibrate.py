@@ -39,6 +39,7 @@ from ifvit_train.bundle import (
     export_bundle,
     load_bundle,
     portable,
+    read_meta,
     write_json_atomic,
 )
 from ifvit_train.metrics import calibrate_threshold, verification_report
@@ -81,6 +82,16 @@ def _float(cell: str) -> float:
     return float(cell) if cell.strip() else np.nan
 
 
+def evaluation_files(folder: Path, model: Path) -> tuple[Path, Path]:
+    """(report.json, scores.csv) of an `ifvit evaluate` output folder; CalibrationError if either
+    is missing (checked before the model loads)."""
+    report_path, csv_path = folder / "report.json", folder / "scores.csv"
+    if not report_path.is_file() or not csv_path.is_file():
+        raise CalibrationError(f"{folder}: no report.json and scores.csv; give an `ifvit evaluate "
+                               f"--model {model}` output folder")
+    return report_path, csv_path
+
+
 def read_evaluation(folder: str | Path, bundle: LoadedBundle) -> ValidationScores:
     """Reads one `ifvit evaluate` output folder made with `bundle` (verification protocol).
 
@@ -88,10 +99,7 @@ def read_evaluation(folder: str | Path, bundle: LoadedBundle) -> ValidationScore
     the untrained network, or an identification evaluation (no pair scores).
     """
     folder = Path(folder)
-    report_path, csv_path = folder / "report.json", folder / "scores.csv"
-    if not report_path.is_file() or not csv_path.is_file():
-        raise CalibrationError(f"{folder}: no report.json and scores.csv; give an `ifvit evaluate "
-                               f"--model {bundle.path}` output folder")
+    report_path, csv_path = evaluation_files(folder, bundle.path)
     try:
         report = json.loads(report_path.read_text())
         model, step = Path(report["model"]).resolve(), int(report["model_step"])
@@ -167,9 +175,12 @@ def calibrate_bundle(src: str | Path, dst: str | Path, eval_dirs: Sequence[str |
 
     Returns the new bundle.json content. Raises BundleError / CalibrationError (one-line messages).
     """
-    bundle = load_bundle(src, require="match")
     if not eval_dirs:
         raise CalibrationError("give at least one `ifvit evaluate` output folder")
+    read_meta(src)  # the quick refusals before the model loads
+    for d in eval_dirs:
+        evaluation_files(Path(d), Path(src))
+    bundle = load_bundle(src, require="match")
     sets = [read_evaluation(d, bundle) for d in eval_dirs]
     if evidence_k is None:
         k, table = choose_evidence_k(sets)

@@ -63,14 +63,17 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         raise UserError(f"{args.data}: no print named like the {args.layout} layout "
                         f"({len(skipped.files)} other image files); check --layout")
+    from ifvit_data.outputs import OutputError, check_output_dir
     from ifvit_train.bundle import BundleError, load_bundle, read_meta
-    from ifvit_train.gallery import Enrolee, GalleryError, enroll
+    from ifvit_train.gallery import OUTPUT_KIND, Enrolee, GalleryError, enroll
 
     try:
         args.model = model_path(args.model)
         read_meta(args.model)
-        bundle = load_bundle(args.model, require="match")
-    except BundleError as e:
+        check_output_dir(args.out, OUTPUT_KIND, inputs=[args.data, args.model],
+                         force=args.force, resume=False)  # as `enroll` claims it
+        bundle = load_bundle(args.model, require="match")  # after every quick refusal
+    except (BundleError, OutputError) as e:
         raise UserError(str(e)) from None
     from tqdm import tqdm
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ifvit_cli.errors import UserError
 from ifvit_cli.model import add_model_argument, load_model
+from ifvit_cli.model import model_path as bundle_path
 
 HELP = "FVC metrics (EER, FMR100, FMR1000, ZeroFMR, DET/ROC) of a model on a folder of prints"
 DESCRIPTION = """\
@@ -65,7 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
+    from ifvit_data.outputs import (
+        OutputError,
+        atomic_write_text,
+        check_output_dir,
+        claim_output_dir,
+    )
     from ifvit_data.readers import DatasetError, scan
 
     if args.batch < 1 or args.rerank < 0:
@@ -84,9 +90,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--data {args.data}: {len(entries)} {args.layout}-layout prints; the "
                         f"{args.protocol} protocol needs two fingers and two impressions "
                         "of one finger")
-    verifier, model_path = load_model(args.model, untrained=args.untrained)
+    src = bundle_path(args.model)
+    try:  # refused before the model loads
+        check_output_dir(args.out, "evaluation", inputs=[args.data, src], force=args.force)
+    except OutputError as e:
+        raise UserError(str(e)) from None
+    verifier, model_path = load_model(src, untrained=args.untrained)
     try:
-        claim_output_dir(args.out, "evaluation", inputs=[args.data, model_path], force=args.force)
+        claim_output_dir(args.out, "evaluation", inputs=[args.data, model_path],
+                         force=args.force)
     except OutputError as e:
         raise UserError(str(e)) from None
     from tqdm import tqdm

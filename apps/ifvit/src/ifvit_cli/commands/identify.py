@@ -59,11 +59,14 @@ def run(args: argparse.Namespace) -> int:
     from ifvit_train.bundle import BundleError, load_bundle, read_meta
     from ifvit_train.gallery import GalleryError, load_gallery
     from ifvit_train.identify import Identifier
+    from ifvit_train.infer import prepare_for_bundle
 
     try:
         load_gallery(args.gallery)  # format checks before the model is loaded
         args.model = model_path(args.model)
-        read_meta(args.model)
+        meta = read_meta(args.model)
+        # the probes too (unreadable, not a fingerprint): every refusal before the model loads
+        probes = [prepare_for_bundle(meta, p, args.dpi) for p in args.probes]
         bundle = load_bundle(args.model, require="match")
         mesh = None
         if args.shard:
@@ -71,10 +74,12 @@ def run(args: argparse.Namespace) -> int:
 
             mesh = make_mesh()
         ident = Identifier(bundle, args.gallery, mesh=mesh)
-        probes = [ident.embedder.prepare(p, args.dpi) for p in args.probes]
         results = ident.identify(probes, k=args.top_k, rerank=rerank)
     except (BundleError, GalleryError, ImageReadError, ValueError) as e:
         raise UserError(str(e)) from None
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{args.model / 'bundle.json'}: bad preprocessing record ({e!r}); the "
+                        "bundle is damaged: re-copy or re-export it (`ifvit export`)") from None
     if args.json:
         print(json.dumps(results, indent=1))
         return 0

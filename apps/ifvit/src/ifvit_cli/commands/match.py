@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ifvit_cli.errors import UserError
 from ifvit_cli.model import add_model_argument, load_model
+from ifvit_cli.model import model_path as bundle_path
 
 MAX_BATCH = 256  # pairs per compiled call: 256 whole-print pairs hold ~0.5 GiB of windows
 HELP = "verify two prints: score, decision, alignment and correspondences (JSON, picture)"
@@ -89,15 +90,16 @@ def run_pairs(args: argparse.Namespace) -> int:
     if not args.pairs.is_file():
         raise UserError(f"--pairs {args.pairs}: no such file")
     pairs = read_pairs(args.pairs)
-    verifier, model_path = load_model(args.model)
     files = sorted({p for pair in pairs for p in pair})
     from ifvit_data.imagefile import image_file_problem
 
     bad = {f: f"{f}: {why}" for f in files if (why := image_file_problem(f)) is not None}
-    try:
-        check_output_file(args.out, inputs=[args.pairs, model_path, *files], force=args.force)
+    src = bundle_path(args.model)
+    try:  # refused before the model loads
+        check_output_file(args.out, inputs=[args.pairs, src, *files], force=args.force)
     except OutputError as e:
         raise UserError(str(e)) from None
+    verifier, model_path = load_model(src)
     import numpy as np
     from tqdm import tqdm
 
@@ -159,14 +161,24 @@ def run(args: argparse.Namespace) -> int:
                               force=args.force)
         except OutputError as e:
             raise UserError(str(e)) from None
-    verifier, _ = load_model(args.model)
-    try:  # the quality of both first: a failure to acquire is reported, never scored
-        a, b = (verifier.prepare(p, args.dpi, require_print=False)
+    from ifvit_train.bundle import BundleError, read_meta
+    from ifvit_train.infer import prepare_for_bundle
+
+    src = bundle_path(args.model)
+    try:  # the bundle's description and both prints before the model loads (a refusal is quick)
+        meta = read_meta(src)
+        if meta["kind"] != "match":
+            load_model(src)  # its one-line refusal of a Module 1 bundle
+        a, b = (prepare_for_bundle(meta, p, args.dpi, require_print=False)
                 for p in (args.image0, args.image1))
-    except (ImageReadError, ValueError) as e:
+    except (BundleError, ImageReadError, ValueError) as e:
         raise UserError(str(e)) from None
-    if not (a.quality.acquired and b.quality.acquired):
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{src / 'bundle.json'}: bad preprocessing record ({e!r}); the bundle is "
+                        "damaged: re-copy or re-export it (`ifvit export`)") from None
+    if not (a.quality.acquired and b.quality.acquired):  # a failure to acquire is never scored
         return _not_acquired(args, a, b)
+    verifier, _ = load_model(src)
     result = verifier.verify(a, b)
     if args.viz is not None:
         from ifvit_cli.viz import plot_verification
