@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
@@ -88,3 +90,24 @@ def sampled_impostor_pairs(
     pairs = np.asarray(genuine + impostor, dtype=np.int32).reshape(-1, 2)
     labels = np.concatenate([np.ones(len(genuine), np.int32), np.zeros(len(impostor), np.int32)])
     return pairs, labels
+
+
+PROTOCOLS = ("fvc", "all-pairs", "baselines")
+
+
+def protocol_pairs(entries: Sequence[Any], protocol: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(pairs int32 [P, 2] entry indices, is_genuine int32 [P])` of an evaluation protocol.
+
+    'fvc': FVC2000-2004 (genuine: all impressions of a finger; impostor: first impressions of
+    different fingers; 10x8 -> 280 / 45). 'all-pairs': every unordered pair. 'baselines': the
+    protocol of the project's classical figures (data/BASELINES.md): every genuine pair and 2,000
+    seeded cross-finger impostor pairs (10x8 -> 280 / 2,000; `sampled_impostor_pairs`).
+    """
+    fingers = np.array([e.finger for e in entries])
+    if protocol == "fvc":
+        return fvc_pairs(fingers, np.array([e.impression for e in entries]))
+    if protocol == "all-pairs":
+        return all_pairs(fingers)
+    if protocol == "baselines":
+        return sampled_impostor_pairs(fingers, np.array([e.impression for e in entries]), 2000, 0)
+    raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")

@@ -39,20 +39,19 @@ from ifvit_core.config import IFViTConfig, config_from_dict, config_to_dict
 from ifvit_core.ifvit import Matcher
 from ifvit_core.loftr import LoFTR
 from ifvit_data.outputs import atomic_write_text
+from ifvit_train.bundle_meta import (  # noqa: F401 (re-exported)
+    BUNDLE_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    KINDS,
+    REQUIRED_KEYS,
+    BundleError,
+    read_meta,
+)
 from ifvit_train.checkpoint import load_run_weights, load_weights
 from ifvit_train.config import TrainConfig
 from ifvit_train.partition import group_counts
 from ifvit_train.preprocessing import enhancement
-
-BUNDLE_FILE = "bundle.json"
-FORMAT = "ifvit-bundle"
-FORMAT_VERSION = 1
-KINDS = ("dense", "match")
-REQUIRED_KEYS = ("config", "train", "preprocessing")  # what loading and matching read
-
-
-class BundleError(ValueError):
-    """A folder is not a usable model bundle (the message names it and says what to do)."""
 
 
 def library_versions() -> dict[str, str]:
@@ -81,30 +80,6 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Valid JSON (a NaN/Inf value becomes null) through the project's one atomic-write path."""
     atomic_write_text(path, json.dumps(_finite(data), indent=1, sort_keys=True,
                                        allow_nan=False) + "\n")
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """Parsed and checked bundle.json of a bundle folder."""
-    p = Path(path) / BUNDLE_FILE
-    if not p.is_file():
-        raise BundleError(f"{path}: not a model bundle (no {BUNDLE_FILE}); pass the --workdir of "
-                          "`ifvit train` or a shipped bundle")
-    damaged = "the bundle is damaged: re-copy or re-export it (`ifvit export`), or retrain it"
-    try:
-        meta = json.loads(p.read_text("utf-8"))
-    except (OSError, ValueError) as e:  # ValueError: bad JSON or not UTF-8
-        raise BundleError(f"{p}: unreadable ({e}); {damaged}") from None
-    if not isinstance(meta, dict):
-        raise BundleError(f"{p}: holds a JSON {type(meta).__name__}, not a bundle description; "
-                          f"{damaged}")
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{p}: not an {FORMAT} of version {FORMAT_VERSION}")
-    if meta.get("kind") not in KINDS:
-        raise BundleError(f"{p}: unknown bundle kind {meta.get('kind')!r}")
-    missing = [k for k in REQUIRED_KEYS if not isinstance(meta.get(k), dict)]
-    if missing:
-        raise BundleError(f"{p}: lacks {', '.join(map(repr, missing))}; {damaged}")
-    return meta
 
 
 def state_hash(directory: Path) -> str:

@@ -28,14 +28,13 @@ from typing import Any
 import numpy as np
 
 from ifvit_data.imagefile import ImageReadError
-from ifvit_data.protocol import all_pairs, fvc_pairs, sampled_impostor_pairs
+from ifvit_data.protocol import PROTOCOLS, protocol_pairs  # noqa: F401 (re-exported)
 from ifvit_data.quality import QUALITY_FLOOR, PrintQuality
 from ifvit_data.readers import Entry, Skipped, scan
 from ifvit_train.bundle import LoadedBundle
 from ifvit_train.infer import FailureToAcquire, PreparedImage, Verifier
 from ifvit_train.metrics import verification_report
 
-PROTOCOLS = ("fvc", "all-pairs", "baselines")
 # system name -> (column of the scores, what it is)
 SYSTEMS = {
     "ifvit": ("score",
@@ -119,24 +118,6 @@ def load_prints(verifier: Verifier, root: str | Path, layout: str, *, dpi: float
             progress(1)
     return PrintSet(root, entries, prepared, failures, skipped, time.perf_counter() - t0,
                     quality, not_acquired)
-
-
-def protocol_pairs(entries: Sequence[Entry], protocol: str) -> tuple[np.ndarray, np.ndarray]:
-    """`(pairs int32 [P, 2] entry indices, is_genuine int32 [P])` of an evaluation protocol.
-
-    'fvc': FVC2000-2004 (genuine: all impressions of a finger; impostor: first impressions of
-    different fingers; 10x8 -> 280 / 45). 'all-pairs': every unordered pair. 'baselines': the
-    protocol of the project's classical figures (data/BASELINES.md): every genuine pair and 2,000
-    seeded cross-finger impostor pairs (10x8 -> 280 / 2,000; `sampled_impostor_pairs`).
-    """
-    fingers = np.array([e.finger for e in entries])
-    if protocol == "fvc":
-        return fvc_pairs(fingers, np.array([e.impression for e in entries]))
-    if protocol == "all-pairs":
-        return all_pairs(fingers)
-    if protocol == "baselines":
-        return sampled_impostor_pairs(fingers, np.array([e.impression for e in entries]), 2000, 0)
-    raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
 def score_pairs(verifier: Verifier, prepared: Sequence[PreparedImage | None], pairs: np.ndarray,

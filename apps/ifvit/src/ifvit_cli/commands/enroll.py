@@ -64,16 +64,21 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.data}: no print named like the {args.layout} layout "
                         f"({len(skipped.files)} other image files); check --layout")
     from ifvit_data.outputs import OutputError, check_output_dir
-    from ifvit_train.bundle import BundleError, load_bundle, read_meta
-    from ifvit_train.gallery import OUTPUT_KIND, Enrolee, GalleryError, enroll
+    from ifvit_train.bundle_meta import BundleError, read_meta
 
     try:
         args.model = model_path(args.model)
         read_meta(args.model)
-        check_output_dir(args.out, OUTPUT_KIND, inputs=[args.data, args.model],
-                         force=args.force, resume=False)  # as `enroll` claims it
-        bundle = load_bundle(args.model, require="match")  # after every quick refusal
+        check_output_dir(args.out, "gallery", inputs=[args.data, args.model],
+                         force=args.force, resume=False)  # as `gallery.enroll` claims it
     except (BundleError, OutputError) as e:
+        raise UserError(str(e)) from None
+    from ifvit_train.bundle import load_bundle  # jax: after every quick refusal
+    from ifvit_train.gallery import Enrolee, GalleryError, enroll
+
+    try:
+        bundle = load_bundle(args.model, require="match")
+    except BundleError as e:
         raise UserError(str(e)) from None
     from tqdm import tqdm
 

@@ -79,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
     ident = args.protocol == "identification"
     if not args.data.is_dir():
         raise UserError(f"--data {args.data}: not a folder; pass the folder that holds the prints")
-    from ifvit_train import evaluate as ev
+    from ifvit_data.protocol import protocol_pairs
 
     try:  # the folder and the protocol are checked before any output exists
         entries, _ = scan(args.data, args.layout)
-        pairs, genuine = ev.protocol_pairs(entries, "all-pairs" if ident else args.protocol)
+        pairs, genuine = protocol_pairs(entries, "all-pairs" if ident else args.protocol)
     except DatasetError as e:
         raise UserError(str(e)) from None
     if not genuine.any() or genuine.all():
@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         check_output_dir(args.out, "evaluation", inputs=[args.data, src], force=args.force)
     except OutputError as e:
         raise UserError(str(e)) from None
+    from ifvit_train import evaluate as ev  # jax: imported after every quick refusal
+
     verifier, model_path = load_model(src, untrained=args.untrained)
     try:
         claim_output_dir(args.out, "evaluation", inputs=[args.data, model_path],

@@ -56,10 +56,9 @@ def run(args: argparse.Namespace) -> int:
         if (problem := image_file_problem(p)) is not None:
             raise UserError(f"{p}: {problem}")
     from ifvit_data.imagefile import ImageReadError
-    from ifvit_train.bundle import BundleError, load_bundle, read_meta
+    from ifvit_train.bundle_meta import BundleError, read_meta
     from ifvit_train.gallery import GalleryError, load_gallery
-    from ifvit_train.identify import Identifier
-    from ifvit_train.infer import prepare_for_bundle
+    from ifvit_train.prepare import prepare_for_bundle
 
     try:
         load_gallery(args.gallery)  # format checks before the model is loaded
@@ -67,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         meta = read_meta(args.model)
         # the probes too (unreadable, not a fingerprint): every refusal before the model loads
         probes = [prepare_for_bundle(meta, p, args.dpi) for p in args.probes]
+        from ifvit_train.bundle import load_bundle
+        from ifvit_train.identify import Identifier
+
         bundle = load_bundle(args.model, require="match")
         mesh = None
         if args.shard:

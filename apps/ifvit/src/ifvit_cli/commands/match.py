@@ -161,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
                               force=args.force)
         except OutputError as e:
             raise UserError(str(e)) from None
-    from ifvit_train.bundle import BundleError, read_meta
-    from ifvit_train.infer import prepare_for_bundle
+    from ifvit_train.bundle_meta import BundleError, read_meta  # no jax: refusals are quick
+    from ifvit_train.prepare import prepare_for_bundle
 
     src = bundle_path(args.model)
     try:  # the bundle's description and both prints before the model loads (a refusal is quick)
