@@ -370,6 +370,22 @@ def test_real_entry_point(case: str, scratch: Path) -> None:
     assert _tree(scratch) == before
 
 
+@pytest.mark.parametrize(
+    "case", ["match two blank images (shipped)", "match --pairs --out a user's file (shipped)",
+             "evaluate into a user's folder (shipped model)",
+             "enroll --out a user's folder (shipped)"],
+)
+def test_quick_refusals_do_not_import_jax(case: str, scratch: Path) -> None:
+    """These refusals come before jax is imported (a fraction of a second, not a model load)."""
+    argv, expected = next((a, e) for c, a, e in CASES if c == case)
+    code = ("import sys; from ifvit_cli.main import main; rc = main(sys.argv[1:]); "
+            "print('jax' in sys.modules, 'flax' in sys.modules); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+    assert proc.stdout.split() == ["False", "False"], proc.stdout
+
+
 # Runs argv[1:] held to file permissions: as root (Linux), CAP_DAC_OVERRIDE and
 # CAP_DAC_READ_SEARCH are dropped from the bounding set before exec (prctl PR_CAPBSET_DROP), so
 # root cannot write into a chmod 0o500 folder either. Exits 99 if that is not possible.
