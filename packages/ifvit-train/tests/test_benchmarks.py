@@ -98,3 +98,17 @@ def test_template_whitening_smoke(tmp_path, smoke):
     res = json.loads((tmp_path / "t.json").read_text())
     assert res["best"] == {"eps": 0.1, "alpha": 1.0}
     assert all(0 <= c[0] <= 1 and 0 <= c[1] <= 1 for r in res["rows"] for c in r["sets"].values())
+
+
+def test_evidence_gallery_smoke(tmp_path, smoke):
+    out = smoke("evidence_gallery.py", "--out", str(tmp_path / "g"), "--dpi-figure", "40")
+    for name in ("s1", "s2"):
+        for kind in ("genuine", "impostor"):
+            assert smoke.line(rf"^{name}\s+{kind}\s+score {NUM} cosine -?{NUM} inliers\s+\d+ "
+                              rf"outliers\s+\d+ on foreground ({NUM}|nan) / ({NUM}|nan) -> ",
+                              out), out
+            png = tmp_path / "g" / f"{name}_{kind}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = json.loads((tmp_path / "g" / "pairs.json").read_text())["rows"]
+    assert [(r["set"], r["kind"]) for r in rows] == [
+        ("s1", "genuine"), ("s1", "impostor"), ("s2", "genuine"), ("s2", "impostor")]

@@ -160,11 +160,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _evaluate(out: Path, synth_dir: Path, real: Path | None, heldout: list[int]) -> dict[str, Any]:
     """compare_with_baselines on each set, a DET curve and one genuine match picture per set."""
-    from ifvit_cli.viz import plot_verification
     from ifvit_data.readers import scan
     from ifvit_train.bundle import load_bundle
     from ifvit_train.evaluate import compare_with_baselines
     from ifvit_train.infer import Verifier
+    from ifvit_train.match_picture import plot_verification
 
     bundle = load_bundle(out / "model" / "match", require="match")
     verifier = Verifier(bundle)

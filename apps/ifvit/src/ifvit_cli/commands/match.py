@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     verifier, _ = load_model(src)
     result = verifier.verify(a, b)
     if args.viz is not None:
-        from ifvit_cli.viz import plot_verification
+        from ifvit_train.match_picture import plot_verification
 
         plot_verification(a.image / 255.0, b.image / 255.0, result, args.viz,
                           title=f"{args.image0.name} vs {args.image1.name}:")
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     al = result["alignment"]
     dec = ", ".join(f"{k}: {'accept' if v else 'reject'}" for k, v in result["decision"].items())
     n = {k: len(v) for k, v in result["correspondences"].items()}
-    from ifvit_cli.viz import score_text
+    from ifvit_train.match_picture import score_text
 
     print(score_text(result, 4))
     print(f"decision {dec or 'no thresholds in the bundle'}")

@@ -1,4 +1,4 @@
-"""Figures people would rather look at than read: the picture of a verification.
+"""The picture of a verification (`ifvit match --viz`, the demo, the evidence gallery).
 
 matplotlib with the Agg backend (no display needed); every writer is atomic (temp file + rename).
 """
@@ -46,7 +46,7 @@ def score_text(result: dict, digits: int) -> str:
 
 
 def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path: str | Path,
-                      *, title: str = "") -> Path:
+                      *, title: str = "", dpi: int = 120) -> Path:
     """The picture of one verification (`ifvit_train.infer.Verifier.verify` result).
 
     Left: both prints side by side, Module 1's correspondences: RANSAC inliers (the evidence that
@@ -101,4 +101,4 @@ def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path
     for ax in (ax0, ax1):
         ax.set_axis_off()
     fig.suptitle(f"{title}  {score_text(result, 3)}".strip(), fontsize=10)
-    return save_figure_atomic(fig, path)
+    return save_figure_atomic(fig, path, dpi=dpi)
