@@ -31,8 +31,8 @@ def _whitened_lines(w: dict[str, Any]) -> list[str]:
     if "vectors_per_branch" in w:
         labels = ("with finger labels" if w.get("pairs_method") == "within-finger"
                   else "unlabelled")
-        lines.append(f"whitened    pairwise neck on {w['vectors_per_branch']} {labels} vectors per "
-                     "branch of " + ", ".join(f"{s['data']} ({s.get('pairs')} pairs, files "
+        lines.append(f"whitened    pairwise neck on {w['vectors_per_branch']} vectors per branch "
+                     f"({labels}) of " + ", ".join(f"{s['data']} ({s.get('pairs')} pairs, files "
                                               f"sha256 {s['files_sha256'][:12]})"
                                               for s in w["sets"]) + f", eps {w['eps']:g}")
     t = w.get("templates")
