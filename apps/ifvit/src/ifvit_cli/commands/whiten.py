@@ -18,8 +18,8 @@ Write a copy of a Module 2 bundle whose embedding necks are re-estimated on prin
    directions, which is what makes the fused cosine work on sensors the model was not trained on
    (docs/accuracy.md). The thresholds and the evidence weight of the source were fitted to the old
    cosines and are dropped: run `ifvit calibrate` on the new bundle. With --pairs-neck
-   within-finger the folders' finger labels are used as in step 2 (better on held-out sets when
-   the folders hold several impressions per finger; docs/accuracy.md).
+   within-finger the folders' finger labels are used as in step 2 (slightly better on held-out
+   sets when the folders hold several impressions per finger; docs/accuracy.md).
 2. Template neck (1:N templates only): every print of the folders alone, with its finger label
    from the layout (a finger of one folder is one identity), gives a whitening by the
    within-finger covariance, so what differs between impressions of one finger weighs least in
