@@ -199,8 +199,8 @@ def fit_within_finger(h: np.ndarray, fingers: np.ndarray, eps: float = TEMPLATE_
     labels, inverse = np.unique(fingers, return_inverse=True)
     dof = n - len(labels)
     if dof <= e:
-        raise ValueError(f"the template neck of {e}-d embeddings needs more than {e} prints "
-                         f"beyond one per finger, got {n} prints of {len(labels)} fingers: give "
+        raise ValueError(f"a within-finger whitening of {e}-d embeddings needs more than {e} "
+                         f"vectors beyond one per finger, got {n} of {len(labels)} fingers: give "
                          "more impressions per finger")
     centres = np.zeros((len(labels), e))
     np.add.at(centres, inverse, h)
