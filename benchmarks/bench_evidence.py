@@ -43,10 +43,10 @@ from ifvit_core.ifvit.verify import register_pair
 from ifvit_core.loftr.model import STRIDE
 from ifvit_data.synth import Correspondence, SynthConfig, generate_dataset, image_name
 from ifvit_data.synth.records import SynthCorrespondence
-from ifvit_train.bundle import BundleError, fine_trained, load_bundle
-from ifvit_train.infer import PreparedImage, Verifier
-from ifvit_train.preprocessing import enhance_inputs
-from ifvit_train.shipped import shipped_bundle
+from ifvit_train.serving.bundle import BundleError, fine_trained, load_bundle
+from ifvit_train.serving.infer import PreparedImage, Verifier
+from ifvit_train.serving.preprocessing import enhance_inputs
+from ifvit_train.serving.shipped import shipped_bundle
 
 KINDS = {"module1": "Module 1", "module1_fine": "Module 1 + fine stage",
          "global": "global branch", "local": "ROI branch"}

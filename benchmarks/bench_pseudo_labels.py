@@ -11,8 +11,8 @@ supervises L_D with Module 1's own RANSAC inliers of coarse confidence >= CONF
 exact ground truth is (`module2_targets`). This script measures those labels on synthetic pairs
 whose truth is known: prints written by the generator into a temp folder (`ifvit synth`
 settings, 300x300, 500 dpi), ingested, and sampled by the Module 2 training pipeline
-(`ifvit_train.data.pair_config`: the bundle's window size and downscale; genuine pairs of two
-different impressions only, so each carries the generator's exact map). Each batch goes through
+(`ifvit_train.training.data.pair_config`: the bundle's window size and downscale; genuine pairs of
+two different impressions only, so each carries the generator's exact map). Each batch goes through
 the training step's path (the bundle's enhancement, `register_pair`); per branch and per floor:
 
 * labels/pair: pseudo-labelled cells per pair (pairs RANSAC did not align get none);
@@ -48,11 +48,11 @@ from ifvit_data.pipeline import Module2Config, make_iterator, module2_dataset
 from ifvit_data.shards import RecordSource
 from ifvit_data.synth import SynthConfig, generate_dataset
 from ifvit_data.synth.records import synth_correspondence
-from ifvit_train.bundle import BundleError, load_bundle
-from ifvit_train.config import TrainConfig
-from ifvit_train.data import pair_config
-from ifvit_train.preprocessing import enhance_inputs, enhancement
-from ifvit_train.shipped import shipped_bundle
+from ifvit_train.serving.bundle import BundleError, load_bundle
+from ifvit_train.serving.preprocessing import enhance_inputs, enhancement
+from ifvit_train.serving.shipped import shipped_bundle
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.data import pair_config
 
 BRANCHES = ("global", "local")
 

@@ -4,8 +4,8 @@ Run:  uv run python benchmarks/bench_search.py [--sizes 10000,100000,1000000] [-
       (`--smoke`: N = 1000, 4 probes, enrolment batch 2, one timed call: checks that it runs.)
 
 Search: N random unit templates of the `small` preset's template size (2 x embed_dim = 128,
-float32) on the default device; `ifvit_train.search.top_k` (jit: one matmul + `lax.top_k`) for a
-single probe and for a batch of probes, against a numpy brute force measured in the same run
+float32) on the default device; `ifvit_train.serving.search.top_k` (jit: one matmul + `lax.top_k`)
+for a single probe and for a batch of probes, against a numpy brute force measured in the same run
 (`g @ q.T`, `argpartition`, sort of the k best). Reported: best-of-R wall time per call (the
 gallery already on device), the speed ratio numpy / JAX, and whether 10^6 meets the 100 ms target
 for one probe. Results are checked: same top-k ids, or (float summation order) ids that swap only
@@ -31,7 +31,7 @@ from flax import nnx
 
 from ifvit_core import config
 from ifvit_core.ifvit import Matcher, embed_images
-from ifvit_train.search import top_k
+from ifvit_train.serving.search import top_k
 
 
 def best_of(fn, repeats: int) -> float:
@@ -92,7 +92,7 @@ def bench_enrol(repeats: int, batches: tuple[int, ...] = (8, 32)) -> None:
     from PIL import Image
 
     from ifvit_data.synth import SynthConfig, generate_dataset
-    from ifvit_train.infer import prepare_image
+    from ifvit_train.serving.infer import prepare_image
 
     cfg = config.small()
     m = Matcher(cfg, rngs=nnx.Rngs(0))

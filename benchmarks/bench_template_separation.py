@@ -4,7 +4,7 @@ Run:  uv run python benchmarks/bench_template_separation.py \
         --model runs/demo/model/match --data runs/demo/synth --fingers 2,4,10,11,21,26
 
 Every print of the chosen fingers (the bundle's held-out fingers, FVC naming `F_I.png`) is prepared
-as in training (`ifvit_train.infer.prepare_image`). For each single-image mode of
+as in training (`ifvit_train.serving.infer.prepare_image`). For each single-image mode of
 `ifvit_core.ifvit.embed_images` ('self', 'mirror', 'skip') the template cosine of every pair is
 computed; the pairwise IFViT score (`Verifier.verify`: Module 1 alignment + Module 2 on the overlap
 and ROI) is computed on the same pairs. Printed per score: genuine / impostor means, EER, AUC
@@ -31,10 +31,10 @@ from flax import nnx
 from ifvit_core.ifvit import embed_images
 from ifvit_core.ifvit.template import MODES
 from ifvit_data.synth import SynthConfig, generate_dataset
-from ifvit_train.bundle import load_bundle
-from ifvit_train.infer import Verifier, prepare_image
-from ifvit_train.metrics import verification_report
-from ifvit_train.shipped import shipped_bundle
+from ifvit_train.evaluation.metrics import verification_report
+from ifvit_train.serving.bundle import load_bundle
+from ifvit_train.serving.infer import Verifier, prepare_image
+from ifvit_train.serving.shipped import shipped_bundle
 
 
 def separation(gen: np.ndarray, imp: np.ndarray) -> dict[str, float]:

@@ -13,11 +13,11 @@ that every case (ours and kornia's) still builds and runs, not a measurement.
 One process measures, interleaved round by round so that a shared machine's load hits both sides
 alike:
   * peak     - this machine's JAX fp32 matmul rate (jitted 1024^2 / 2048^2 matmuls, best of many);
-  * train    - one Module 1 training step as a user runs it: `ifvit_train.dense.make_dense_step`
-               (forward, L_D, backward, global-norm clip and the AdamW update; BatchNorm in train
-               mode) vs kornia's LoFTR modules doing the same computation (coarse backbone, position
-               encoding, coarse transformer, dual-softmax, the same NLL loss, clip,
-               `torch.optim.AdamW`);
+  * train    - one Module 1 training step as a user runs it:
+               `ifvit_train.training.module1.make_dense_step` (forward, L_D, backward, global-norm
+               clip and the AdamW update; BatchNorm in train mode) vs kornia's LoFTR modules doing
+               the same computation (coarse backbone, position encoding, coarse transformer,
+               dual-softmax, the same NLL loss, clip, `torch.optim.AdamW`);
   * infer-c  - coarse-only inference (backbone without the 1/2 FPN branch, transformer, matching);
   * infer-f  - full inference with the fine stage: ours `LoFTR.__call__(fine=True)` vs kornia's
                `LoFTR.forward` (which refines only its kept matches; ours a fixed top-k, see
@@ -61,9 +61,9 @@ from ifvit_convert.convert import map_state_dict
 from ifvit_convert.verify import build_reference, random_pair
 from ifvit_core import config
 from ifvit_core.loftr import LoFTR
-from ifvit_train.config import TrainConfig
-from ifvit_train.dense import init_dense_state, make_dense_step
-from ifvit_train.mesh import make_mesh, shard_batch
+from ifvit_train.serving.mesh import make_mesh, shard_batch
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.module1 import init_dense_state, make_dense_step
 
 STRIDE = 8
 

@@ -6,10 +6,10 @@ Run:  uv run python benchmarks/evidence_gallery.py --out gallery/ [--model BUNDL
 
 For each set, two seeded pairs (`--seed`, default 0): a genuine pair (impressions 1 and a random
 other impression of a random finger) and an impostor pair (first impressions of two random
-fingers). Each gets the picture of `ifvit match --viz` (`ifvit_train.match_picture`: Module 1's
-RANSAC inliers and outliers, the aligned overlay, the overlap and ROI the branches saw) and a row
-in `pairs.json`: scores, inliers, outliers, and the share of Module 1's inlier points that fall on
-each print's foreground (a correspondence on background is not evidence). Prints' dpi as in
+fingers). Each gets the picture of `ifvit match --viz` (`ifvit_train.serving.match_picture`: Module
+1's RANSAC inliers and outliers, the aligned overlay, the overlap and ROI the branches saw) and a
+row in `pairs.json`: scores, inliers, outliers, and the share of Module 1's inlier points that fall
+on each print's foreground (a correspondence on background is not evidence). Prints' dpi as in
 `whitening_loso.py`. `--smoke`: two synthetic sets made in a temp folder, one pair each.
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ifvit_train.bundle import BundleError, load_bundle
-from ifvit_train.infer import Verifier
-from ifvit_train.match_picture import plot_verification
-from ifvit_train.shipped import shipped_bundle
+from ifvit_train.serving.bundle import BundleError, load_bundle
+from ifvit_train.serving.infer import Verifier
+from ifvit_train.serving.match_picture import plot_verification
+from ifvit_train.serving.shipped import shipped_bundle
 
 SETS = (("fvc2002_db1_b", None, "fvc"), ("fvc2002_db2_b", 569.0, "fvc"),
         ("fvc2002_db3_b", None, "fvc"), ("fvc2004_db2_b", None, "fvc"),

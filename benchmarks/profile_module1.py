@@ -6,8 +6,8 @@ Run:
       python benchmarks/profile_module1.py [--preset paper] [--program train|infer-c|infer-f]
   (`--smoke`: the `tiny` preset at 64x64, batch 1, one traced call: checks that it runs.)
 
-`train` is `ifvit_train.dense.make_dense_step` (forward, L_D, backward, AdamW); `infer-c` /
-`infer-f` are `LoFTR.__call__` without / with the fine stage (eval mode). The program is compiled,
+`train` is `ifvit_train.training.module1.make_dense_step` (forward, L_D, backward, AdamW); `infer-c`
+/ `infer-f` are `LoFTR.__call__` without / with the fine stage (eval mode). The program is compiled,
 run once, then traced for `--steps` calls (perfetto trace, `--out` keeps it with the optimised HLO
 text). Each traced XLA op (a thunk: a fusion, a library convolution or matmul, a copy) is matched to
 its HLO instruction and grouped as forward / backward (from the `transpose(jvp(...))` op metadata) x
@@ -36,9 +36,9 @@ from flax import nnx
 
 from ifvit_core import config
 from ifvit_core.loftr import LoFTR
-from ifvit_train.config import TrainConfig
-from ifvit_train.dense import init_dense_state, make_dense_step
-from ifvit_train.mesh import make_mesh, shard_batch
+from ifvit_train.serving.mesh import make_mesh, shard_batch
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.module1 import init_dense_state, make_dense_step
 
 _INSTR = re.compile(r"\s*(?:ROOT )?%(\S+) = (\S+?\])\S* ([\w-]+)\(")
 

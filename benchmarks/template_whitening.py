@@ -6,9 +6,9 @@ Run:  uv run python benchmarks/template_whitening.py [--model BUNDLE] [--real DI
       at their sensors' dpi, and the two Neurotechnology sets (`folder` layout) if present)
 
 Templates (`ifvit_core.ifvit.embed_images`) embed one print alone. `ifvit whiten` gives them a
-linear neck fitted with finger labels (`ifvit_train.whiten.fit_within_finger`: the within-finger
-covariance is whitened, eigenvalues floored at eps x the largest) and a global-branch weight α
-(the single print's ROI, at its foreground centroid, is another part of the finger in each
+linear neck fitted with finger labels (`ifvit_train.training.whiten.fit_within_finger`: the
+within-finger covariance is whitened, eigenvalues floored at eps x the largest) and a global-branch
+weight α (the single print's ROI, at its foreground centroid, is another part of the finger in each
 impression). For each set, the neck is fitted on the OTHER sets' prints (a finger = a finger of
 one set) and the held-out set is scored by:
 - rank-1: closed-set identification, gallery = each finger's first impression, probes = the rest;
@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ifvit_train.bundle import BundleError, load_bundle
-from ifvit_train.evaluate import load_prints
-from ifvit_train.infer import Verifier
-from ifvit_train.metrics import cmc, verification_report
-from ifvit_train.shipped import shipped_bundle
-from ifvit_train.whiten import BRANCHES, batchnorm_neck, fit_within_finger, single_features
+from ifvit_train.evaluation.evaluate import load_prints
+from ifvit_train.evaluation.metrics import cmc, verification_report
+from ifvit_train.serving.bundle import BundleError, load_bundle
+from ifvit_train.serving.infer import Verifier
+from ifvit_train.serving.shipped import shipped_bundle
+from ifvit_train.training.whiten import BRANCHES, batchnorm_neck, fit_within_finger, single_features
 
 SETS = (("fvc2002_db2_b", 569.0, "fvc"), ("fvc2002_db3_b", None, "fvc"),
         ("fvc2004_db2_b", None, "fvc"), ("fvc2004_db3_b", 512.0, "fvc"),

@@ -3,14 +3,14 @@
 Run:  uv run python benchmarks/whitening_loso.py --model BUNDLE [--real DIR] [--out loso.json]
       (BUNDLE: a Module 2 bundle before whitening, e.g. an `ifvit export` output; the shipped model
       before it was whitened is in git: `git worktree add /tmp/pre 67df637`, then --model
-      /tmp/pre/packages/ifvit-train/src/ifvit_train/weights/ifvit-small. Default: the shipped
-      model, which is whitened already, so its "neck" column is its own whitening. The four FVC
-      training sets under ../shared/data/real, read at their sensors' dpi, and the two
+      /tmp/pre/packages/ifvit-train/src/ifvit_train/serving/shipped_models/ifvit-small. Default: the
+      shipped model, which is whitened already, so its "neck" column is its own whitening. The four
+      FVC training sets under ../shared/data/real, read at their sensors' dpi, and the two
       Neurotechnology sets (`folder` layout) if present; 400 pairs per set)
 
-For each of the sets, the whitening (`ifvit_train.whiten`, eps 1e-3) is fitted on the OTHER sets'
-pairs and the held-out set's pairs are scored with the bundle's own BatchNorm neck, with the PCA
-whitening (no labels) and with the within-finger whitening (`--pairs-neck within-finger`, the
+For each of the sets, the whitening (`ifvit_train.training.whiten`, eps 1e-3) is fitted on the OTHER
+sets' pairs and the held-out set's pairs are scored with the bundle's own BatchNorm neck, with the
+PCA whitening (no labels) and with the within-finger whitening (`--pairs-neck within-finger`, the
 sets' finger labels; a finger is a finger of one set): EER (%) of the global-branch, ROI-branch
 and fused cosines (α of the bundle). The pairs are those `ifvit whiten` samples (the 'baselines'
 protocol, seeded), so the genuine share is the protocol's (about 1 in 8). FVC2002 DB1_B is not
@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ifvit_train.bundle import BundleError, load_bundle
-from ifvit_train.evaluate import load_prints
-from ifvit_train.infer import Verifier
-from ifvit_train.metrics import verification_report
-from ifvit_train.shipped import shipped_bundle
-from ifvit_train.whiten import (
+from ifvit_train.evaluation.evaluate import load_prints
+from ifvit_train.evaluation.metrics import verification_report
+from ifvit_train.serving.bundle import BundleError, load_bundle
+from ifvit_train.serving.infer import Verifier
+from ifvit_train.serving.shipped import shipped_bundle
+from ifvit_train.training.whiten import (
     BRANCHES,
     batchnorm_neck,
     fit_whitening,

@@ -12,7 +12,7 @@ OUT=${1:-runs/real_ids}
 REAL=$(realpath "${REAL:-../shared/data/real}")
 IFVIT=${IFVIT:-uv run --locked ifvit}
 PY=${PY:-uv run --locked python}
-SHIP=${SHIP:-packages/ifvit-train/src/ifvit_train/weights/ifvit-small}
+SHIP=${SHIP:-packages/ifvit-train/src/ifvit_train/serving/shipped_models/ifvit-small}
 STEPS=${STEPS:-300}
 mkdir -p "$OUT"
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Reproduces the shipped model (packages/ifvit-train/src/ifvit_train/weights/ifvit-small):
+# Reproduces the shipped model (packages/ifvit-train/src/ifvit_train/serving/shipped_models/ifvit-small):
 # synthetic prints -> shards -> Module 1 -> Module 2 -> weights-only export -> embedding necks fitted
 # on, and calibration on, the real training/validation sets (REAL: the FVC and Neurotechnology sets). Seed 0,
 # `small` preset.
@@ -13,32 +13,13 @@ OUT=${1:-runs/shipped}
 IFVIT=${IFVIT:-uv run --locked ifvit}
 [ -f "$OUT/synth/manifest.json" ] || $IFVIT synth --out "$OUT/synth" --fingers 300 --impressions 8 --seed 0
 [ -f "$OUT/shards/manifest.json" ] || $IFVIT ingest --input "$OUT/synth" --layout fvc --out "$OUT/shards" --quiet
-$IFVIT train dense --data "$OUT/shards" --workdir "$OUT/model/dense" --preset small --steps 1500 \
-  --impression-pairs 0.5 --max-translation 24 --downscale 1.6 --holdout 30 \
-  --validate-every 500 --checkpoint-every 250 --seed 0 --no-progress
-$IFVIT train match --data "$OUT/shards" --from-dense "$OUT/model/dense" --workdir "$OUT/model/match" \
-  --steps 1500 --lambda-embed 1 --arcface-scale 30 --margin-warmup 300 --holdout 30 \
-  --validate-every 500 --checkpoint-every 250 --seed 0 --no-progress
-# whole prints: both modules fine-tuned on 256-px windows (410 px of a 500-ppi print)
-$IFVIT train dense --data "$OUT/shards" --workdir "$OUT/model/dense256" --init-from "$OUT/model/match" \
-  --image-size 256 --steps 400 --batch 4 --lr 3e-4 --impression-pairs 0.5 --max-translation 48 \
-  --downscale 1.6 --holdout 30 --validate-every 200 --checkpoint-every 50 --seed 0 --no-progress
-$IFVIT train match --data "$OUT/shards" --from-dense "$OUT/model/dense256" --init-from "$OUT/model/match" \
-  --workdir "$OUT/model/match256" --steps 300 --batch 4 --lr 3e-4 --margin-warmup 0 --holdout 30 \
-  --validate-every 150 --checkpoint-every 50 --seed 0 --no-progress
-# ridge enhancement: Module 1 retrained from scratch with --enhance (128 px, then 256 px), Module 2
-# fine-tuned from the whole-print Module 2 on the enhanced inputs
-$IFVIT train dense --data "$OUT/shards" --workdir "$OUT/model/dense_enh" --preset small --steps 1500 \
-  --impression-pairs 0.5 --max-translation 24 --downscale 1.6 --holdout 30 --enhance \
-  --validate-every 500 --checkpoint-every 250 --seed 0 --no-progress
-$IFVIT train dense --data "$OUT/shards" --workdir "$OUT/model/dense_enh256" --init-from "$OUT/model/dense_enh" \
-  --enhance --image-size 256 --steps 400 --batch 4 --lr 3e-4 --impression-pairs 0.5 --max-translation 48 \
-  --downscale 1.6 --holdout 30 --validate-every 200 --checkpoint-every 50 --seed 0 --no-progress
-$IFVIT train match --data "$OUT/shards" --from-dense "$OUT/model/dense_enh256" --init-from "$OUT/model/match256" \
-  --workdir "$OUT/model/match_enh256" --steps 400 --batch 4 --lr 3e-4 --margin-warmup 0 --holdout 30 \
-  --validate-every 200 --checkpoint-every 50 --seed 0 --no-progress
+# The networks: the `shipped` recipe (packages/ifvit-train/src/ifvit_train/training/recipes.py),
+# seven stages into $OUT/model/<stage>: Module 1 and Module 2 on 128-px windows, both fine-tuned on
+# 256-px windows (whole prints), Module 1 retrained with ridge enhancement (128 then 256 px) and
+# Module 2 fine-tuned on it (match_enh256, exported below).
+$IFVIT train all --recipe shipped --data "$OUT/shards" --workdir "$OUT/model" --no-progress
 [ -f "$OUT/export/bundle.json" ] || $IFVIT export "$OUT/model/match_enh256" --out "$OUT/export" \
-  --recipe "bash scripts/train_shipped_model.sh (ifvit synth --fingers 300 --impressions 8 --seed 0; ifvit ingest; ifvit train dense --preset small --steps 1500 --impression-pairs 0.5 --max-translation 24 --downscale 1.6 --holdout 30 --seed 0; ifvit train match --steps 1500 --lambda-embed 1 --arcface-scale 30 --margin-warmup 300 --holdout 30 --seed 0; whole prints: ifvit train dense --init-from match --image-size 256 --steps 400 --batch 4 --lr 3e-4 --max-translation 48; ifvit train match --init-from match --steps 300 --batch 4 --lr 3e-4 --margin-warmup 0; ridge enhancement: ifvit train dense --enhance (as the first dense stage); ifvit train dense --enhance --init-from it --image-size 256 --steps 400 --batch 4 --lr 3e-4 --max-translation 48; ifvit train match --from-dense it --init-from match256 --steps 400 --batch 4 --lr 3e-4 --margin-warmup 0; ifvit export; ifvit whiten --no-templates (PCA pairwise neck) on FVC2002 DB2_B (569 dpi), DB3_B, FVC2004 DB2_B, DB3_B (512 dpi); ifvit evaluate --protocol baselines on those four sets; ifvit calibrate on those four evaluations; ifvit whiten --pairs-neck within-finger (pairwise and template necks from the finger labels; template eps 0.1, alpha 0.85) on the same four sets and the Neurotechnology CrossMatch and U.are.U sets (folder layout); ifvit evaluate --protocol baselines on the four FVC sets; ifvit calibrate on those four evaluations)"
+  --recipe "bash scripts/train_shipped_model.sh (ifvit synth --fingers 300 --impressions 8 --seed 0; ifvit ingest; ifvit train all --recipe shipped: seven stages, ifvit_train.training.recipes.SHIPPED; ifvit export; ifvit whiten --no-templates (PCA pairwise neck) on FVC2002 DB2_B (569 dpi), DB3_B, FVC2004 DB2_B, DB3_B (512 dpi); ifvit evaluate --protocol baselines on those four sets; ifvit calibrate on those four evaluations; ifvit whiten --pairs-neck within-finger (pairwise and template necks from the finger labels; template eps 0.1, alpha 0.85) on the same four sets and the Neurotechnology CrossMatch and U.are.U sets (folder layout); ifvit evaluate --protocol baselines on the four FVC sets; ifvit calibrate on those four evaluations)"
 # Real prints, used to fit linear necks and calibrate, never to train the networks; never FVC2002
 # DB1_B. Stage 1: the embedding neck re-estimated on the four FVC sets (unlabelled pairs, PCA),
 # thresholds and evidence weight calibrated on them. Stage 2: both necks refitted with the finger

@@ -324,7 +324,7 @@ def test_bad_arguments(
     case: str, argv: list[str], expected: str, scratch: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import ifvit_train.bundle as bundle_module
+    import ifvit_train.serving.bundle as bundle_module
 
     loads: list[str] = []
     real = bundle_module.build_models
@@ -435,7 +435,7 @@ def test_zeroed_weights_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     what to do, no traceback (also none at interpreter exit from Orbax's event loop)."""
     import shutil
 
-    from ifvit_train.shipped import shipped_bundle
+    from ifvit_train.serving.shipped import shipped_bundle
 
     bad = tmp_path / "zeroed"
     shutil.copytree(shipped_bundle(), bad)

@@ -32,9 +32,16 @@ def test_bundles_record_the_enhancement_and_match_inherits_it(trained, capsys):
     assert enh["method"] == "gabor" and enh["ridge_period"] == pytest.approx(9.5 / 1.5)
     assert match["preprocessing"] == dense["preprocessing"]
     assert dense["train"]["enhance"] and match["train"]["enhance"]
+    # the bundles name the recipe (`default`) and stage; flags override only what they give
+    assert dense["training_recipe"] == {"name": "default", "stage": "dense"}
+    assert match["training_recipe"] == {"name": "default", "stage": "match"}
+    assert dense["train"]["warmup_steps"] == 0  # the recipe's warm-up follows --steps: 2 // 10
+    assert dense["train"]["max_translation"] == 24.0
+    assert match["train"]["margin_warmup_steps"] == 100
     capsys.readouterr()
     assert main(["inspect", str(trained / "run" / "match")]) == 0
     out = capsys.readouterr().out
+    assert "trained by  recipe 'default', stage 'match'" in out
     assert "enhancement orientation field + Gabor filtering (period 6.33 px" in out
 
 

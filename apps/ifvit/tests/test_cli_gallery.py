@@ -13,15 +13,17 @@ def world(tmp_path_factory):
     from ifvit_core import config
     from ifvit_data.ingest import ingest
     from ifvit_data.synth import SynthConfig, generate_dataset
-    from ifvit_train.config import TrainConfig
-    from ifvit_train.run import train_dense, train_match
+    from ifvit_train.training.config import TrainConfig
+    from ifvit_train.training.run import train_dense, train_match
 
     root = tmp_path_factory.mktemp("world")
     synth = root / "synth"
     generate_dataset(synth, 5, 2, 7, SynthConfig(size=(160, 160)), workers=1)
     ingest(synth, "fvc", root / "shards")
     tc = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
-                     val_prints=10, holdout=0.4, checkpoint_every=2)
+                     val_prints=10, holdout=0.4, checkpoint_every=2,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     def quiet(s: str) -> None:
         pass
 
@@ -241,10 +243,10 @@ def test_whiten_writes_a_bundle_whose_embeddings_are_white(world, tmp_path, caps
     thresholds, and every command loads it."""
     import numpy as np
 
-    from ifvit_train import evaluate as ev
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.infer import Verifier
-    from ifvit_train.whiten import neck_features, sample_pairs, stacked
+    from ifvit_train.evaluation import evaluate as ev
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.infer import Verifier
+    from ifvit_train.training.whiten import neck_features, sample_pairs, stacked
 
     model, synth, out = str(world / "match"), world / "synth", tmp_path / "white"
     assert main(["whiten", "--model", model, "--data", str(synth), "--out", str(out),
@@ -288,10 +290,10 @@ def test_whiten_pairs_neck_within_finger(world, prints30, tmp_path, capsys):
     by the finger of their print here, have unit within-finger covariance; the record says so."""
     import numpy as np
 
-    from ifvit_train import evaluate as ev
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.infer import Verifier
-    from ifvit_train.whiten import neck_features, sample_pairs, stacked
+    from ifvit_train.evaluation import evaluate as ev
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.infer import Verifier
+    from ifvit_train.training.whiten import neck_features, sample_pairs, stacked
 
     out = tmp_path / "wf"
     assert main(["whiten", "--model", str(world / "match"), "--data", str(prints30), "--layout",
@@ -325,11 +327,11 @@ def test_whiten_templates_only(world, prints30, tmp_path, capsys):
     finger's impressions (checked finger by finger here, from the vectors the model computes)."""
     import numpy as np
 
-    from ifvit_train import evaluate as ev
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.gallery import Embedder
-    from ifvit_train.infer import Verifier
-    from ifvit_train.whiten import batchnorm_neck, single_features
+    from ifvit_train.evaluation import evaluate as ev
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.gallery import Embedder
+    from ifvit_train.serving.infer import Verifier
+    from ifvit_train.training.whiten import batchnorm_neck, single_features
 
     model, out, data = str(world / "match"), tmp_path / "templates", prints30
     _one_line_error(capsys, ["whiten", "--templates-only", "--model", model, "--data",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ifvit_core import config, losses, params
+from ifvit_core import config, losses, params, scores
 from ifvit_core.ifvit import Matcher, init_from_module1, verify_pairs
 from ifvit_core.loftr import LoFTR
 
@@ -79,7 +79,7 @@ def test_verify_pairs_under_jit(eval_models):
     # the fused score is the configured mix of the branch cosines
     np.testing.assert_allclose(
         np.asarray(score),
-        np.asarray(losses.fuse_scores(out2_cos(out2, "global"), out2_cos(out2, "local"),
+        np.asarray(scores.fuse_scores(out2_cos(out2, "global"), out2_cos(out2, "local"),
                                       cfg.module2.fusion_alpha)),
         rtol=1e-5,
     )

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ifvit_core import config, losses
+from ifvit_core import config, losses, scores
 
 # Jitted entry points: one compile per shape instead of eager op-by-op compiles (keeps the suite
 # fast); scale/margin/eps stay traced, which also checks that they may be traced values.
@@ -320,15 +320,15 @@ def test_module2_loss_jit_and_grad():
 
 
 def test_fuse_scores():
-    fused = losses.fuse_scores(np.array([0.8, 0.2]), np.array([0.4, 0.6]))
+    fused = scores.fuse_scores(np.array([0.8, 0.2]), np.array([0.4, 0.6]))
     np.testing.assert_allclose(fused, [0.6, 0.4])
-    np.testing.assert_allclose(losses.fuse_scores(0.9, 0.3, alpha=0.25), 0.25 * 0.9 + 0.75 * 0.3)
+    np.testing.assert_allclose(scores.fuse_scores(0.9, 0.3, alpha=0.25), 0.25 * 0.9 + 0.75 * 0.3)
     rois = np.array([[0.2, 0.4, 0.9], [0.1, 0.3, 0.5]])
     np.testing.assert_allclose(
-        losses.fuse_scores(np.array([1.0, 0.0]), rois, alpha=0.5), [0.5 + 0.5 * 0.5, 0.5 * 0.3]
+        scores.fuse_scores(np.array([1.0, 0.0]), rois, alpha=0.5), [0.5 + 0.5 * 0.5, 0.5 * 0.3]
     )
     mask = np.array([[True, True, False], [False, False, False]])
-    fused = losses.fuse_scores(np.array([1.0, 0.2]), rois, 0.5, local_valid=mask)
+    fused = scores.fuse_scores(np.array([1.0, 0.2]), rois, 0.5, local_valid=mask)
     np.testing.assert_allclose(fused, [0.5 + 0.5 * 0.3, 0.2])
 
 
@@ -390,10 +390,10 @@ def test_fine_offset_target_inverts_the_fine_keypoint():
 
 def test_evidence_weighted_by_hand():
     score, n = np.array([0.8, 0.8, -0.5, 0.9]), np.array([30, 0, 10, 1000])
-    np.testing.assert_allclose(losses.evidence_weighted(score, n, 10.0),
+    np.testing.assert_allclose(scores.evidence_weighted(score, n, 10.0),
                                [0.9 * 30 / 40, 0.0, 0.25 * 10 / 20, 0.95 * 1000 / 1010], rtol=1e-6)
     # k = 0 is the paper's score, unchanged
-    np.testing.assert_array_equal(losses.evidence_weighted(score, n, 0.0), score.astype(np.float32))
+    np.testing.assert_array_equal(scores.evidence_weighted(score, n, 0.0), score.astype(np.float32))
 
 
 def test_evidence_k_must_not_be_negative():

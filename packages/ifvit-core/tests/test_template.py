@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ifvit_core import config, losses
+from ifvit_core import config, scores
 from ifvit_core.ifvit import Matcher, embed_images, template_inputs
 
 
@@ -65,10 +65,10 @@ def test_shapes_norms_and_fused_score(setup):
         np.testing.assert_allclose(np.linalg.norm(np.asarray(out[k]), axis=1), 1.0, atol=1e-5)
     # template . template = the fused score of the two branches' cosines
     t = np.asarray(out["template"])
-    cg = losses.cosine_similarity(out["z_global"][:, None], out["z_global"][None, :])
-    cl = losses.cosine_similarity(out["z_local"][:, None], out["z_local"][None, :])
+    cg = scores.cosine_similarity(out["z_global"][:, None], out["z_global"][None, :])
+    cl = scores.cosine_similarity(out["z_local"][:, None], out["z_local"][None, :])
     np.testing.assert_allclose(
-        t @ t.T, np.asarray(losses.fuse_scores(cg, cl, cfg.module2.fusion_alpha)), atol=1e-5)
+        t @ t.T, np.asarray(scores.fuse_scores(cg, cl, cfg.module2.fusion_alpha)), atol=1e-5)
     assert np.abs(t @ t.T - np.eye(4)).max() > 1e-3  # distinct prints, distinct templates
 
 

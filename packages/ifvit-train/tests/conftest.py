@@ -47,12 +47,14 @@ def tiny_bundle(tiny_shards, tmp_path_factory):
 
     Shared by the tests that need a trained bundle: read it, never write into it."""
     from ifvit_core import config
-    from ifvit_train.config import TrainConfig
-    from ifvit_train.run import train_dense, train_match
+    from ifvit_train.training.config import TrainConfig
+    from ifvit_train.training.run import train_dense, train_match
 
     root = tmp_path_factory.mktemp("bundle")
     tc = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
-                     val_prints=8, holdout=0.4, checkpoint_every=2)
+                     val_prints=8, holdout=0.4, checkpoint_every=2,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     def quiet(s: str) -> None:
         pass
 

@@ -36,9 +36,9 @@ if nproc > 1:
                                process_id=pid)
 
 from ifvit_core import config  # noqa: E402
-from ifvit_train.config import TrainConfig  # noqa: E402
-from ifvit_train.dense import init_dense_state, make_dense_step  # noqa: E402
-from ifvit_train.mesh import batch_sharding, make_mesh, shard_batch  # noqa: E402
+from ifvit_train.serving.mesh import batch_sharding, make_mesh, shard_batch  # noqa: E402
+from ifvit_train.training.config import TrainConfig  # noqa: E402
+from ifvit_train.training.module1 import init_dense_state, make_dense_step  # noqa: E402
 
 STEPS = 3
 
@@ -61,7 +61,9 @@ def flat(params) -> dict[str, np.ndarray]:
 def train(mesh, local):
     """STEPS steps from the fixed initialisation -> (initial params, trained params, losses)."""
     cfg = config.tiny()
-    tc = TrainConfig(learning_rate=1e-3, warmup_steps=1, steps=10)
+    tc = TrainConfig(learning_rate=1e-3, warmup_steps=1, steps=10,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     graphdef, state = init_dense_state(cfg, tc, mesh)
     init = flat(state.params)
     step = make_dense_step(graphdef, cfg, tc, mesh)

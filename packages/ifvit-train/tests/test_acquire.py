@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from ifvit_data.quality import QUALITY_FLOOR
-from ifvit_train.bundle import load_bundle
-from ifvit_train.infer import FailureToAcquire, Verifier
-from ifvit_train.shipped import shipped_bundle
+from ifvit_train.serving.bundle import load_bundle
+from ifvit_train.serving.infer import FailureToAcquire, Verifier
+from ifvit_train.serving.shipped import shipped_bundle
 
 DATA = Path(__file__).parent / "data" / "fvc2002_db1_b"
 
@@ -58,7 +58,7 @@ def test_real_prints_are_acquired_and_non_prints_never_scored(tmp_path, shipped_
 
 
 def test_evaluate_counts_failures_to_acquire_and_writes_quality(tmp_path, shipped_k0):
-    from ifvit_train import evaluate as ev
+    from ifvit_train.evaluation import evaluate as ev
 
     data = tmp_path / "data"
     shutil.copytree(DATA, data)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ifvit_train import calibrate as cal
-from ifvit_train.bundle import load_bundle
-from ifvit_train.shipped import shipped_bundle
+from ifvit_train.evaluation import calibrate as cal
+from ifvit_train.serving.bundle import load_bundle
+from ifvit_train.serving.shipped import shipped_bundle
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ifvit_train import compile_cache
+from ifvit_train.serving import compile_cache
 
-PROGRAM = ("import sys; from ifvit_train import compile_cache; "
+PROGRAM = ("import sys; from ifvit_train.serving import compile_cache; "
            "print(compile_cache.configure(sys.argv[1] if len(sys.argv) > 1 else None)); "
            "import jax, jax.numpy as jnp; jax.jit(lambda x: jnp.sin(x) * "
            "3)(jnp.ones(7)).block_until_ready()")

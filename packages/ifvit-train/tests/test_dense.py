@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from ifvit_core import config
-from ifvit_train.config import TrainConfig
-from ifvit_train.dense import dense_metrics, init_dense_state, make_dense_step
-from ifvit_train.mesh import make_mesh, mesh_shape, shard_batch
+from ifvit_train.serving.mesh import make_mesh, mesh_shape, shard_batch
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.module1 import dense_metrics, init_dense_state, make_dense_step
 
 
 def test_mesh_shape_arithmetic():
@@ -50,7 +50,9 @@ def _shift_pairs(n: int, size: int, seed: int) -> dict[str, np.ndarray]:
 def test_dense_step_is_sharded_and_learns():
     assert jax.device_count() == 8, "conftest sets 8 simulated host devices"
     cfg = config.tiny()
-    tc = TrainConfig(learning_rate=3e-3, warmup_steps=1, steps=40)
+    tc = TrainConfig(learning_rate=3e-3, warmup_steps=1, steps=40,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     mesh = make_mesh()
     graphdef, state = init_dense_state(cfg, tc, mesh)
     step = make_dense_step(graphdef, cfg, tc, mesh)
@@ -112,7 +114,8 @@ def test_init_from_converted_loftr_file(tmp_path):
     meta = {"format": "ifvit-loftr-params", "format_version": 1, "pos_enc": cfg.loftr.pos_enc}
     path = save_converted(tmp_path / "loftr_tiny.safetensors", flat, meta)
     mesh = make_mesh()
-    tc = TrainConfig()
+    tc = TrainConfig(steps=1000, warmup_steps=50, input_downscale=1.0, max_translation=0.0,
+                     impression_pairs=0.0, margin_warmup_steps=0)
     _, state = init_dense_state(cfg, tc, mesh, init_loftr=path)
     got = np.asarray(state.params.loftr_coarse.layers_1.mlp_0.kernel[...])
     np.testing.assert_array_equal(got, flat["loftr_coarse/layers_1/mlp_0/kernel"])

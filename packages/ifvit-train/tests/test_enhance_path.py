@@ -1,5 +1,5 @@
-"""The optional ridge enhancement as one preprocessing path (`ifvit_train.preprocessing`): the
-record, the Module 1 step, `Verifier` and `Embedder` apply it on device; older bundles are
+"""The optional ridge enhancement as one preprocessing path (`ifvit_train.serving.preprocessing`):
+the record, the Module 1 step, `Verifier` and `Embedder` apply it on device; older bundles are
 unchanged. (Recording by `ifvit train dense --enhance` and inheritance by `train match` are
 exercised end to end in apps/ifvit/tests/test_cli_enhance.py.)"""
 
@@ -14,13 +14,14 @@ import pytest
 
 from ifvit_core import config
 from ifvit_core.enhance import EnhanceConfig, enhance
-from ifvit_train.bundle import BundleError, load_bundle
-from ifvit_train.config import TrainConfig
-from ifvit_train.evaluate import load_prints
-from ifvit_train.gallery import Embedder
-from ifvit_train.infer import Verifier
-from ifvit_train.preprocessing import NO_ENHANCEMENT, describe, enhancement, preprocessing
-from ifvit_train.shipped import shipped_bundle
+from ifvit_train.evaluation.evaluate import load_prints
+from ifvit_train.serving.bundle import BundleError, load_bundle
+from ifvit_train.serving.gallery import Embedder
+from ifvit_train.serving.infer import Verifier
+from ifvit_train.serving.preprocessing import NO_ENHANCEMENT, describe, enhancement
+from ifvit_train.serving.shipped import shipped_bundle
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.records import preprocessing
 
 SHIPPED_DATA = Path(__file__).parent / "data" / "fvc2002_db1_b"
 _enhance = jax.jit(enhance, static_argnums=2)
@@ -28,8 +29,12 @@ _enhance = jax.jit(enhance, static_argnums=2)
 
 def test_the_record_and_its_parsing():
     cfg = config.tiny()
-    on = preprocessing(cfg, TrainConfig(input_downscale=1.5, enhance=True))
-    off = preprocessing(cfg, TrainConfig(input_downscale=1.5))
+    on = preprocessing(cfg, TrainConfig(input_downscale=1.5, enhance=True,
+                                        steps=1000, warmup_steps=50, max_translation=0.0,
+                                        impression_pairs=0.0, margin_warmup_steps=0))
+    off = preprocessing(cfg, TrainConfig(input_downscale=1.5,
+                                         steps=1000, warmup_steps=50, max_translation=0.0,
+                                         impression_pairs=0.0, margin_warmup_steps=0))
     assert off["enhancement"] == "none" and enhancement(off) is None
     assert on["enhancement"]["method"] == "gabor"
     assert on["enhancement"]["ridge_period"] == pytest.approx(9.5 / 1.5)
@@ -56,12 +61,14 @@ def test_a_damaged_enhancement_record_is_refused_at_load(tmp_path):
 
 def test_dense_step_enhances_its_inputs():
     """step(raw batch, enhance) == step(batch of enhanced images, no enhancement)."""
-    from ifvit_train.dense import init_dense_state, make_dense_step
-    from ifvit_train.mesh import make_mesh, shard_batch
+    from ifvit_train.serving.mesh import make_mesh, shard_batch
+    from ifvit_train.training.module1 import init_dense_state, make_dense_step
 
     cfg, mesh = config.tiny(), make_mesh()
     enh = EnhanceConfig(ridge_period=8.0)
-    tc = TrainConfig(warmup_steps=1, enhance=True)
+    tc = TrainConfig(warmup_steps=1, enhance=True,
+                     steps=1000, input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     s = cfg.image_size
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:s, 0:s]

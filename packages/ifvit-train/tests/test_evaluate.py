@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ifvit_data.readers import scan
-from ifvit_train import evaluate as ev
+from ifvit_train.evaluation import evaluate as ev
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from flax import nnx
 
 from ifvit_core import config
 from ifvit_core.loftr.fine import fine_offset_target
-from ifvit_train.config import TrainConfig
-from ifvit_train.dense import init_dense_state, make_dense_step
-from ifvit_train.mesh import make_mesh, shard_batch
-from ifvit_train.partition import group_of, path_key
-from ifvit_train.state import merge_model
+from ifvit_train.serving.mesh import make_mesh, shard_batch
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.module1 import init_dense_state, make_dense_step
+from ifvit_train.training.partition import group_of, path_key
+from ifvit_train.training.state import merge_model
 
 
 def _texture(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -98,7 +98,9 @@ def test_fine_training_reaches_fine_groups_and_lowers_fine_error():
     """Without weight decay AdamW moves exactly the parameters with a non-zero gradient."""
     cfg = config.tiny()
     tc = TrainConfig(learning_rate=1e-2, warmup_steps=1, steps=60, train_fine=True,
-                     weight_decay=0.0)
+                     weight_decay=0.0,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     mesh = make_mesh()
     graphdef, state = init_dense_state(cfg, tc, mesh)
     step = make_dense_step(graphdef, cfg, tc, mesh)
@@ -125,7 +127,9 @@ def test_dense_loss_alone_never_reaches_the_fine_groups():
     branch stay put (at this init L_D's probabilities may sit at its clamp, so the trunk may not
     move either)."""
     mesh = make_mesh()
-    tc = TrainConfig(weight_decay=0.0, warmup_steps=1, train_fine=True)
+    tc = TrainConfig(weight_decay=0.0, warmup_steps=1, train_fine=True,
+                     steps=1000, input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     cfg = config.tiny()
     cfg = cfg.replace(loss=dataclasses.replace(cfg.loss, fine_weight=0.0))
     graphdef, state = init_dense_state(cfg, tc, mesh)
@@ -138,12 +142,14 @@ def test_dense_loss_alone_never_reaches_the_fine_groups():
 
 def test_bundle_records_trained_fine_stage_and_inference_uses_it(tiny_shards, tmp_path):
     from ifvit_core.ifvit.verify import register_pair
-    from ifvit_train.bundle import load_bundle, read_meta
-    from ifvit_train.run import train_dense
+    from ifvit_train.serving.bundle import load_bundle, read_meta
+    from ifvit_train.training.run import train_dense
 
     cfg = config.tiny()
     tc = TrainConfig(steps=3, batch_size=8, checkpoint_every=3, validate_every=0, val_pairs=8,
-                     holdout=0.25, warmup_steps=1, train_fine=True)
+                     holdout=0.25, warmup_steps=1, train_fine=True,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     meta = train_dense(tiny_shards, tmp_path / "m1", cfg, tc, progress=False, log=lambda s: None)
     assert meta["stages"]["fine"] == "trained"
     disk = read_meta(tmp_path / "m1")
@@ -165,9 +171,11 @@ def test_bundle_records_trained_fine_stage_and_inference_uses_it(tiny_shards, tm
 
 
 def test_bundle_meta_enables_fine_only_when_trained_and_old_runs_still_resume():
-    from ifvit_train.bundle import canonical_settings, new_meta
+    from ifvit_train.training.records import canonical_settings, new_meta
 
-    cfg, tc = config.tiny(), TrainConfig()
+    cfg, tc = config.tiny(), TrainConfig(steps=1000, warmup_steps=50, input_downscale=1.0,
+                                         max_translation=0.0, impression_pairs=0.0,
+                                         margin_warmup_steps=0)
     params = {"w": np.zeros(3)}
     off = new_meta("dense", cfg, tc, {}, {}, params)
     on = new_meta("dense", cfg, tc.replace(train_fine=True), {}, {}, params, fine_trained=True)

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from ifvit_core import config, params
-from ifvit_train.config import TrainConfig
+from ifvit_train.training.config import TrainConfig
 
 # conftest's tiny_bundle was trained with these settings (same held-out split and validation pairs)
 TC = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
-                 val_prints=8, holdout=0.4, checkpoint_every=2)
+                 val_prints=8, holdout=0.4, checkpoint_every=2,
+                 input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                 margin_warmup_steps=0)
 
 
 def quiet(s: str) -> None:
@@ -19,8 +21,8 @@ def quiet(s: str) -> None:
 
 
 def test_dense_from_a_bundle_starts_from_its_module1(tiny_bundle, tiny_shards, tmp_path):
-    from ifvit_train.bundle import load_bundle, read_meta
-    from ifvit_train.run import train_dense
+    from ifvit_train.serving.bundle import load_bundle, read_meta
+    from ifvit_train.training.run import train_dense
 
     src = read_meta(tiny_bundle / "dense")
     meta = train_dense(tiny_shards, tmp_path / "ft", config.tiny(), TC,
@@ -36,8 +38,8 @@ def test_dense_from_a_bundle_starts_from_its_module1(tiny_bundle, tiny_shards, t
 
 def test_dense_on_a_larger_window_records_it_and_match_inherits_it(tiny_bundle, tiny_shards,
                                                                    tmp_path):
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.run import train_dense, train_match
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.training.run import train_dense, train_match
 
     base = config.tiny()
     cfg = base.replace(image_size=96, module2=dataclasses.replace(base.module2, global_size=96))
@@ -52,9 +54,9 @@ def test_dense_on_a_larger_window_records_it_and_match_inherits_it(tiny_bundle, 
 
 
 def test_match_from_a_module2_bundle_keeps_its_weights(tiny_bundle):
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.match import init_match_state
-    from ifvit_train.mesh import make_mesh
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.mesh import make_mesh
+    from ifvit_train.training.module2 import init_match_state
 
     src = load_bundle(tiny_bundle / "match")
     cfg = src.cfg
@@ -62,7 +64,7 @@ def test_match_from_a_module2_bundle_keeps_its_weights(tiny_bundle):
                                       init_matcher=src.matcher)
     want = params.flat_state(src.matcher)
     assert info["copied"] == len(want)
-    from ifvit_train.state import merge_model
+    from ifvit_train.training.state import merge_model
 
     got = params.flat_state(merge_model(_, state.params, state.batch_stats, train=False))
     for k, v in want.items():
@@ -75,8 +77,8 @@ def test_match_from_a_module2_bundle_keeps_its_weights(tiny_bundle):
 
 
 def test_init_from_a_module1_bundle_is_refused_for_module2(tiny_bundle, tiny_shards, tmp_path):
-    from ifvit_train.bundle import BundleError
-    from ifvit_train.run import train_match
+    from ifvit_train.serving.bundle import BundleError
+    from ifvit_train.training.run import train_match
 
     with pytest.raises(BundleError):
         train_match(tiny_shards, tmp_path / "m", tiny_bundle / "dense", TC,
@@ -87,7 +89,7 @@ def test_init_from_a_module1_bundle_is_refused_for_module2(tiny_bundle, tiny_sha
 def test_data_without_held_out_pairs_is_refused_before_anything_is_written(tiny_bundle, tiny_shards,
                                                                            tmp_path):
     """One held-out finger gives no impostor pair: Module 2 could not be validated."""
-    from ifvit_train.run import check_match_data, train_match
+    from ifvit_train.training.run import check_match_data, train_match
 
     one = TC.replace(holdout=1)  # a count: one of the 8 fingers held out
     with pytest.raises(ValueError, match="validation needs >= 2 held-out fingers"):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ifvit_train.mesh import make_mesh
-from ifvit_train.search import padded_rows, shard_gallery, sharded_top_k, top_k
+from ifvit_train.serving.mesh import make_mesh
+from ifvit_train.serving.search import padded_rows, shard_gallery, sharded_top_k, top_k
 
 
 def _unit(rng, n, d):
@@ -69,7 +69,7 @@ def prints(tmp_path_factory, make_print):
 
 def _enrolees(folder):
     from ifvit_data.readers import scan
-    from ifvit_train.gallery import Enrolee
+    from ifvit_train.serving.gallery import Enrolee
 
     entries, _ = scan(folder, "fvc")
     return [Enrolee(e.path, e.subject, e.impression) for e in entries]
@@ -77,9 +77,9 @@ def _enrolees(folder):
 
 def test_gallery_round_trip_and_identify(tiny_bundle, prints, tmp_path):
     from ifvit_data.outputs import OutputError
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.gallery import Embedder, GalleryError, enroll, load_gallery, model_hash
-    from ifvit_train.identify import Identifier
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.gallery import Embedder, GalleryError, enroll, load_gallery, model_hash
+    from ifvit_train.serving.identify import Identifier
 
     bundle = load_bundle(tiny_bundle / "match", require="match")
     out = tmp_path / "g"
@@ -129,9 +129,9 @@ def test_prints_of_different_sizes_are_scored_whole_and_batched_by_shape(tiny_bu
                                                                          make_print):
     """Windows grow with the print (bundle.json max_input_size): a tall print gets a taller
     window, and batched scoring / embedding of mixed sizes equals each pair / print alone."""
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.gallery import Embedder
-    from ifvit_train.infer import Verifier
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.gallery import Embedder
+    from ifvit_train.serving.infer import Verifier
 
     bundle = load_bundle(tiny_bundle / "match", require="match")
     pre = bundle.meta["preprocessing"]
@@ -160,8 +160,8 @@ def test_prints_of_different_sizes_are_scored_whole_and_batched_by_shape(tiny_bu
 def test_enrolment_refuses_non_prints_and_records_quality(tiny_bundle, prints, tmp_path):
     import shutil
 
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.gallery import enroll, load_gallery
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.gallery import enroll, load_gallery
 
     data = tmp_path / "data"
     shutil.copytree(prints, data)
@@ -186,8 +186,8 @@ def test_a_damaged_gallery_is_refused_on_load(tiny_bundle, prints, tmp_path):
     import hashlib
     import io
 
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.gallery import GalleryError, enroll, load_gallery
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.gallery import GalleryError, enroll, load_gallery
 
     bundle = load_bundle(tiny_bundle / "match", require="match")
     out = tmp_path / "g"
@@ -231,12 +231,12 @@ def test_identification_scores_templates_as_a_one_to_one_matcher(tiny_bundle, tm
                                                                  make_print):
     """`identification`'s template_verification: every pair of prints, genuine = same finger,
     scored by the template dot product (pairs and labels rebuilt here by loops)."""
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.evaluate import load_prints
-    from ifvit_train.gallery import Embedder
-    from ifvit_train.identification import identification
-    from ifvit_train.infer import Verifier
-    from ifvit_train.metrics import verification_report
+    from ifvit_train.evaluation.evaluate import load_prints
+    from ifvit_train.evaluation.identification import identification
+    from ifvit_train.evaluation.metrics import verification_report
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.gallery import Embedder
+    from ifvit_train.serving.infer import Verifier
 
     bundle = load_bundle(tiny_bundle / "match", require="match")
     rng = np.random.default_rng(5)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from tensorboardX.proto.event_pb2 import Event
 
-from ifvit_train.checkpoint import Checkpointer
-from ifvit_train.config import TrainConfig
-from ifvit_train.loop import TrainingDiverged, run_loop
-from ifvit_train.optim import learning_rate_schedule
+from ifvit_train.training.checkpoint import Checkpointer
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.loop import TrainingDiverged, run_loop
+from ifvit_train.training.optim import learning_rate_schedule
 
 
 def _batches(state):
@@ -34,7 +34,9 @@ def _step(bad_at):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    tc = TrainConfig(steps=10, checkpoint_every=2)
+    tc = TrainConfig(steps=10, checkpoint_every=2,
+                     warmup_steps=50, input_downscale=1.0, max_translation=0.0,
+                     impression_pairs=0.0, margin_warmup_steps=0)
     state = {"w": jnp.zeros(()), "n": jnp.zeros((), jnp.int32)}
     with pytest.raises(TrainingDiverged, match="loss is nan at step 5.*step 4"):
         run_loop(tmp_path, state, _step(5), _batches, lambda b: b, 10, tc, progress=False,
@@ -81,7 +83,9 @@ def scalars(logdir):
 
 def test_event_scalars_equal_metrics_jsonl_after_a_resume(tmp_path):
     tc = TrainConfig(steps=10, checkpoint_every=4, validate_every=5, learning_rate=1e-2,
-                     warmup_steps=3)
+                     warmup_steps=3,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     state = {"w": jnp.zeros(()), "n": jnp.zeros((), jnp.int32)}
     def validate(s: dict) -> dict[str, float]:
         return {"w_half": float(s["w"]) / 2}

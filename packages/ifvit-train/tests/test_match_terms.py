@@ -1,5 +1,5 @@
-"""The optional Module 2 terms of `ifvit_train.match`: pseudo-labelled L_D on genuine pairs without
-exact correspondences, and the template losses."""
+"""The optional Module 2 terms of `ifvit_train.training.module2`: pseudo-labelled L_D on genuine
+pairs without exact correspondences, and the template losses."""
 
 import dataclasses
 
@@ -9,15 +9,17 @@ import pytest
 from flax import nnx
 
 from ifvit_data.pipeline import make_iterator
-from ifvit_train.bundle import load_bundle
-from ifvit_train.config import TrainConfig
-from ifvit_train.data import match_dataset, open_data
-from ifvit_train.match import MATCH_BATCH_KEYS, init_match_state, make_match_step
-from ifvit_train.mesh import make_mesh, replicated, shard_batch
+from ifvit_train.serving.bundle import load_bundle
+from ifvit_train.serving.mesh import make_mesh, replicated, shard_batch
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.data import match_dataset, open_data
+from ifvit_train.training.module2 import MATCH_BATCH_KEYS, init_match_state, make_match_step
 
 TC = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
                  val_prints=8, holdout=0.4, checkpoint_every=2, genuine_ratio=0.75,
-                 synthetic_fraction=0.0)
+                 synthetic_fraction=0.0,
+                 input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                 margin_warmup_steps=0)
 
 
 @pytest.fixture(scope="module")

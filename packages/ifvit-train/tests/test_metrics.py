@@ -14,7 +14,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from ifvit_train.metrics import (
+from ifvit_train.evaluation.metrics import (
     calibrate_threshold,
     cmc,
     error_curve,
@@ -314,5 +314,5 @@ def test_cmc_bad_inputs():
 
 
 def test_metrics_do_not_import_jax():
-    code = "import sys, ifvit_train.metrics; assert 'jax' not in sys.modules"
+    code = "import sys, ifvit_train.evaluation.metrics; assert 'jax' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from ifvit_data.shards import MANIFEST
-from ifvit_train.config import TrainConfig
+from ifvit_train.training.config import TrainConfig
 
 # conftest's tiny_bundle was trained with these settings
 TC = TrainConfig(steps=2, batch_size=8, warmup_steps=1, validate_every=0, val_pairs=8,
-                 val_prints=8, holdout=0.4, checkpoint_every=2)
+                 val_prints=8, holdout=0.4, checkpoint_every=2,
+                 input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                 margin_warmup_steps=0)
 
 
 def quiet(s: str) -> None:
@@ -47,7 +49,7 @@ def _split(folder, tc):
 
 def _pairs(data, n_batches, tc=TC, size=64):
     from ifvit_data.pipeline import make_iterator
-    from ifvit_train.data import match_dataset
+    from ifvit_train.training.data import match_dataset
 
     it = make_iterator(match_dataset(data, tc, size))
     bs = [next(it) for _ in range(n_batches)]
@@ -55,7 +57,7 @@ def _pairs(data, n_batches, tc=TC, size=64):
 
 
 def test_pairs_follow_the_mix_and_never_cross_folders(synth_shards, tiny_shards):
-    from ifvit_train.data import MixedData, open_match_data
+    from ifvit_train.training.data import MixedData, open_match_data
 
     tc = TC.replace(synthetic_fraction=0.0)  # genuine pairs: two impressions, no corrupted copies
     data = open_match_data([synth_shards, tiny_shards], tc, [0.25, 0.75])
@@ -83,7 +85,7 @@ def test_pairs_follow_the_mix_and_never_cross_folders(synth_shards, tiny_shards)
 
 def test_the_mixed_stream_is_seeded_and_resumes_exactly(synth_shards, tiny_shards):
     from ifvit_data.pipeline import make_iterator
-    from ifvit_train.data import match_dataset, open_match_data
+    from ifvit_train.training.data import match_dataset, open_match_data
 
     data = open_match_data([synth_shards, tiny_shards], TC)
     # default mix: proportional to the training records
@@ -105,8 +107,8 @@ def test_the_mixed_stream_is_seeded_and_resumes_exactly(synth_shards, tiny_shard
 
 
 def test_heldout_fingers_of_every_folder_validate_together(synth_shards, tiny_shards):
-    from ifvit_train.data import open_match_data
-    from ifvit_train.validate import check_verification_split
+    from ifvit_train.training.data import open_match_data
+    from ifvit_train.training.validate import check_verification_split
 
     data = open_match_data([synth_shards, tiny_shards], TC)
     view = data.heldout
@@ -129,7 +131,7 @@ def test_heldout_fingers_of_every_folder_validate_together(synth_shards, tiny_sh
     (["{a}", "{b}"], [0.0, 0.0], "at least one > 0"),
 ])
 def test_bad_folder_lists_are_refused(synth_shards, tiny_shards, dirs, mix, msg):
-    from ifvit_train.run import check_match_data
+    from ifvit_train.training.run import check_match_data
 
     dirs = [d.format(a=synth_shards, b=tiny_shards) for d in dirs]
     with pytest.raises(ValueError, match=msg.replace("(", r"\(")):
@@ -140,7 +142,7 @@ def test_bad_folder_lists_are_refused(synth_shards, tiny_shards, dirs, mix, msg)
 def exported_match(tiny_bundle, tmp_path_factory):
     """tiny_bundle's Module 2 bundle exported (weights only: module1/, module2/, no
     checkpoints/), like the shipped model."""
-    from ifvit_train.bundle import export_bundle
+    from ifvit_train.serving.bundle import export_bundle
 
     out = tmp_path_factory.mktemp("exported") / "m2"
     export_bundle(tiny_bundle / "match", out)
@@ -150,7 +152,7 @@ def exported_match(tiny_bundle, tmp_path_factory):
 @pytest.fixture(scope="module")
 def mixed_run(synth_shards, tiny_shards, exported_match, tmp_path_factory):
     """A 4-step Module 2 run on both folders, from the exported Module 2 bundle's Module 1."""
-    from ifvit_train.run import train_match
+    from ifvit_train.training.run import train_match
 
     work = tmp_path_factory.mktemp("mixed") / "m"
     tc = TC.replace(steps=4)
@@ -161,7 +163,7 @@ def mixed_run(synth_shards, tiny_shards, exported_match, tmp_path_factory):
 
 def _flat(bundle_dir):
     from ifvit_core import params
-    from ifvit_train.bundle import load_bundle
+    from ifvit_train.serving.bundle import load_bundle
 
     b = load_bundle(bundle_dir)
     return params.flat_state(b.module1), params.flat_state(b.matcher)
@@ -183,7 +185,7 @@ def test_bundle_records_both_folders(mixed_run, synth_shards, tiny_shards):
 
 
 def test_from_dense_takes_a_module2_bundles_module1(mixed_run, exported_match):
-    from ifvit_train.bundle import state_hash
+    from ifvit_train.serving.bundle import state_hash
 
     work, meta, _ = mixed_run
     fd = meta["from_dense"]
@@ -198,8 +200,8 @@ def test_from_dense_takes_a_module2_bundles_module1(mixed_run, exported_match):
 @pytest.mark.slow  # two more training runs
 def test_a_resumed_two_folder_run_is_exact(mixed_run, synth_shards, tiny_shards, exported_match,
                                            tmp_path, monkeypatch):
-    from ifvit_train import run
-    from ifvit_train.bundle import BundleError
+    from ifvit_train.serving.bundle import BundleError
+    from ifvit_train.training import run
 
     ref_dir, _, tc = mixed_run
     make = run.make_match_step

@@ -12,8 +12,8 @@ import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from ifvit_train import plots
-from ifvit_train.metrics import cmc
+from ifvit_train.evaluation import plots
+from ifvit_train.evaluation.metrics import cmc
 
 
 def _scores(seed: int, shift: float, ng: int = 300, ni: int = 500):
@@ -139,7 +139,7 @@ def test_path_must_be_a_png_file(tmp_path):
 def test_no_pyplot_and_no_global_state(tmp_path):
     # rcParams._get reads raw values: rcParams["backend"] would itself import pyplot
     code = (
-        "import sys, matplotlib, numpy as np; from ifvit_train import plots;"
+        "import sys, matplotlib, numpy as np; from ifvit_train.evaluation import plots;"
         "rc = lambda: repr({k: matplotlib.rcParams._get(k) for k in matplotlib.rcParams});"
         "before = rc();"
         "s = (np.arange(5.0) + 2, np.arange(5.0));"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ifvit_train.infer import prepare_image
+from ifvit_train.serving.infer import prepare_image
 
 
 @pytest.mark.parametrize("downscale, dpi", [(1.0, None), (1.6, None), (2.0, 1000.0)])

@@ -81,7 +81,7 @@ def test_kill_during_a_save_keeps_the_previous_checkpoint(tiny_shards, tmp_path,
     workdir = tmp_path / "run"
     p = _run(tiny_shards, workdir, "--kill-during-save", "6", check=False)
     assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
-    from ifvit_train.checkpoint import Checkpointer
+    from ifvit_train.training.checkpoint import Checkpointer
 
     ck = Checkpointer(workdir / "checkpoints", async_save=False)
     assert ck.latest_step() == 3  # step 6 was never committed

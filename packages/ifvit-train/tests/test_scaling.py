@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from ifvit_core import config
-from ifvit_train.config import TrainConfig
-from ifvit_train.dense import init_dense_state, make_dense_step
-from ifvit_train.mesh import make_mesh, shard_batch
+from ifvit_train.serving.mesh import make_mesh, shard_batch
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.module1 import init_dense_state, make_dense_step
 
 
 def _batch(n, size, seed=0):
@@ -47,7 +47,9 @@ def _train(devices, tc, batch, steps=3, init=False):
 
 def test_eight_devices_match_one_device(same_training):
     assert jax.device_count() == 8
-    tc = TrainConfig(learning_rate=1e-3, warmup_steps=1, steps=10)
+    tc = TrainConfig(learning_rate=1e-3, warmup_steps=1, steps=10,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     batch, steps = _batch(8, 64), 3
     p1, l1, init = _train(jax.devices()[:1], tc, batch, steps, init=True)
     p2, l2, _ = _train(jax.devices()[:2], tc, batch, steps, init=True)  # the spread
@@ -64,16 +66,25 @@ def test_eight_devices_match_one_device(same_training):
 
 def test_gradient_accumulation_and_bf16_run():
     batch = _batch(8, 64)
-    p_acc, loss = _train(jax.devices(), TrainConfig(accum_steps=2, warmup_steps=1, steps=10), batch,
-                         steps=2)
-    p0, _ = _train(jax.devices(), TrainConfig(accum_steps=2, warmup_steps=1, steps=10), batch,
+    p_acc, loss = _train(jax.devices(), TrainConfig(accum_steps=2, warmup_steps=1, steps=10,
+                                                    input_downscale=1.0, max_translation=0.0,
+                                                    impression_pairs=0.0, margin_warmup_steps=0),
+                         batch, steps=2)
+    p0, _ = _train(jax.devices(), TrainConfig(accum_steps=2, warmup_steps=1, steps=10,
+                                              input_downscale=1.0, max_translation=0.0,
+                                              impression_pairs=0.0, margin_warmup_steps=0), batch,
                    steps=0)
     moved = [not np.array_equal(a, b)
              for a, b in zip(jax.tree.leaves(p_acc), jax.tree.leaves(p0), strict=True)]
     assert any(moved)  # two micro-batches = one update
-    p1, _ = _train(jax.devices(), TrainConfig(accum_steps=2, warmup_steps=1, steps=10), batch,
+    p1, _ = _train(jax.devices(), TrainConfig(accum_steps=2, warmup_steps=1, steps=10,
+                                              input_downscale=1.0, max_translation=0.0,
+                                              impression_pairs=0.0, margin_warmup_steps=0), batch,
                    steps=1)
     assert all(np.array_equal(a, b)
                for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p0), strict=True))
-    _, lb = _train(jax.devices(), TrainConfig(compute_dtype="bfloat16", warmup_steps=1), batch, 2)
+    _, lb = _train(jax.devices(), TrainConfig(compute_dtype="bfloat16", warmup_steps=1,
+                                              steps=1000, input_downscale=1.0,
+                                              max_translation=0.0, impression_pairs=0.0,
+                                              margin_warmup_steps=0), batch, 2)
     assert np.isfinite(lb)

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ifvit_train.bundle import load_bundle
-from ifvit_train.evaluate import load_prints, score_pairs
-from ifvit_train.infer import Verifier
-from ifvit_train.shipped import shipped_bundle
+from ifvit_train.evaluation.evaluate import load_prints, score_pairs
+from ifvit_train.serving.bundle import load_bundle
+from ifvit_train.serving.infer import Verifier
+from ifvit_train.serving.shipped import shipped_bundle
 
 DATA = Path(__file__).parent / "data" / "fvc2002_db1_b"
 
 
 def test_shipped_bundle_is_complete_and_says_how_it_was_made():
     path = shipped_bundle()
-    assert path is not None, "the shipped bundle is missing from ifvit_train/weights"
+    assert path is not None, "the shipped bundle is missing from ifvit_train/serving/shipped_models"
     meta = json.loads((path / "bundle.json").read_text())
     assert meta["kind"] == "match" and meta["status"] == "complete"
     assert meta["recipe"] and "ifvit train" in meta["recipe"]
@@ -62,7 +62,7 @@ def test_the_baselines_reset_exactly_the_modules_they_name():
     import jax
     from flax import nnx
 
-    from ifvit_train.bundle import build_models, from_scratch, untrained
+    from ifvit_train.serving.bundle import build_models, from_scratch, untrained
 
     b = load_bundle(shipped_bundle(), require="match")
     def leaves(m: nnx.Module) -> list[np.ndarray]:

@@ -2,9 +2,9 @@
 
 import copy
 
-from ifvit_train.bundle import read_meta
-from ifvit_train.shipped import shipped_bundle
-from ifvit_train.summary import bundle_summary
+from ifvit_train.serving.bundle import read_meta
+from ifvit_train.serving.shipped import shipped_bundle
+from ifvit_train.serving.summary import bundle_summary
 
 
 def _meta():

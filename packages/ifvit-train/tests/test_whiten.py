@@ -1,11 +1,11 @@
-"""Neck whitening (`ifvit_train.whiten`): the fitted transform whitens, and folding it into the
-network computes exactly the unfolded formula."""
+"""Neck whitening (`ifvit_train.training.whiten`): the fitted transform whitens, and folding it into
+the network computes exactly the unfolded formula."""
 
 import numpy as np
 import pytest
 
-from ifvit_train.bundle import load_bundle
-from ifvit_train.whiten import Whitening, fit_whitening, fit_within_finger, fold_whitening
+from ifvit_train.serving.bundle import load_bundle
+from ifvit_train.training.whiten import Whitening, fit_whitening, fit_within_finger, fold_whitening
 
 
 def test_fit_whitening_gives_unit_covariance_and_zero_mean():

@@ -29,15 +29,17 @@ def main() -> None:
             cls.finalize = finalize
 
     from ifvit_core import config
-    from ifvit_train.config import TrainConfig
-    from ifvit_train.run import train_dense
+    from ifvit_train.training.config import TrainConfig
+    from ifvit_train.training.run import train_dense
 
     tc = TrainConfig(steps=steps, batch_size=8, checkpoint_every=3, validate_every=0, val_pairs=8,
-                     holdout=0.25, warmup_steps=2, keep_checkpoints=2)
+                     holdout=0.25, warmup_steps=2, keep_checkpoints=2,
+                     input_downscale=1.0, max_translation=0.0, impression_pairs=0.0,
+                     margin_warmup_steps=0)
     train_dense(shards, workdir, config.tiny(), tc, progress=False,
                 log=lambda s: print(s, flush=True))
     from ifvit_core import params
-    from ifvit_train.bundle import load_bundle
+    from ifvit_train.serving.bundle import load_bundle
 
     flat = params.flat_state(load_bundle(workdir).module1)
     np.savez(os.path.join(workdir, "final_params.npz"),

@@ -24,7 +24,7 @@ import typing
 
 from ifvit_cli.errors import UserError
 from ifvit_data.outputs import OutputError, interrupt_guard, interrupted
-from ifvit_train import compile_cache
+from ifvit_train.serving import compile_cache
 
 # name -> (module, one-line help). Order is the order shown in `ifvit --help`.
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -18,7 +18,7 @@ def model_path(path: Path | None) -> Path:
     """The bundle folder to use: `path`, else the shipped model."""
     if path is not None:
         return path
-    from ifvit_train.shipped import shipped_bundle
+    from ifvit_train.serving.shipped import shipped_bundle
 
     shipped = shipped_bundle()
     if shipped is None:
@@ -31,11 +31,11 @@ def load_model(path: Path | None, untrained: bool = False):
     """(Verifier, bundle path) of a Module 2 bundle; one-line UserError when it cannot be used.
 
     untrained: score with the network Module 2 training started from
-    (`ifvit_train.bundle.untrained`).
+    (`ifvit_train.serving.bundle.untrained`).
     """
-    from ifvit_train.bundle import BundleError, load_bundle
-    from ifvit_train.bundle import untrained as reset
-    from ifvit_train.infer import Verifier
+    from ifvit_train.serving.bundle import BundleError, load_bundle
+    from ifvit_train.serving.bundle import untrained as reset
+    from ifvit_train.serving.infer import Verifier
 
     path = model_path(path)
     try:

@@ -1,9 +1,15 @@
-"""ifvit_train: IFViT training, serving and evaluation.
+"""ifvit_train: IFViT training, serving and evaluation, in three folders.
 
-Training: sharded Module 1 (`dense`) and Module 2 (`match`) trainers over `jax.sharding` meshes,
-Orbax checkpoints with exact resume, the Module 1 -> Module 2 transfer. Serving: model bundles and
-the shipped model (`bundle`, `shipped`), 1:1 inference (`infer`), galleries and 1:N search.
-Evaluation: the FVC protocols, metrics, plots and calibration.
+    serving/     load a bundle and use it: bundles and their weights, preprocessing, 1:1 inference
+                 (`infer.Verifier`), pair lists, galleries and 1:N search, the shipped model.
+                 Imports neither of the other two: `ifvit match` runs without the training stack.
+    training/    the sharded Module 1 and Module 2 trainers, their data, optimizer, Orbax
+                 checkpoints with exact resume, what a new run records in bundle.json, and the
+                 label-fitted linear necks (`whiten`).
+    evaluation/  the FVC protocol runs, metrics, plots, calibration and identification reports.
+
+Arrows go from training and evaluation to serving (and from training to evaluation's metrics and
+plots), never back.
 """
 
 __version__ = "0.1.0"

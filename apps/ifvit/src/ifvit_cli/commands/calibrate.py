@@ -42,8 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ifvit_data.outputs import OutputError, atomic_path, claim_output_dir
-    from ifvit_train.bundle import BundleError
-    from ifvit_train.calibrate import CalibrationError, calibrate_bundle
+    from ifvit_train.evaluation.calibrate import CalibrationError, calibrate_bundle
+    from ifvit_train.serving.bundle import BundleError
 
     src = model_path(args.model)
     if args.evidence_k is not None and not args.evidence_k >= 0:

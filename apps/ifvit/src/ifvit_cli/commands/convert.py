@@ -26,8 +26,7 @@ EPILOG = """example:
   ifvit convert --ckpt weights/outdoor_ds.ckpt --out weights/loftr_outdoor.safetensors --verify
 
 then start Module 1 from it (torch-free):
-  ifvit_train.dense.init_dense_state(cfg, tc, mesh, init_loftr="weights/loftr_outdoor.safetensors")
-  (`ifvit train dense --init-loftr` lands with the trainer)
+  ifvit train dense --init-loftr weights/loftr_outdoor.safetensors ...
 
 install the extra first:  uv sync --extra convert   (or: pip install 'ifvit[convert]')"""
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
 from ifvit_cli.errors import UserError
+from ifvit_train.training.recipes import DEMO
+
+_DENSE, _MATCH = DEMO.stage("dense"), DEMO.stage("match")
+_TC = _DENSE.train_config()  # the recipe's Module 1 settings: the defaults shown below
 
 HELP = "the embedded default run on synthetic prints (no downloads)"
 DESCRIPTION = """\
@@ -16,8 +19,9 @@ Runs IFViT end to end on synthetic fingerprints (nothing is downloaded):
 
   1. synth  - N synthetic fingers x K impressions (SFinGe-style), FVC naming, 500 ppi, contact sheet
   2. ingest - the folder -> ArrayRecord shards + manifest.json
-  3. train  - Module 1 (dense registration) then Module 2 (global + ROI branches), exactly as
-              `ifvit train all`: bundles in OUT/model/dense and OUT/model/match
+  3. train  - Module 1 (dense registration) then Module 2 (global + ROI branches): the `demo`
+              recipe, exactly as `ifvit train all --recipe demo`: bundles in OUT/model/dense
+              and OUT/model/match
   4. report - held-out fingers (never trained on): Module 1 match precision / recall and
               registration error, Module 2 verification EER, each before and after training
   5. evaluate - FVC protocol on the held-out synthetic fingers and on real prints (FVC2002 DB1_B,
@@ -35,26 +39,32 @@ examples:
 
 
 REAL_DEFAULT = Path("../shared/data/real/fvc2002_db1_b")
-DOWNSCALE = 1.6  # the 128-px window sees ~205 px of a 500-ppi print (ridge period >= ~4.4 px)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"),
                    help="output folder (default: runs/demo)")
-    p.add_argument("--preset", default="small", choices=["tiny", "small", "paper"],
-                   help="model size (default: small; paper is slow on a CPU)")
-    p.add_argument("--fingers", type=int, default=30, help="synthetic fingers (default: 30)")
-    p.add_argument("--impressions", type=int, default=4, help="impressions per finger (default: 4)")
-    p.add_argument("--holdout", type=float, default=0.2,
-                   help="fraction of fingers kept for evaluation (default: 0.2)")
-    p.add_argument("--steps", type=int, default=300, help="Module 1 training steps (default: 300)")
-    p.add_argument("--match-steps", type=int, default=150,
-                   help="Module 2 training steps (default: 150)")
-    p.add_argument("--batch", type=int, default=8, help="pairs per step (default: 8)")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
-    p.add_argument("--downscale", type=float, default=DOWNSCALE,
-                   help=f"print -> model-input shrink factor, 1-2 (default: {DOWNSCALE})")
+    p.add_argument("--preset", default=_DENSE.preset, choices=["tiny", "small", "paper"],
+                   help=f"model size (default: {_DENSE.preset}; paper is slow on a CPU)")
+    p.add_argument("--fingers", type=int, default=DEMO.synth["fingers"],
+                   help=f"synthetic fingers (default: {DEMO.synth['fingers']})")
+    p.add_argument("--impressions", type=int, default=DEMO.synth["impressions"],
+                   help=f"impressions per finger (default: {DEMO.synth['impressions']})")
+    p.add_argument("--holdout", type=float, default=_TC.holdout,
+                   help=f"fraction of fingers kept for evaluation (default: {_TC.holdout:g})")
+    p.add_argument("--steps", type=int, default=_TC.steps,
+                   help=f"Module 1 training steps (default: {_TC.steps})")
+    p.add_argument("--match-steps", type=int, default=_MATCH.train_config().steps,
+                   help=f"Module 2 training steps (default: {_MATCH.train_config().steps})")
+    p.add_argument("--batch", type=int, default=_TC.batch_size,
+                   help=f"pairs per step (default: {_TC.batch_size})")
+    p.add_argument("--lr", type=float, default=_TC.learning_rate,
+                   help=f"peak learning rate (default: {_TC.learning_rate:g})")
+    p.add_argument("--seed", type=int, default=_TC.seed,
+                   help=f"seed of everything (default: {_TC.seed})")
+    p.add_argument("--downscale", type=float, default=_TC.input_downscale,
+                   help="print -> model-input shrink factor, 1-2 (default: "
+                        f"{_TC.input_downscale:g}: the 128-px window sees ~205 px of the print)")
     p.add_argument("--real", type=Path, default=None,
                    help="folder of real prints in FVC naming to evaluate on (default: "
                         f"{REAL_DEFAULT} when it exists)")
@@ -62,17 +72,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty --out that is not a demo output (its files are "
                         "kept; the demo's own names inside it are replaced)")
-    p.add_argument("--impression-pairs", type=float, default=0.5,
+    p.add_argument("--impression-pairs", type=float, default=_TC.impression_pairs,
                    help="share of Module 1 pairs made of two different impressions of a "
                         "finger, with the generator's exact correspondences; the rest "
-                        "are corrupted copies of one print (default: 0.5)")
-    p.add_argument("--max-translation", type=float, default=24.0,
+                        f"are corrupted copies of one print (default: {_TC.impression_pairs:g})")
+    p.add_argument("--max-translation", type=float, default=_TC.max_translation,
                    help="largest shift (px) between the two windows of a Module 1 pair "
-                        "(default: 24)")
-    p.add_argument("--enhance", action=argparse.BooleanOptionalAction, default=True,
+                        f"(default: {_TC.max_translation:g})")
+    p.add_argument("--enhance", action=argparse.BooleanOptionalAction, default=_TC.enhance,
                    help="ridge enhancement (orientation field + Gabor filtering, on "
                         "device) of every model input, as `ifvit train dense --enhance` "
-                        "(default: on)")
+                        f"(default: {'on' if _TC.enhance else 'off'})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,19 +100,10 @@ def run(args: argparse.Namespace) -> int:
     if real is not None and not real.is_dir():
         raise UserError(f"--real {real}: not a folder; pass a folder of FVC-named prints "
                         "or --no-real")
-    from ifvit_train.config import TrainConfig
+    from ifvit_train.training.run_recipe import check_recipe
 
     try:  # every training setting is checked before any work
-        tc = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
-                         holdout=args.holdout, seed=args.seed,
-                         warmup_steps=min(50, args.steps // 5),
-                         # with enhancement, impression pairs and shifted windows pay off within the
-                         # demo's 300 steps (real DB1_B, Module 1 alone: 43.4% EER with corrupted
-                         # copies only, 21.1% with both; measured when the demo adopted them)
-                         input_downscale=args.downscale, enhance=args.enhance,
-                         impression_pairs=args.impression_pairs,
-                         max_translation=args.max_translation,
-                         checkpoint_every=100, validate_every=0)
+        check_recipe(DEMO, _overrides(args), _per_stage(args))
     except ValueError as e:
         raise UserError(f"{e}; see ifvit demo --help") from None
     from ifvit_data.outputs import OutputError, atomic_write_text, claim_output_dir
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ifvit_data.ingest import ingest
     from ifvit_data.synth import SynthConfig, contact_sheet, generate_dataset
-    from ifvit_train.bundle import write_json_atomic
+    from ifvit_train.serving.bundle import write_json_atomic
 
     t0 = time.time()
     synth_dir, shard_dir = out / "synth", out / "shards"
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[3/5] training Module 1 ({args.preset}) for {args.steps} steps, then Module 2 for "
           f"{args.match_steps} steps", flush=True)
     try:
-        dense, match = _run_stages(args, shard_dir, out, tc)
+        dense, match = _run_stages(args, shard_dir, out)
     except ValueError as e:  # e.g. a holdout that leaves no training or validation fingers
         raise UserError(f"{e}; change --fingers / --holdout") from None
     report: dict[str, Any] = {
@@ -161,10 +162,10 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(out: Path, synth_dir: Path, real: Path | None, heldout: list[int]) -> dict[str, Any]:
     """compare_with_baselines on each set, a DET curve and one genuine match picture per set."""
     from ifvit_data.readers import scan
-    from ifvit_train.bundle import load_bundle
-    from ifvit_train.evaluate import compare_with_baselines
-    from ifvit_train.infer import Verifier
-    from ifvit_train.match_picture import plot_verification
+    from ifvit_train.evaluation.evaluate import compare_with_baselines
+    from ifvit_train.serving.bundle import load_bundle
+    from ifvit_train.serving.infer import Verifier
+    from ifvit_train.serving.match_picture import plot_verification
 
     bundle = load_bundle(out / "model" / "match", require="match")
     verifier = Verifier(bundle)
@@ -182,20 +183,25 @@ def _evaluate(out: Path, synth_dir: Path, real: Path | None, heldout: list[int])
     return result
 
 
-def _run_stages(args: argparse.Namespace, shard_dir: Path, out: Path, tc: Any) -> tuple[dict, dict]:
-    from ifvit_core.config import get_preset
-    from ifvit_train.run import train_dense, train_match
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The demo's flags as TrainConfig fields of both stages (what the `demo` recipe leaves to
+    them)."""
+    return {"batch_size": args.batch, "learning_rate": args.lr, "holdout": args.holdout,
+            "seed": args.seed, "input_downscale": args.downscale, "enhance": args.enhance,
+            "impression_pairs": args.impression_pairs, "max_translation": args.max_translation}
 
-    dense = train_dense(shard_dir, out / "model" / "dense", get_preset(args.preset), tc)
-    # Module 2 on a CPU budget: ArcFace at s=30 with its margin ramped in, and L_E at weight 1 (the
-    # [PRIOR] s=64, λ2=0.1 barely moved the held-out EER in a few hundred steps; docs/status.md).
-    loss = get_preset(args.preset).loss
-    loss = dataclasses.replace(loss, arcface_scale=30.0, lambda_embed=1.0)
-    match = train_match(shard_dir, out / "model" / "match", out / "model" / "dense",
-                        tc.replace(steps=args.match_steps,
-                                   warmup_steps=min(50, args.match_steps // 5),
-                                   margin_warmup_steps=min(100, args.match_steps // 2)), loss=loss)
-    return dense, match
+
+def _per_stage(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    return {"dense": {"steps": args.steps}, "match": {"steps": args.match_steps}}
+
+
+def _run_stages(args: argparse.Namespace, shard_dir: Path, out: Path) -> tuple[dict, dict]:
+    """The `demo` recipe (`ifvit_train.training.recipes.DEMO`) with the demo's flags."""
+    from ifvit_train.training.run_recipe import train_recipe
+
+    metas = train_recipe(DEMO, shard_dir, out / "model", train=_overrides(args),
+                         per_stage=_per_stage(args), preset=args.preset)
+    return metas["dense"], metas["match"]
 
 
 def _report_md(r: dict[str, Any], args: argparse.Namespace) -> str:

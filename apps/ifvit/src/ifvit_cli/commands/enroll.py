@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.data}: no print named like the {args.layout} layout "
                         f"({len(skipped.files)} other image files); check --layout")
     from ifvit_data.outputs import OutputError, check_output_dir
-    from ifvit_train.bundle_meta import BundleError, read_meta
+    from ifvit_train.serving.bundle_meta import BundleError, read_meta
 
     try:
         args.model = model_path(args.model)
@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
                          force=args.force, resume=False)  # as `gallery.enroll` claims it
     except (BundleError, OutputError) as e:
         raise UserError(str(e)) from None
-    from ifvit_train.bundle import load_bundle  # jax: after every quick refusal
-    from ifvit_train.gallery import Enrolee, GalleryError, enroll
+    from ifvit_train.serving.bundle import load_bundle  # jax: after every quick refusal
+    from ifvit_train.serving.gallery import Enrolee, GalleryError, enroll
 
     try:
         bundle = load_bundle(args.model, require="match")

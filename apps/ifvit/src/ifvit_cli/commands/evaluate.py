@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_dir(args.out, "evaluation", inputs=[args.data, src], force=args.force)
     except OutputError as e:
         raise UserError(str(e)) from None
-    from ifvit_train import evaluate as ev  # jax: imported after every quick refusal
+    from ifvit_train.evaluation import evaluate as ev  # jax: imported after every quick refusal
 
     verifier, model_path = load_model(src, untrained=args.untrained)
     try:
@@ -140,8 +140,8 @@ def _identification(args: argparse.Namespace, verifier, prints, model_path: Path
     import json
 
     from ifvit_data.outputs import atomic_write_text
-    from ifvit_train.identification import identification
-    from ifvit_train.plots import plot_cmc
+    from ifvit_train.evaluation.identification import identification
+    from ifvit_train.evaluation.plots import plot_cmc
 
     try:
         report, curves = identification(verifier.bundle, prints, rerank=args.rerank,

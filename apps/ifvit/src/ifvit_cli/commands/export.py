@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ifvit_data.outputs import OutputError, atomic_path, claim_output_dir
-    from ifvit_train.bundle import BundleError, export_bundle
+    from ifvit_train.serving.bundle import BundleError, export_bundle
 
     check_new_bundle_folder(args.out, args.bundle)
     try:

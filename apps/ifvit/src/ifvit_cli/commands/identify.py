@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
         if (problem := image_file_problem(p)) is not None:
             raise UserError(f"{p}: {problem}")
     from ifvit_data.imagefile import ImageReadError
-    from ifvit_train.bundle_meta import BundleError, read_meta
-    from ifvit_train.gallery import GalleryError, load_gallery
-    from ifvit_train.prepare import prepare_for_bundle
+    from ifvit_train.serving.bundle_meta import BundleError, read_meta
+    from ifvit_train.serving.gallery import GalleryError, load_gallery
+    from ifvit_train.serving.prepare import prepare_for_bundle
 
     try:
         load_gallery(args.gallery)  # format checks before the model is loaded
@@ -66,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
         meta = read_meta(args.model)
         # the probes too (unreadable, not a fingerprint): every refusal before the model loads
         probes = [prepare_for_bundle(meta, p, args.dpi) for p in args.probes]
-        from ifvit_train.bundle import load_bundle
-        from ifvit_train.identify import Identifier
+        from ifvit_train.serving.bundle import load_bundle
+        from ifvit_train.serving.identify import Identifier
 
         bundle = load_bundle(args.model, require="match")
         mesh = None
         if args.shard:
-            from ifvit_train.mesh import make_mesh
+            from ifvit_train.serving.mesh import make_mesh
 
             mesh = make_mesh()
         ident = Identifier(bundle, args.gallery, mesh=mesh)

@@ -26,8 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ifvit_cli.model import model_path
-    from ifvit_train.bundle import BundleError, read_meta
-    from ifvit_train.summary import bundle_summary
+    from ifvit_train.serving.bundle import BundleError, read_meta
+    from ifvit_train.serving.summary import bundle_summary
 
     args.bundle = model_path(args.bundle)
     try:

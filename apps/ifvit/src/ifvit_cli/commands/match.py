@@ -103,8 +103,8 @@ def run_pairs(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from ifvit_train import evaluate as ev
-    from ifvit_train.infer import FailureToAcquire
+    from ifvit_train.serving.infer import FailureToAcquire
+    from ifvit_train.serving.pairs import score_pairs, scores_csv
 
     prepared, failed, quality = [], {}, []
     for f in tqdm(files, desc="prepare", unit="image"):
@@ -123,10 +123,10 @@ def run_pairs(args: argparse.Namespace) -> int:
     index = {f: i for i, f in enumerate(files)}
     idx = np.array([[index[a], index[b]] for a, b in pairs])
     with tqdm(total=len(pairs), desc="score", unit="pair") as bar:
-        scores = ev.score_pairs(verifier, prepared, idx, args.batch, progress=bar.update)
+        scores = score_pairs(verifier, prepared, idx, args.batch, progress=bar.update)
     q = np.asarray(quality, np.float64)
     scores["quality0"], scores["quality1"] = q[idx[:, 0]], q[idx[:, 1]]
-    text = ev.scores_csv([str(a) for a, _ in pairs], [str(b) for _, b in pairs], scores,
+    text = scores_csv([str(a) for a, _ in pairs], [str(b) for _, b in pairs], scores,
                          thresholds=verifier.thresholds)
     atomic_write_text(args.out, text)
     for why in failed.values():
@@ -161,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
                               force=args.force)
         except OutputError as e:
             raise UserError(str(e)) from None
-    from ifvit_train.bundle_meta import BundleError, read_meta  # no jax: refusals are quick
-    from ifvit_train.prepare import prepare_for_bundle
+    from ifvit_train.serving.bundle_meta import BundleError, read_meta  # no jax: refusals are quick
+    from ifvit_train.serving.prepare import prepare_for_bundle
 
     src = bundle_path(args.model)
     try:  # the bundle's description and both prints before the model loads (a refusal is quick)
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     verifier, _ = load_model(src)
     result = verifier.verify(a, b)
     if args.viz is not None:
-        from ifvit_train.match_picture import plot_verification
+        from ifvit_train.serving.match_picture import plot_verification
 
         plot_verification(a.image / 255.0, b.image / 255.0, result, args.viz,
                           title=f"{args.image0.name} vs {args.image1.name}:")
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     al = result["alignment"]
     dec = ", ".join(f"{k}: {'accept' if v else 'reject'}" for k, v in result["decision"].items())
     n = {k: len(v) for k, v in result["correspondences"].items()}
-    from ifvit_train.match_picture import score_text
+    from ifvit_train.serving.match_picture import score_text
 
     print(score_text(result, 4))
     print(f"decision {dec or 'no thresholds in the bundle'}")

@@ -6,6 +6,10 @@ import argparse
 from pathlib import Path
 
 from ifvit_cli.errors import UserError
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.recipes import RECIPES
+
+TC = TrainConfig()  # the recommended values: the `default` recipe
 
 HELP = "train Module 1 (dense), Module 2 (match) or both (all) into a model bundle"
 DESCRIPTION = """\
@@ -21,7 +25,12 @@ held-out fingers (--holdout); held-out fingers are never trained on and give the
          several times: each folder is split on its own, its fingers are classes of their own,
          and each pair comes from folder k with probability W_k of --mix (default: in proportion
          to the folders' training prints); validation uses every folder's held-out fingers.
-  all    dense into WORKDIR/dense, then match into WORKDIR/match.
+  all    every stage of --recipe in order, stage S into WORKDIR/S (default recipe: dense into
+         WORKDIR/dense, then match into WORKDIR/match).
+
+Every setting comes from a recipe (--recipe, default `default`: TrainConfig's defaults, the
+recommended values; `ifvit_train.training.recipes` lists them all); a flag overrides it only when
+given, in every stage it applies to. `dense` / `match` run the recipe's first stage of that kind.
 
 The workdir becomes a model bundle (bundle.json, Orbax checkpoints, metrics.jsonl,
 train_curves.png; see `ifvit inspect`). Rerunning the same command resumes exactly where it stopped
@@ -29,6 +38,8 @@ train_curves.png; see `ifvit inspect`). Rerunning the same command resumes exact
 EPILOG = """\
 examples:
   ifvit train all --data shards/ --workdir runs/m --preset small --steps 400
+  # the shipped model's networks (seven stages; see scripts/train_shipped_model.sh)
+  ifvit train all --recipe shipped --data shards/ --workdir runs/shipped/model
   ifvit train dense --data shards/ --workdir runs/m1 --preset paper --init-loftr loftr.safetensors
   ifvit train match --data shards/ --from-dense runs/m1 --workdir runs/m2 --steps 2000 --accum 4
   # Module 2 on synthetic shards (exact correspondences) and real shards, half the pairs each
@@ -43,6 +54,9 @@ examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("stage", choices=["dense", "match", "all"], help="what to train")
+    p.add_argument("--recipe", default="default", choices=list(RECIPES),
+                   help="the settings to start from (default: default; `demo` is `ifvit demo`'s, "
+                        "`shipped` the shipped model's); every flag below overrides it")
     p.add_argument("--data", type=Path, required=True, action="append",
                    help="shard folder (ifvit ingest --out); match: repeat it to train on several "
                         "folders at once")
@@ -69,50 +83,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "bundle such as the shipped model)")
     p.add_argument("--init-loftr", type=Path,
                    help="dense/all: converted LoFTR weights to start from")
-    p.add_argument("--steps", type=int, default=400,
-                   help="optimizer updates per stage (default: 400)")
-    p.add_argument("--batch", type=int, default=8,
-                   help="pairs per micro-batch, all devices (default: 8)")
-    p.add_argument("--accum", type=int, default=1, help="micro-batches per update (default: 1)")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 compute, float32 master weights")
-    p.add_argument("--holdout", type=float, default=0.2,
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"optimizer updates per stage (default: the recipe's; {TC.steps})")
+    p.add_argument("--batch", type=int, default=None,
+                   help=f"pairs per micro-batch, all devices (default: {TC.batch_size})")
+    p.add_argument("--accum", type=int, default=None,
+                   help=f"micro-batches per update (default: {TC.accum_steps})")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"peak learning rate (default: {TC.learning_rate:g})")
+    p.add_argument("--bf16", action="store_true", default=None,
+                   help="bfloat16 compute, float32 master weights")
+    p.add_argument("--holdout", type=float, default=None,
                    help="fingers held out for validation: a fraction, or a count >= 1 "
-                        "(of each --data folder; default: 0.2)")
-    p.add_argument("--max-rotation", type=float, default=30.0,
-                   help="rotation range of corrupted-copy pairs in degrees (default: 30)")
-    p.add_argument("--downscale", type=float, default=1.6,
+                        f"(of each --data folder; default: {TC.holdout:g})")
+    p.add_argument("--max-rotation", type=float, default=None,
+                   help=f"rotation range of corrupted-copy pairs in degrees (default: "
+                        f"{TC.max_rotation:g})")
+    p.add_argument("--downscale", type=float, default=None,
                    help="dense/all: shrink the 500-ppi print by this factor (1-2) "
                         "before taking the model-input window, so it covers more of the "
                         "finger; recorded in the bundle and used by every command that loads it "
-                        "(match takes its Module 1's; default: 1.6: the 128-px window sees ~205 px "
-                        "of the print)")
-    p.add_argument("--max-translation", type=float, default=24.0,
+                        f"(match takes its Module 1's; default: {TC.input_downscale:g}: the "
+                        "128-px window sees ~205 px of the print)")
+    p.add_argument("--max-translation", type=float, default=None,
                    help="translation range of corrupted-copy pairs in pixels; > 0 stops Module 1 "
-                        "from mapping every cell to itself by position (default: 24)")
-    p.add_argument("--impression-pairs", type=float, default=0.5,
+                        f"from mapping every cell to itself by position (default: "
+                        f"{TC.max_translation:g})")
+    p.add_argument("--impression-pairs", type=float, default=None,
                    help="dense: fraction of pairs made of two different impressions with "
-                        "exact ground truth (shards ingested from an `ifvit synth` folder; "
-                        "other shards use corrupted copies only; default: 0.5)")
-    p.add_argument("--train-fine", action="store_true",
+                        "exact ground truth (shards ingested from an `ifvit synth` folder; other "
+                        f"shards use corrupted copies only; default: {TC.impression_pairs:g})")
+    p.add_argument("--train-fine", action="store_true", default=None,
                    help="dense/all: also train Module 1's fine stage (LoFTR's fine loss on "
                         "ground-truth matches); the bundle then refines matches with it (default: "
                         "coarse only, fine stage off)")
     p.add_argument("--lambda-dense", type=float, default=None,
                    help="Module 2: weight of L_D, the dense-correspondence loss on both branches "
                         "(default: the model config's, 0.5 [PRIOR]; 0 turns it off)")
-    p.add_argument("--enhance", action="store_true",
+    p.add_argument("--enhance", action="store_true", default=None,
                    help="dense/all: enhance every model-input window on device "
                         "(orientation field + contextual Gabor filtering, in place of the paper's "
                         "FingerNet); recorded in the bundle and applied by every command "
                         "that loads it (match takes its Module 1's; default: off)")
     p.add_argument("--lambda-embed", type=float, default=None,
                    help="Module 2: weight of L_E (default: the model config's, 0.1 [PRIOR])")
-    p.add_argument("--pseudo-labels", type=float, default=0.0, metavar="CONF",
+    p.add_argument("--pseudo-labels", type=float, default=None, metavar="CONF",
                    help="match: supervise L_D on genuine pairs without exact correspondences "
                         "(real impressions) with Module 1's own RANSAC inliers of coarse "
                         "confidence >= CONF (0.2 = all its matches; precision measured by "
-                        "benchmarks/bench_pseudo_labels.py; default: 0, off)")
+                        "benchmarks/bench_pseudo_labels.py; default: off)")
     p.add_argument("--lambda-template", type=float, default=None,
                    help="match: weight of ArcFace + L_E on each print's single-print template "
                         "(what `ifvit enroll` stores; default: 0, off)")
@@ -120,36 +139,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="match: weight of (template cosine - pair cosine)^2 (default: 0, off)")
     p.add_argument("--arcface-scale", type=float, default=None,
                    help="Module 2: ArcFace scale s (default: the model config's, 64 [PRIOR])")
-    p.add_argument("--margin-warmup", type=int, default=100,
+    p.add_argument("--margin-warmup", type=int, default=None,
                    help="Module 2: steps over which the ArcFace margin ramps up from 0 "
-                        "(default: 100)")
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps (default: 100)")
-    p.add_argument("--validate-every", type=int, default=100,
-                   help="steps; 0 = at the end (default: 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of init, data and RANSAC (default: 0)")
+                        f"(default: {TC.margin_warmup_steps})")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help=f"steps (default: {TC.checkpoint_every})")
+    p.add_argument("--validate-every", type=int, default=None,
+                   help=f"steps; 0 = at the end (default: {TC.validate_every})")
+    p.add_argument("--seed", type=int, default=None,
+                   help=f"seed of init, data and RANSAC (default: {TC.seed})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--force", action="store_true",
                    help="use a --workdir that holds other files (none of them is deleted)")
 
 
-def _settings_from_args(args: argparse.Namespace):
-    from ifvit_train.config import TrainConfig
+def _train_overrides(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields the command line gives (flags not given are left out)."""
+    given = {"steps": args.steps, "batch_size": args.batch, "accum_steps": args.accum,
+             "learning_rate": args.lr, "holdout": args.holdout,
+             "compute_dtype": "bfloat16" if args.bf16 else None,
+             "max_rotation": args.max_rotation, "max_translation": args.max_translation,
+             "input_downscale": args.downscale, "checkpoint_every": args.checkpoint_every,
+             "validate_every": args.validate_every, "seed": args.seed,
+             "margin_warmup_steps": args.margin_warmup, "pseudo_label_conf": args.pseudo_labels,
+             "impression_pairs": args.impression_pairs, "train_fine": args.train_fine,
+             "enhance": args.enhance}
+    return {k: v for k, v in given.items() if v is not None}
 
+
+def _loss_overrides(args: argparse.Namespace) -> dict:
+    given = {"lambda_dense": args.lambda_dense, "lambda_embed": args.lambda_embed,
+             "arcface_scale": args.arcface_scale, "lambda_template": args.lambda_template,
+             "lambda_template_consistency": args.lambda_template_consistency}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _settings_from_args(args: argparse.Namespace, kind: str | None = None):
+    """The TrainConfig of the recipe's first `kind` stage (default: the command's) with the flags
+    given; every stage of the recipe is checked for `train all`. One line, exit 2, if invalid."""
+    from ifvit_train.training.recipes import get_recipe
+    from ifvit_train.training.run_recipe import check_recipe, stage_settings
+
+    recipe = get_recipe(args.recipe)
+    kind = kind or ("dense" if args.stage == "all" else args.stage)
     try:
-        return TrainConfig(steps=args.steps, batch_size=args.batch, accum_steps=args.accum,
-                           learning_rate=args.lr, holdout=args.holdout,
-                           compute_dtype="bfloat16" if args.bf16 else "float32",
-                           max_rotation=args.max_rotation,
-                           max_translation=args.max_translation,
-                           input_downscale=args.downscale, checkpoint_every=args.checkpoint_every,
-                           validate_every=args.validate_every, seed=args.seed,
-                           margin_warmup_steps=args.margin_warmup,
-                           pseudo_label_conf=args.pseudo_labels,
-                           impression_pairs=args.impression_pairs, train_fine=args.train_fine,
-                           enhance=args.enhance,
-                           warmup_steps=min(100, args.steps // 10))
+        if args.stage == "all":
+            check_recipe(recipe, _train_overrides(args))
+        return stage_settings(recipe.first(kind), _train_overrides(args))
     except ValueError as e:
-        raise UserError(str(e)) from None
+        raise UserError(f"{e}; see ifvit train --help") from None
 
 
 def _data(args: argparse.Namespace) -> Path | list[Path]:
@@ -180,6 +218,7 @@ def _mix(args: argparse.Namespace) -> list[float] | None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    _settings_from_args(args)  # every setting, before any work
     if len(args.data) > 1 and args.stage != "match":
         raise UserError("several --data folders are for `train match`; `train dense` / `train "
                         "all` take one")
@@ -214,6 +253,7 @@ def _check(args: argparse.Namespace) -> None:
             raise UserError("give --init-from or --init-loftr, not both")
         if not (args.init_from / "bundle.json").is_file():
             raise UserError(f"--init-from {args.init_from}: not a model bundle (no bundle.json)")
+        _check_preset(args)
     if args.stage == "match" and (args.image_size is not None or args.preset is not None):
         raise UserError("train match takes its model and window size from --from-dense; drop "
                         "--preset / --image-size")
@@ -242,11 +282,11 @@ def _check(args: argparse.Namespace) -> None:
 def _check_match_data(args: argparse.Namespace) -> None:
     """Refuses data Module 2 cannot train on before Module 1 spends its training time."""
     from ifvit_data.shards import ShardError
-    from ifvit_train.data import DataFolderError
-    from ifvit_train.run import check_match_data
+    from ifvit_train.training.data import DataFolderError
+    from ifvit_train.training.run import check_match_data
 
     try:
-        check_match_data(_data(args), _settings_from_args(args), _mix(args))
+        check_match_data(_data(args), _settings_from_args(args, "match"), _mix(args))
     except ShardError as e:
         raise UserError(str(e)) from None
     except DataFolderError as e:
@@ -257,29 +297,29 @@ def _check_match_data(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    tc = _settings_from_args(args)
     from ifvit_data.outputs import OutputError
     from ifvit_data.shards import ShardError
-    from ifvit_train.bundle import BundleError
-    from ifvit_train.data import DataFolderError
-    from ifvit_train.loop import TrainingDiverged
-    from ifvit_train.run import train_dense, train_match
+    from ifvit_train.serving.bundle import BundleError
+    from ifvit_train.training.data import DataFolderError
+    from ifvit_train.training.loop import TrainingDiverged
+    from ifvit_train.training.recipes import get_recipe
+    from ifvit_train.training.run_recipe import train_recipe, train_stage
 
-    progress = not args.no_progress
+    recipe = get_recipe(args.recipe)
+    common = {"train": _train_overrides(args), "loss": _loss_overrides(args),
+              "preset": args.preset, "image_size": args.image_size,
+              "init_loftr": args.init_loftr, "force": args.force,
+              "progress": not args.no_progress}
     try:
-        if args.stage in ("dense", "all"):
-            dense_dir = args.workdir / "dense" if args.stage == "all" else args.workdir
-            meta = train_dense(args.data[0], dense_dir, _model_config(args), tc,
-                               init_loftr=args.init_loftr, init_from=args.init_from,
-                               force=args.force, progress=progress)
-            _report("Module 1", dense_dir, meta)
-        if args.stage in ("match", "all"):
-            src = args.from_dense if args.stage == "match" else args.workdir / "dense"
-            match_dir = args.workdir / "match" if args.stage == "all" else args.workdir
-            meta = train_match(_data(args), match_dir, src, tc.replace(train_fine=False),
-                               loss=_loss(args, src), init_from=args.init_from, mix=_mix(args),
-                               force=args.force, progress=progress)
-            _report("Module 2", match_dir, meta)
+        if args.stage == "all":
+            train_recipe(recipe, args.data[0], args.workdir, **common,
+                         on_stage=lambda s, meta: _report(s, args.workdir / s.name, meta))
+        else:
+            stage = recipe.first(args.stage)
+            meta = train_stage(recipe, stage, _data(args), args.workdir, **common,
+                               init_from=args.init_from, from_dense=args.from_dense,
+                               mix=_mix(args))
+            _report(stage, args.workdir, meta)
     except (BundleError, OutputError, ShardError, TrainingDiverged) as e:
         raise UserError(str(e)) from None
     except DataFolderError as e:
@@ -289,48 +329,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_config(args: argparse.Namespace):
-    """The network to train: the preset (or --init-from's config), at --image-size."""
-    import dataclasses
-
+def _check_preset(args: argparse.Namespace) -> None:
+    """--preset must be the network --init-from's bundle holds."""
     from ifvit_core.config import config_from_dict, get_preset
-    from ifvit_train.bundle import BundleError, read_meta
+    from ifvit_train.serving.bundle_meta import BundleError, read_meta
 
-    if args.init_from is not None:
-        try:
-            cfg = config_from_dict(read_meta(args.init_from)["config"])
-        except (BundleError, KeyError, TypeError, ValueError) as e:
-            raise UserError(f"--init-from {args.init_from}: unreadable bundle.json ({e})") from None
-        if args.preset is not None and get_preset(args.preset).loftr.backbone != cfg.loftr.backbone:
-            raise UserError(f"--init-from {args.init_from} is not a `{args.preset}` model; drop "
-                            "--preset")
-    else:
-        cfg = get_preset(args.preset or "small")
-    if args.image_size is None:
-        return cfg
-    return cfg.replace(image_size=args.image_size, module2=dataclasses.replace(
-        cfg.module2, global_size=args.image_size))
+    try:
+        cfg = config_from_dict(read_meta(args.init_from)["config"])
+    except (BundleError, KeyError, TypeError, ValueError) as e:
+        raise UserError(f"--init-from {args.init_from}: unreadable bundle.json ({e})") from None
+    if args.preset is not None and get_preset(args.preset).loftr.backbone != cfg.loftr.backbone:
+        raise UserError(f"--init-from {args.init_from} is not a `{args.preset}` model; drop "
+                        "--preset")
 
 
-def _loss(args: argparse.Namespace, dense_bundle: Path):
-    """The Module 1 bundle's loss settings with the flags given on the command line."""
-    import dataclasses
-
-    from ifvit_core.config import config_from_dict
-    from ifvit_train.bundle import read_meta
-
-    changes = {k: v for k, v in (("lambda_dense", args.lambda_dense),
-                                 ("lambda_embed", args.lambda_embed),
-                                 ("arcface_scale", args.arcface_scale),
-                                 ("lambda_template", args.lambda_template),
-                                 ("lambda_template_consistency",
-                                  args.lambda_template_consistency)) if v is not None}
-    if not changes:
-        return None
-    return dataclasses.replace(config_from_dict(read_meta(dense_bundle)["config"]).loss, **changes)
-
-
-def _report(name: str, path: Path, meta: dict) -> None:
+def _report(stage, path: Path, meta: dict) -> None:
+    name = "Module 1" if stage.kind == "dense" else "Module 2"
+    if stage.name not in ("dense", "match"):
+        name += f" ({stage.name})"
     def fmt(d: dict | None) -> str:
         return ", ".join(f"{k.removeprefix('val_')} {v:.3f}" for k, v in (d or {}).items())
 

@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     check_new_bundle_folder(args.out, src)
     from tqdm import tqdm
 
-    from ifvit_train import evaluate as ev
-    from ifvit_train import whiten as wh
+    from ifvit_train.evaluation import evaluate as ev
+    from ifvit_train.training import whiten as wh
 
     sets = []
     for d, dpi, layout in zip(args.data, dpis, layouts, strict=True):

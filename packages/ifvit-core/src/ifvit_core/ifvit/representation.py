@@ -21,7 +21,7 @@ from flax import nnx
 from ifvit_core import params
 from ifvit_core.config import IFViTConfig
 from ifvit_core.loftr.model import LoFTRCoarse, add_position_encoding
-from ifvit_core.losses import cosine_similarity, fuse_scores, l2_normalize
+from ifvit_core.scores import cosine_similarity, fuse_scores, l2_normalize
 
 TRUNK_PREFIXES = ("backbone/", "loftr_coarse/")
 

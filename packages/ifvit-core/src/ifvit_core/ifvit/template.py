@@ -105,7 +105,7 @@ def embed_images(
     Args:
       cfg: the model config (global_size, roi_size, template_alpha).
       matcher: trained Module 2 in eval mode.
-      images: [B, H, W, 1] prepared windows in [0, 1] (`ifvit_train.infer.prepare_image`).
+      images: [B, H, W, 1] prepared windows in [0, 1] (`ifvit_train.serving.infer.prepare_image`).
       masks: [B, H, W] bool foregrounds of the windows.
       mode: how the coarse transformer's cross layers see a single print (see module docstring).
 

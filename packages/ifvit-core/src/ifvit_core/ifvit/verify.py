@@ -22,7 +22,7 @@ from ifvit_core.ifvit.registration import (
 )
 from ifvit_core.ifvit.representation import Matcher
 from ifvit_core.loftr.model import LoFTR
-from ifvit_core.losses import evidence_weighted
+from ifvit_core.scores import evidence_weighted
 
 
 def register_pair(

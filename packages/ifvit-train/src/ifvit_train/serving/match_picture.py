@@ -47,7 +47,7 @@ def score_text(result: dict, digits: int) -> str:
 
 def plot_verification(image0: np.ndarray, image1: np.ndarray, result: dict, path: str | Path,
                       *, title: str = "", dpi: int = 120) -> Path:
-    """The picture of one verification (`ifvit_train.infer.Verifier.verify` result).
+    """The picture of one verification (`ifvit_train.serving.infer.Verifier.verify` result).
 
     Left: both prints side by side, Module 1's correspondences: RANSAC inliers (the evidence that
     counts) as lines coloured by confidence, outliers as thin dashed red lines. Right: image

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ifvit_train.preprocessing import describe
+from ifvit_train.serving.preprocessing import describe
 
 KINDS = {"dense": "Module 1 (dense registration)", "match": "Module 1 + Module 2 (matcher)"}
 
@@ -94,6 +94,10 @@ def bundle_summary(path: Path, m: dict[str, Any]) -> list[str]:
                      "thresholds on "
                      + "; ".join(f"{s['data'] or s['evaluation']} ({s['protocol']})"
                                  for s in cal["sets"]))
+    if isinstance(m.get("training_recipe"), dict):
+        r = m["training_recipe"]
+        lines.append(f"trained by  recipe {r.get('name')!r}, stage {r.get('stage')!r} "
+                     "(ifvit_train.training.recipes)")
     if m.get("recipe"):
         lines.append(f"recipe      {m['recipe']}")
     pre = m.get("preprocessing", {})

@@ -13,7 +13,7 @@
 `gallery.json` is written last, so a folder without it is an unfinished enrolment, and a
 re-enrolment (--force) that fails leaves the previous gallery.json and its templates file intact.
 Templates come from `ifvit_core.ifvit.embed_images` on the training preprocessing
-(`ifvit_train.infer.prepare_image`).
+(`ifvit_train.serving.infer.prepare_image`).
 They are only comparable with templates of the same model: `model_hash` identifies the weights, and
 loading a gallery for another model is refused. A print below the quality floor (no fingerprint:
 `ifvit_data.quality`) is not enrolled unless asked, and a template that is not finite never is.
@@ -37,9 +37,9 @@ from flax import nnx
 
 from ifvit_core.ifvit.template import DEFAULT_MODE, embed_images, template_alpha
 from ifvit_data.outputs import atomic_write_bytes, claimed_output_dir
-from ifvit_train.bundle import LoadedBundle, library_versions, state_hash, write_json_atomic
-from ifvit_train.infer import PreparedImage, prepare_for_bundle, print_arrays, shape_groups
-from ifvit_train.preprocessing import enhance_inputs, enhancement
+from ifvit_train.serving.bundle import LoadedBundle, library_versions, state_hash, write_json_atomic
+from ifvit_train.serving.infer import PreparedImage, prepare_for_bundle, print_arrays, shape_groups
+from ifvit_train.serving.preprocessing import enhance_inputs, enhancement
 
 GALLERY_FILE = "gallery.json"
 FORMAT = "ifvit-gallery"

@@ -10,5 +10,5 @@ SHIPPED_NAME = "ifvit-small"
 
 def shipped_bundle() -> Path | None:
     """The folder of the shipped `small` Module 2 bundle, or None if this install has none."""
-    path = Path(str(resources.files("ifvit_train") / "weights" / SHIPPED_NAME))
+    path = Path(str(resources.files("ifvit_train.serving") / "shipped_models" / SHIPPED_NAME))
     return path if (path / "bundle.json").is_file() else None

@@ -53,10 +53,10 @@ from ifvit_core.config import config_to_dict
 from ifvit_core.ifvit.representation import Matcher, masked_mean_tokens
 from ifvit_core.ifvit.template import DEFAULT_MODE, template_inputs
 from ifvit_core.ifvit.verify import register_pair
-from ifvit_train.bundle import LoadedBundle
-from ifvit_train.evaluate import PrintSet, protocol_pairs
-from ifvit_train.infer import Verifier, pair_arrays, print_arrays, shape_groups
-from ifvit_train.preprocessing import enhance_inputs
+from ifvit_train.evaluation.evaluate import PrintSet, protocol_pairs
+from ifvit_train.serving.bundle import LoadedBundle
+from ifvit_train.serving.infer import Verifier, pair_arrays, print_arrays, shape_groups
+from ifvit_train.serving.preprocessing import enhance_inputs
 
 BRANCHES = ("global", "local")
 DEFAULT_EPS = 1e-3  # eigenvalue floor, relative to the largest (chosen before any DB1_B run)
@@ -365,7 +365,12 @@ def whiten_bundle(bundle: LoadedBundle, fit: NeckFit, record: dict[str, Any],
     `whitened.replaced`); run `ifvit calibrate` on the new bundle. With the template neck alone,
     pairwise scores are unchanged and both are kept. `bundle`'s matcher is changed in place.
     """
-    from ifvit_train.bundle import BUNDLE_FILE, portable, save_bundle_weights, write_json_atomic
+    from ifvit_train.serving.bundle import (
+        BUNDLE_FILE,
+        portable,
+        save_bundle_weights,
+        write_json_atomic,
+    )
 
     if bundle.matcher is None:
         raise ValueError(f"{bundle.path}: a Module 1 bundle; whitening needs a Module 2 bundle")

@@ -31,11 +31,11 @@ from ifvit_core.ifvit import Matcher, init_from_module1, module2_targets, regist
 from ifvit_core.ifvit.targets import pseudo_ground_truth
 from ifvit_core.ifvit.template import DEFAULT_MODE, template_inputs
 from ifvit_core.loftr import LoFTR
-from ifvit_train.config import TrainConfig
-from ifvit_train.mesh import batch_sharding, replicated
-from ifvit_train.optim import make_optimizer
-from ifvit_train.preprocessing import enhance_inputs
-from ifvit_train.state import TrainState, cast_floating, merge_model, split_model
+from ifvit_train.serving.mesh import batch_sharding, replicated
+from ifvit_train.serving.preprocessing import enhance_inputs
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.optim import make_optimizer
+from ifvit_train.training.state import TrainState, cast_floating, merge_model, split_model
 
 MATCH_TRAINABLE = ("trunk", "heads")
 MATCH_BATCH_KEYS = ("image0", "image1", "mask0", "mask1", "gt_i", "gt_valid", "gt_pts1",
@@ -93,7 +93,7 @@ def make_match_step(graphdef: nnx.GraphDef, m1_graphdef: nnx.GraphDef, cfg: IFVi
     tx = make_optimizer(tc, MATCH_TRAINABLE)
     dtype = jnp.bfloat16 if tc.compute_dtype == "bfloat16" else jnp.float32
     # every LossConfig weight but Module 1's fine-stage one (`fine_weight`, used by
-    # ifvit_train.dense) and the template weights (`losses.template_loss`)
+    # ifvit_train.training.module1) and the template weights (`losses.template_loss`)
     loss_kw = {k: v for k, v in dataclasses.asdict(cfg.loss).items()
                if k not in losses.MODULE2_LOSS_EXCLUDED}
     lt, lc = cfg.loss.lambda_template, cfg.loss.lambda_template_consistency

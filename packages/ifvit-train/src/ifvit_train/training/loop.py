@@ -22,10 +22,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ifvit_data.outputs import atomic_write_text
-from ifvit_train.checkpoint import Checkpointer, abstract_like
-from ifvit_train.config import TrainConfig
-from ifvit_train.optim import learning_rate_schedule
-from ifvit_train.tensorboard import ScalarLog
+from ifvit_train.training.checkpoint import Checkpointer, abstract_like
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.optim import learning_rate_schedule
+from ifvit_train.training.tensorboard import ScalarLog
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "train_curves.png"
@@ -87,7 +87,7 @@ def run_loop(
       workdir: run folder (checkpoints/, metrics.jsonl, train_curves.png, tensorboard/). Each
         metrics row holds the step's metrics, `lr` (the learning rate of the update it feeds) and
         `step_seconds`; process 0 also writes them as TensorBoard scalars
-        (`ifvit_train.tensorboard`).
+        (`ifvit_train.training.tensorboard`).
       state: freshly initialised state (the restore target when a checkpoint exists).
       step_fn: jitted `(state, device batch) -> (state, metrics)`; metrics hold at least `loss`.
       make_batches: `(iterator state or None) -> Grain iterator` positioned there.
@@ -170,7 +170,7 @@ def run_loop(
 def _plot(workdir: Path, history: list[dict[str, Any]], initial: dict[str, float] | None) -> None:
     if not history:
         return
-    from ifvit_train.plots import plot_training_curves
+    from ifvit_train.evaluation.plots import plot_training_curves
 
     series: dict[str, list[tuple[int, float]]] = {}
     validation: dict[str, list[tuple[int, float]]] = {}

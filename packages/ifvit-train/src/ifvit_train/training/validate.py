@@ -17,9 +17,9 @@ from ifvit_core.ifvit import verify_pairs
 from ifvit_data.pipeline import eval_dataset, make_iterator
 from ifvit_data.preprocess import CropConfig
 from ifvit_data.protocol import all_pairs
-from ifvit_train.dense import dense_metrics
-from ifvit_train.metrics import verification_report
-from ifvit_train.preprocessing import enhance_inputs
+from ifvit_train.evaluation.metrics import verification_report
+from ifvit_train.serving.preprocessing import enhance_inputs
+from ifvit_train.training.module1 import dense_metrics
 
 
 def _rotation_deg(A: np.ndarray) -> np.ndarray:

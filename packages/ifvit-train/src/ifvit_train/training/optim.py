@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import optax
 
-from ifvit_train.config import TrainConfig
-from ifvit_train.partition import trainable_labels
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.partition import trainable_labels
 
 
 def learning_rate_schedule(tc: TrainConfig) -> optax.Schedule:
@@ -25,7 +25,7 @@ def learning_rate_schedule(tc: TrainConfig) -> optax.Schedule:
 def make_optimizer(tc: TrainConfig, trainable: Iterable[str]) -> optax.GradientTransformation:
     """AdamW (`learning_rate_schedule`), global-norm clipping.
 
-    Parameter groups not in `trainable` (see `ifvit_train.partition`) are frozen. With
+    Parameter groups not in `trainable` (see `ifvit_train.training.partition`) are frozen. With
     `accum_steps > 1` gradients of that many micro-batches are averaged before one update
     (`optax.MultiSteps`); the schedule counts updates, not micro-batches.
     """

@@ -1,5 +1,6 @@
 """A bundle's description (bundle.json) read and checked without jax: the quick refusals of every
-command come from here, before a model is loaded (`ifvit_train.bundle` loads the weights)."""
+command come from here, before a model is loaded (`ifvit_train.serving.bundle` loads the
+weights)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from numpy.typing import ArrayLike
 
-from ifvit_train.metrics import CMCResult, error_curve, prepare_scores, verification_report
+from ifvit_train.evaluation.metrics import (
+    CMCResult,
+    error_curve,
+    prepare_scores,
+    verification_report,
+)
 
 __all__ = ["plot_cmc", "plot_det", "plot_roc", "plot_score_histograms", "plot_training_curves"]
 

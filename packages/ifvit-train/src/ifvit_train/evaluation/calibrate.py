@@ -5,7 +5,7 @@ set). Two things are chosen from them, nothing is trained:
 
 1. `evidence_k`, how much Module 1's geometric evidence weighs in the decision score:
    score = (1 + cosine) / 2 · n / (n + k), n = RANSAC inliers
-   (`ifvit_core.losses.evidence_weighted`; k = 0 is the paper's score). The grid value with the
+   (`ifvit_core.scores.evidence_weighted`; k = 0 is the paper's score). The grid value with the
    lowest mean EER over the sets wins (ties:
    the smaller k), unless the user fixes k.
 2. The decision thresholds for FMR 1% / 0.1% / 0.01%, from the impostor scores of every set pooled,
@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from ifvit_core.config import config_from_dict
-from ifvit_core.losses import evidence_weighted, fuse_scores
-from ifvit_train.bundle import (
+from ifvit_core.scores import evidence_weighted, fuse_scores
+from ifvit_train.evaluation.metrics import calibrate_threshold, verification_report
+from ifvit_train.serving.bundle import (
     BUNDLE_FILE,
     LoadedBundle,
     export_bundle,
@@ -42,7 +43,6 @@ from ifvit_train.bundle import (
     read_meta,
     write_json_atomic,
 )
-from ifvit_train.metrics import calibrate_threshold, verification_report
 
 EVIDENCE_GRID = (0.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0)
 TARGET_FMRS = (1e-2, 1e-3, 1e-4)

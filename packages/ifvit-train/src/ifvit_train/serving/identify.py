@@ -17,10 +17,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from ifvit_train.bundle import LoadedBundle
-from ifvit_train.gallery import Embedder, Gallery, GalleryError, load_gallery, model_hash
-from ifvit_train.infer import PreparedImage, Verifier
-from ifvit_train.search import shard_gallery, sharded_top_k, top_k
+from ifvit_train.serving.bundle import LoadedBundle
+from ifvit_train.serving.gallery import Embedder, Gallery, GalleryError, load_gallery, model_hash
+from ifvit_train.serving.infer import PreparedImage, Verifier
+from ifvit_train.serving.search import shard_gallery, sharded_top_k, top_k
 
 RERANK_BATCH = 8  # pairs per compiled call when re-ranking
 
@@ -30,7 +30,7 @@ class Identifier:
 
     Args:
       bundle: the Module 2 bundle; gallery: the gallery folder;
-      mesh: optional mesh (`ifvit_train.mesh.make_mesh`) to shard the gallery rows over.
+      mesh: optional mesh (`ifvit_train.serving.mesh.make_mesh`) to shard the gallery rows over.
     """
 
     def __init__(self, bundle: LoadedBundle, gallery: str | Path, mesh: Mesh | None = None):

@@ -1,7 +1,7 @@
 """1:1 verification with a model bundle: image files -> the training preprocessing
-(`ifvit_train.prepare`) -> IFViT -> score, decision and every correspondence in the pixels of the
-user's own images. The ridge enhancement, if the bundle records it, runs on device
-(`ifvit_train.preprocessing`) inside the compiled graphs.
+(`ifvit_train.serving.prepare`) -> IFViT -> score, decision and every correspondence in the pixels
+of the user's own images. The ridge enhancement, if the bundle records it, runs on device
+(`ifvit_train.serving.preprocessing`) inside the compiled graphs.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 from flax import nnx
 
 from ifvit_core.ifvit import global_shape, verify_pairs
-from ifvit_train.bundle import LoadedBundle
-from ifvit_train.prepare import (  # noqa: F401 (re-exported: the serving API)
+from ifvit_train.serving.bundle import LoadedBundle
+from ifvit_train.serving.prepare import (  # noqa: F401 (re-exported: the serving API)
     FailureToAcquire,
     PreparedImage,
     _apply,
@@ -26,7 +26,7 @@ from ifvit_train.prepare import (  # noqa: F401 (re-exported: the serving API)
     prepare_for_bundle,
     prepare_image,
 )
-from ifvit_train.preprocessing import enhance_inputs, enhancement
+from ifvit_train.serving.preprocessing import enhance_inputs, enhancement
 
 
 def shape_groups(keys: list[Any], batch_size: int) -> list[list[int]]:

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ifvit_train.bundle import LoadedBundle
-from ifvit_train.evaluate import PrintSet
-from ifvit_train.gallery import Embedder
-from ifvit_train.infer import Verifier
-from ifvit_train.metrics import CMCResult, cmc, verification_report
+from ifvit_train.evaluation.evaluate import PrintSet
+from ifvit_train.evaluation.metrics import CMCResult, cmc, verification_report
+from ifvit_train.serving.bundle import LoadedBundle
+from ifvit_train.serving.gallery import Embedder
+from ifvit_train.serving.infer import Verifier
 
 RERANK_OFFSET = 10.0  # re-ranked candidates sit above every other entry (scores are in [-1, 1])
 

@@ -10,7 +10,8 @@
                              iterator state (JSON)
       module1/               'match' only: the frozen Module 1 weights (Orbax), so the bundle is
                              self-contained
-      metrics.jsonl, train_curves.png, tensorboard/ (event files, `ifvit_train.tensorboard`)
+      metrics.jsonl, train_curves.png, tensorboard/ (event files,
+      `ifvit_train.training.tensorboard`)
 
 An exported bundle (`export_bundle`, `ifvit export`: what gets shipped) keeps bundle.json and the
 weights only (`module1/`, and `module2/` for 'match'; no optimizer state, no data iterator):
@@ -35,11 +36,11 @@ from typing import Any
 import jax
 from flax import nnx
 
-from ifvit_core.config import IFViTConfig, config_from_dict, config_to_dict
+from ifvit_core.config import IFViTConfig, config_from_dict
 from ifvit_core.ifvit import Matcher
 from ifvit_core.loftr import LoFTR
 from ifvit_data.outputs import atomic_write_text
-from ifvit_train.bundle_meta import (  # noqa: F401 (re-exported)
+from ifvit_train.serving.bundle_meta import (  # noqa: F401 (re-exported)
     BUNDLE_FILE,
     FORMAT,
     FORMAT_VERSION,
@@ -48,10 +49,8 @@ from ifvit_train.bundle_meta import (  # noqa: F401 (re-exported)
     BundleError,
     read_meta,
 )
-from ifvit_train.checkpoint import load_run_weights, load_weights
-from ifvit_train.config import TrainConfig
-from ifvit_train.partition import group_counts
-from ifvit_train.preprocessing import enhancement
+from ifvit_train.serving.preprocessing import enhancement
+from ifvit_train.serving.weights import load_run_weights, load_weights, save_weights
 
 
 def library_versions() -> dict[str, str]:
@@ -152,7 +151,6 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
                           "(`ifvit train match` or `ifvit train all` output)")
     try:
         cfg = config_from_dict(meta["config"])
-        TrainConfig(**meta["train"])  # validated: a bundle of unknown training settings is refused
         enhancement(meta.get("preprocessing", {}))
     except (KeyError, TypeError, ValueError) as e:
         raise BundleError(f"{path / BUNDLE_FILE}: bad config ({e})") from None
@@ -189,40 +187,6 @@ def load_bundle(path: str | Path, require: str | None = None) -> LoadedBundle:
 def fine_trained(meta: dict[str, Any]) -> bool:
     """Whether a bundle's Module 1 fine stage was trained (then its config enables it)."""
     return meta.get("stages", {}).get("fine") == "trained"
-
-
-def canonical_settings(meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config, train settings) of a bundle.json with every field the run left out at its default,
-    so a run started before a setting existed still resumes.
-
-    Raises BundleError when they do not parse."""
-    try:
-        cfg = config_to_dict(config_from_dict(meta["config"]))
-        return cfg, TrainConfig(**meta["train"]).to_dict()
-    except (KeyError, TypeError, ValueError) as e:
-        raise BundleError(f"bundle.json: bad config ({e})") from None
-
-
-def new_meta(kind: str, cfg: IFViTConfig, tc: TrainConfig, data: dict[str, Any],
-             preprocessing: dict[str, Any], params: Any, *, fine_trained: bool = False,
-             **extra: Any) -> dict[str, Any]:
-    """The bundle.json of a run that starts now (status 'training').
-
-    fine_trained: Module 1's fine stage is trained (`ifvit train dense --train-fine`, or a Module 2
-      run from such a Module 1 bundle); only then does the shipped config enable it.
-    """
-    stages = {"coarse": "trained", "fine": "trained" if fine_trained else "untrained"}
-    if kind == "match":
-        stages["module2"] = "trained"
-    # The shipped config never enables a stage that was not trained.
-    cfg = dataclasses.replace(cfg, loftr=dataclasses.replace(
-        cfg.loftr, fine=dataclasses.replace(cfg.loftr.fine, enabled=stages["fine"] == "trained")))
-    return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "status": "training",
-        "config": config_to_dict(cfg), "train": tc.to_dict(), "stages": stages, "data": data,
-        "preprocessing": preprocessing, "versions": library_versions(),
-        "parameter_groups": group_counts(params), **extra,
-    }
 
 
 def untrained(b: LoadedBundle) -> LoadedBundle:
@@ -268,8 +232,6 @@ def save_bundle_weights(dst: Path, module1: nnx.Module, matcher: nnx.Module | No
     """Writes the weights-only folders of a bundle (parameters and BatchNorm statistics, no
     optimizer state): `dst/module1`, and `dst/module2` when `matcher` is given. Returns the
     `weights_sha256` of the main one (module2, else module1)."""
-    from ifvit_train.checkpoint import save_weights
-
     def weights(m: nnx.Module) -> dict[str, Any]:
         return dict(zip(("params", "batch_stats"), nnx.split(m, nnx.Param, nnx.BatchStat)[1:],
                         strict=True))

@@ -5,8 +5,8 @@
     scores = score_pairs(verifier, prints.prepared, pairs, batch_size=8)
     report = evaluation_report(scores, genuine, ...)
 
-Every print is prepared once (the bundle's preprocessing, `ifvit_train.infer.prepare_image`) and
-every pair is scored by one compiled graph at a fixed batch size. A print that cannot be read or
+Every print is prepared once (the bundle's preprocessing, `ifvit_train.serving.infer.prepare_image`)
+and every pair is scored by one compiled graph at a fixed batch size. A print that cannot be read or
 prepared is a failure to process, and a print below the quality floor (`ifvit_data.quality`: no
 fingerprint in the image) a failure to acquire: either way its pairs get NaN scores, which the FVC
 metrics count as the lowest possible score (a genuine failure is a false non-match at every
@@ -31,9 +31,15 @@ from ifvit_data.imagefile import ImageReadError
 from ifvit_data.protocol import PROTOCOLS, protocol_pairs  # noqa: F401 (re-exported)
 from ifvit_data.quality import QUALITY_FLOOR, PrintQuality
 from ifvit_data.readers import Entry, Skipped, scan
-from ifvit_train.bundle import LoadedBundle
-from ifvit_train.infer import FailureToAcquire, PreparedImage, Verifier
-from ifvit_train.metrics import verification_report
+from ifvit_train.evaluation.metrics import verification_report
+from ifvit_train.serving.bundle import LoadedBundle
+from ifvit_train.serving.infer import FailureToAcquire, PreparedImage, Verifier
+from ifvit_train.serving.pairs import (  # noqa: F401 (re-exported)
+    QUALITY_COLUMNS,
+    SCORE_COLUMNS,
+    score_pairs,
+    scores_csv,
+)
 
 # system name -> (column of the scores, what it is)
 SYSTEMS = {
@@ -45,8 +51,6 @@ SYSTEMS = {
     "roi": ("cos_local", "Module 2 ROI branch cosine alone"),
     "module1": ("inliers", "Module 1 alone: RANSAC inlier count of the dense matches"),
 }
-SCORE_COLUMNS = ("score", "cosine", "cos_global", "cos_local", "inliers", "ok", "rotation_deg")
-QUALITY_COLUMNS = ("quality0", "quality1")  # each print's quality (`ifvit_data.quality`)
 
 
 @dataclass
@@ -118,33 +122,6 @@ def load_prints(verifier: Verifier, root: str | Path, layout: str, *, dpi: float
             progress(1)
     return PrintSet(root, entries, prepared, failures, skipped, time.perf_counter() - t0,
                     quality, not_acquired)
-
-
-def score_pairs(verifier: Verifier, prepared: Sequence[PreparedImage | None], pairs: np.ndarray,
-                batch_size: int = 8,
-                progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Scores `pairs` [P, 2] of `prepared` prints, `batch_size` pairs of the same window shapes
-    per compiled call (`Verifier.score_pairs`).
-
-    Returns {'score', 'cosine', 'cos_global', 'cos_local', 'inliers', 'rotation_deg' float64 [P]
-    (NaN where a print of the pair failed), 'ok' bool [P] (RANSAC found an alignment), 'seconds'
-    float}.
-    """
-    pairs = np.asarray(pairs).reshape(-1, 2)
-    out = {k: np.full(len(pairs), np.nan) for k in SCORE_COLUMNS if k != "ok"}
-    out["ok"] = np.zeros(len(pairs), bool)
-    todo = [p for p in range(len(pairs))
-            if prepared[pairs[p, 0]] is not None and prepared[pairs[p, 1]] is not None]
-    if progress is not None and len(todo) < len(pairs):
-        progress(len(pairs) - len(todo))
-    t0 = time.perf_counter()
-    if todo:
-        res = verifier.score_pairs([(prepared[pairs[p, 0]], prepared[pairs[p, 1]]) for p in todo],
-                                   batch_size, progress)
-        for k, v in res.items():
-            out[k][todo] = v
-    out["seconds"] = np.float64(time.perf_counter() - t0)
-    return out
 
 
 def evaluate_prints(verifier: Verifier, prints: PrintSet, protocol: str, batch_size: int = 8,
@@ -222,40 +199,10 @@ def evaluation_report(scores: dict[str, np.ndarray], is_genuine: np.ndarray, *,
     }
 
 
-def scores_csv(names0: Sequence[str], names1: Sequence[str], scores: dict[str, np.ndarray],
-               is_genuine: np.ndarray | None = None,
-               thresholds: dict[str, float] | None = None) -> str:
-    """scores.csv text: one row per pair (image0, image1, [genuine,] the score columns, and
-    `accept_<name>` true/false at each of `thresholds` (a failed pair is rejected)), then, where
-    `scores` holds them, `quality0`, `quality1`: each print's quality (`ifvit_data.quality`; empty
-    where the file could not be read; below the floor: not acquired, the pair has no score)."""
-    thresholds = thresholds or {}
-    qcols = [k for k in QUALITY_COLUMNS if k in scores]
-    head = (["image0", "image1"] + (["genuine"] if is_genuine is not None else [])
-            + list(SCORE_COLUMNS) + [f"accept_{k}" for k in thresholds] + qcols)
-    rows = [",".join(head)]
-    for p in range(len(names0)):
-        cells = [_csv_cell(names0[p]), _csv_cell(names1[p])]
-        if is_genuine is not None:
-            cells.append(str(int(is_genuine[p])))
-        for k in SCORE_COLUMNS:
-            v = scores[k][p]
-            cells.append(str(bool(v)).lower() if k == "ok"
-                         else ("" if not np.isfinite(v) else f"{v:.6g}"))
-        cells += [str(bool(scores["score"][p] >= t)).lower() for t in thresholds.values()]
-        cells += ["" if not np.isfinite(scores[k][p]) else f"{scores[k][p]:.4f}" for k in qcols]
-        rows.append(",".join(cells))
-    return "\n".join(rows) + "\n"
-
-
-def _csv_cell(s: str) -> str:
-    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
-
-
 def write_plots(out: Path, scores: dict[str, np.ndarray], is_genuine: np.ndarray,
                 thresholds: dict[str, float] | None = None, title: str = "") -> list[Path]:
     """det.png, roc.png (every system) and histogram.png (fused score) into `out`."""
-    from ifvit_train.plots import plot_det, plot_roc, plot_score_histograms
+    from ifvit_train.evaluation.plots import plot_det, plot_roc, plot_score_histograms
 
     gen = np.asarray(is_genuine) == 1
     systems = {name: (scores[col][gen], scores[col][~gen])
@@ -274,11 +221,12 @@ def compare_with_baselines(bundle: LoadedBundle, root: str | Path, layout: str =
     """The trained model against its baselines on one set of prints, from one preparation.
 
     Rows: 'trained' (IFViT's score), 'scratch' (the network before any training,
-    `ifvit_train.bundle.from_scratch`), 'untrained' (the same network before Module 2 training,
-    `ifvit_train.bundle.untrained`), 'module1' (Module 1 alone: RANSAC inliers). Each row holds the
-    FVC indicators (`verification_report`). With `det_png`, draws the four DET curves there.
+    `ifvit_train.serving.bundle.from_scratch`), 'untrained' (the same network before Module 2
+    training, `ifvit_train.serving.bundle.untrained`), 'module1' (Module 1 alone: RANSAC inliers).
+    Each row holds the FVC indicators (`verification_report`). With `det_png`, draws the four DET
+    curves there.
     """
-    from ifvit_train.bundle import from_scratch, untrained
+    from ifvit_train.serving.bundle import from_scratch, untrained
 
     trained = Verifier(bundle)
     prints = load_prints(trained, root, layout, fingers=fingers)
@@ -288,7 +236,7 @@ def compare_with_baselines(bundle: LoadedBundle, root: str | Path, layout: str =
     _, _, s_u, rep_u = evaluate_prints(Verifier(untrained(bundle)), prints, protocol, batch_size,
                                        progress)
     if det_png is not None:
-        from ifvit_train.plots import plot_det
+        from ifvit_train.evaluation.plots import plot_det
 
         g = gen == 1
         plot_det({"trained": (s_t["score"][g], s_t["score"][~g]),

@@ -4,8 +4,8 @@ Templates are unit norm (`ifvit_core.ifvit.embed_images`), so cosine = dot produ
 `[N, D]` lives on device(s); probes `[P, D]` are small and replicated.
 
 Sharded search: the gallery rows are split over every axis of the training mesh
-(`ifvit_train.mesh.make_mesh`, rows laid out like a batch: `mesh.batch_sharding`). Each device
-scores its rows and keeps its own top k (with global row ids); the `n_dev * k` candidates are
+(`ifvit_train.serving.mesh.make_mesh`, rows laid out like a batch: `mesh.batch_sharding`). Each
+device scores its rows and keeps its own top k (with global row ids); the `n_dev * k` candidates are
 gathered and merged into the global top k. N need not divide the device count: the gallery is
 padded to a multiple of it and the padded rows score -inf, so they never win (unless k exceeds
 the real N, which is refused). On several hosts the same code runs unchanged: `shard_gallery` puts
@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from ifvit_train.mesh import BATCH_AXES, batch_sharding, replicated
+from ifvit_train.serving.mesh import BATCH_AXES, batch_sharding, replicated
 
 try:  # jax >= 0.7
     from jax import shard_map as _shard_map
@@ -81,7 +81,7 @@ def sharded_top_k(
     """Exact top-k over a gallery whose rows are split over every axis of `mesh`.
 
     Args:
-      mesh: the ('data', 'fsdp') mesh of `ifvit_train.mesh.make_mesh`.
+      mesh: the ('data', 'fsdp') mesh of `ifvit_train.serving.mesh.make_mesh`.
       gallery: [N', D] from `shard_gallery` (rows split over the mesh, zero padding at the end).
       probes: [P, D] unit templates (replicated); k: 1 <= k <= n.
       n: the real gallery size N (rows >= n are padding and score -inf).

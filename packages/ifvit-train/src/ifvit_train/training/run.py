@@ -1,8 +1,8 @@
 """The two trainers as library calls: `train_dense` (Module 1) and `train_match` (Module 2).
 
 Each is a short sequence of named stages — output folder -> data -> mesh + state -> validation ->
-loop -> bundle — and writes a model bundle into its workdir (`ifvit_train.bundle`). Re-running the
-same call on the same workdir resumes exactly where the previous run stopped.
+loop -> bundle — and writes a model bundle into its workdir (`ifvit_train.serving.bundle`).
+Re-running the same call on the same workdir resumes exactly where the previous run stopped.
 """
 
 from __future__ import annotations
@@ -19,18 +19,19 @@ from ifvit_core import params as params_lib
 from ifvit_core.config import IFViTConfig, LossConfig
 from ifvit_data.outputs import FolderLock, claim_output_dir
 from ifvit_data.pipeline import make_iterator
-from ifvit_train import bundle as bundles
-from ifvit_train.config import TrainConfig
-from ifvit_train.data import dense_dataset, match_dataset, open_data, open_match_data
-from ifvit_train.dense import dense_batch_keys, init_dense_state, make_dense_step
-from ifvit_train.loop import LoopResult, run_loop
-from ifvit_train.match import MATCH_BATCH_KEYS, init_match_state, make_match_step
-from ifvit_train.mesh import make_mesh, shard_batch
-from ifvit_train.metrics import calibrate_threshold
-from ifvit_train.partition import group_counts
-from ifvit_train.preprocessing import enhancement, preprocessing
-from ifvit_train.state import TrainState, merge_model, param_count
-from ifvit_train.validate import (
+from ifvit_train.evaluation.metrics import calibrate_threshold
+from ifvit_train.serving import bundle as bundles
+from ifvit_train.serving.mesh import make_mesh, shard_batch
+from ifvit_train.serving.preprocessing import enhancement
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.data import dense_dataset, match_dataset, open_data, open_match_data
+from ifvit_train.training.loop import LoopResult, run_loop
+from ifvit_train.training.module1 import dense_batch_keys, init_dense_state, make_dense_step
+from ifvit_train.training.module2 import MATCH_BATCH_KEYS, init_match_state, make_match_step
+from ifvit_train.training.partition import group_counts
+from ifvit_train.training.records import canonical_settings, new_meta, preprocessing
+from ifvit_train.training.state import TrainState, merge_model, param_count
+from ifvit_train.training.validate import (
     check_verification_split,
     registration_metrics,
     verification_metrics,
@@ -48,7 +49,7 @@ def _check_resume(workdir: Path, meta: dict[str, Any], log: Log) -> dict[str, An
         return meta
     old = bundles.read_meta(workdir)
     same = old.get("kind") == meta.get("kind")
-    same &= bundles.canonical_settings(old) == bundles.canonical_settings(meta)
+    same &= canonical_settings(old) == canonical_settings(meta)
     same &= old.get("data", {}).get("manifest_sha256") == meta["data"]["manifest_sha256"]
     if not same:
         raise bundles.BundleError(
@@ -88,14 +89,16 @@ def start_point(path: str | Path, kind: str | None = None) -> tuple[bundles.Load
 
 def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc: TrainConfig, *,
                 init_loftr: str | Path | None = None, init_from: str | Path | None = None,
-                force: bool = False, log: Log = print, progress: bool = True) -> dict[str, Any]:
+                force: bool = False, log: Log = print, progress: bool = True,
+                recipe: dict[str, str] | None = None) -> dict[str, Any]:
     """Trains Module 1 on corrupted-copy pairs of the training fingers; returns bundle.json.
 
     init_loftr: converted LoFTR weights to start from; init_from: a trained bundle (Module 1 or
     Module 2) whose Module 1 to start from (fine-tuning, e.g. on larger windows: its network must
     equal `cfg.loftr`). The workdir is claimed with the output-safety policy
     (`ifvit_data.outputs`) before any work: never the data folder, never a folder of the user's
-    files unless `force`.
+    files unless `force`. recipe: the recipe and stage this run is (`recipes.Recipe.record`),
+    recorded in bundle.json as `training_recipe`.
     """
     if init_loftr is not None and init_from is not None:
         raise ValueError("start from converted LoFTR weights or from a bundle, not both")
@@ -117,10 +120,11 @@ def train_dense(data_dir: str | Path, workdir: str | Path, cfg: IFViTConfig, tc:
         _log_model(log, "Module 1", state.params, state)
         pre = preprocessing(cfg, tc)
         enh = enhancement(pre)
-        meta = bundles.new_meta("dense", cfg, tc, data.summary(), pre, state.params,
-                                fine_trained=tc.train_fine,
-                                init_loftr=str(init_loftr) if init_loftr else None,
-                                **({"init_from": started} if started else {}))
+        meta = new_meta("dense", cfg, tc, data.summary(), pre, state.params,
+                        fine_trained=tc.train_fine,
+                        init_loftr=str(init_loftr) if init_loftr else None,
+                        **({"init_from": started} if started else {}),
+                        **({"training_recipe": recipe} if recipe else {}))
         meta = _check_resume(workdir, meta, log)
         val_it = make_iterator(dense_dataset(data.heldout, tc, cfg.image_size, seed=tc.seed + 1))
         val_batches = [next(val_it) for _ in range(max(1, tc.val_pairs // tc.batch_size))]
@@ -205,7 +209,7 @@ def _replicate_on(module: nnx.Module, mesh: jax.sharding.Mesh) -> None:
 def train_match(data_dir: DataDirs, workdir: str | Path, from_dense: str | Path, tc: TrainConfig,
                 *, loss: LossConfig | None = None, init_from: str | Path | None = None,
                 mix: Sequence[float] | None = None, force: bool = False, log: Log = print,
-                progress: bool = True) -> dict[str, Any]:
+                progress: bool = True, recipe: dict[str, str] | None = None) -> dict[str, Any]:
     """Trains Module 2 from a bundle's Module 1; returns the Module 2 bundle.json.
 
     `data_dir`: one shard folder, or several trained together (`data.open_match_data`): each
@@ -217,7 +221,7 @@ def train_match(data_dir: DataDirs, workdir: str | Path, from_dense: str | Path,
     `loss` replaces the Module 1 bundle's loss settings (λ weights, ArcFace s/m, L_E margin).
     `init_from`: a Module 2 bundle whose branches to start from instead of Module 1's trunk
     (fine-tuning, e.g. on real prints or larger windows; ArcFace class centres are kept only when
-    the number of training fingers is the same).
+    the number of training fingers is the same). `recipe`: as `train_dense`.
     """
     dense = bundles.load_bundle(from_dense, require=None)
     # Module 2 sees its inputs exactly as Module 1 was trained to (one preprocessing path)
@@ -245,12 +249,13 @@ def train_match(data_dir: DataDirs, workdir: str | Path, from_dense: str | Path,
             bundles_save_module1(workdir, m1_params, m1_stats)
         dense_hash = bundles.state_hash(_module1_weights(dense))
         of_match = {"kind": "match"} if dense.kind == "match" else {}  # its Module 1 only
-        meta = bundles.new_meta("match", cfg, tc, data.summary(), dense.meta["preprocessing"],
-                                state.params, fine_trained=bundles.fine_trained(dense.meta),
-                                from_dense={"path": str(Path(from_dense).resolve()),
-                                            "step": dense.step, "state_sha256": dense_hash,
-                                            **of_match, **transfer},
-                                **({"init_from": started} if started else {}))
+        meta = new_meta("match", cfg, tc, data.summary(), dense.meta["preprocessing"],
+                        state.params, fine_trained=bundles.fine_trained(dense.meta),
+                        from_dense={"path": str(Path(from_dense).resolve()),
+                                    "step": dense.step, "state_sha256": dense_hash,
+                                    **of_match, **transfer},
+                        **({"init_from": started} if started else {}),
+                        **({"training_recipe": recipe} if recipe else {}))
         meta = _check_resume(workdir, meta, log)
         ver = verification_metrics(cfg, dense.module1, data.heldout, cfg.image_size, tc.val_prints,
                                    downscale=tc.input_downscale, enhance=enh)
@@ -282,6 +287,6 @@ def train_match(data_dir: DataDirs, workdir: str | Path, from_dense: str | Path,
 
 
 def bundles_save_module1(workdir: Path, m1_params: Any, m1_stats: Any) -> None:
-    from ifvit_train.checkpoint import save_weights
+    from ifvit_train.serving.weights import save_weights
 
     save_weights(workdir / "module1", {"params": m1_params, "batch_stats": m1_stats})

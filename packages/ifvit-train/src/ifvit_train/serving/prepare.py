@@ -6,7 +6,7 @@ whole print) and its foreground mask. Each prepared image keeps the affine map f
 pixels to the model input, so every output point is mapped back, and its quality
 (`ifvit_data.quality`): an image below the floor (blank, uniform, noise, not a fingerprint) is a
 failure to acquire, `FailureToAcquire`, never a score. The ridge enhancement, if the bundle
-records it, runs later on device (`ifvit_train.preprocessing`).
+records it, runs later on device (`ifvit_train.serving.preprocessing`).
 """
 
 from __future__ import annotations

@@ -9,18 +9,19 @@ from typing import Any, Literal
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    """One training run.
+    """One training run. The defaults are the recommended values: the `default` recipe
+    (`ifvit_train.training.recipes`), what `ifvit train` uses for every flag not given.
 
     Optimiser defaults follow SPEC §3 (IFViT: lr 1e-3, weight decay 2e-4 [PRIOR]; LoFTR: linear
     warm-up from 0.1·lr, gradient-norm clip 0.5 [CODE]); the schedule decays by cosine to 1% of lr.
     """
 
-    steps: int = 1000  # optimizer updates
+    steps: int = 400  # optimizer updates
     batch_size: int = 8  # pairs per micro-batch (global, over all processes and devices)
     accum_steps: int = 1  # micro-batches per update (effective batch = batch_size * accum_steps)
     learning_rate: float = 1e-3
     weight_decay: float = 2e-4
-    warmup_steps: int = 50
+    warmup_steps: int = 40  # recipes: a tenth of the steps, at most 100 (`recipes.WARMUP`)
     grad_clip: float = 0.5
     compute_dtype: Literal["float32", "bfloat16"] = "float32"  # weights stay float32 (master copy)
     seed: int = 0  # model init, data order and augmentation, RANSAC keys
@@ -30,16 +31,17 @@ class TrainConfig:
     holdout: float = 0.2  # fraction of fingers held out for validation (never trained on)
     val_pairs: int = 64  # Module 1 validation pairs
     val_prints: int = 40  # Module 2 validation: all pairs of up to this many held-out prints
-    input_downscale: float = 1.0  # stored 500-ppi print -> model input (1-2; 2 sees 4x the area)
-    enhance: bool = False  # on-device ridge enhancement of the inputs (ifvit_train.preprocessing)
+    # stored 500-ppi print -> model input (1-2): 1.6 = the 128-px window sees ~205 px of the print
+    input_downscale: float = 1.6
+    enhance: bool = False  # on-device ridge enhancement of the inputs (serving.preprocessing)
     max_rotation: float = 30.0  # degrees, corrupted-copy training pairs (IFViT: 60)
-    max_translation: float = 0.0  # pixels, corrupted-copy training pairs
-    impression_pairs: float = 0.0  # Module 1: fraction of pairs from two impressions (synth shards)
+    max_translation: float = 24.0  # pixels, corrupted-copy pairs (> 0: no mapping by position)
+    impression_pairs: float = 0.5  # Module 1: fraction of pairs from two impressions (synth shards)
     # Module 1: also train the fine stage (L_D + w_f·L_fine), ship it enabled
     train_fine: bool = False
     genuine_ratio: float = 0.5  # Module 2: probability that a training pair is genuine
     synthetic_fraction: float = 0.5  # Module 2: genuine pairs that are corrupted copies (exact GT)
-    margin_warmup_steps: int = 0  # Module 2: ArcFace margin ramps linearly from 0 (SPEC §8.10)
+    margin_warmup_steps: int = 100  # Module 2: ArcFace margin ramps linearly from 0 (SPEC §8.10)
     # Module 2: L_D on genuine pairs without exact correspondences (real impressions) from Module
     # 1's RANSAC inliers of at least this coarse confidence (`targets.pseudo_ground_truth`); 0: off
     pseudo_label_conf: float = 0.0

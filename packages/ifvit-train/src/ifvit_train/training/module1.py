@@ -5,9 +5,9 @@ loss with `TrainConfig.train_fine`), sharded.
     step = make_dense_step(graphdef, cfg, tc, mesh)
     state, metrics = step(state, shard_batch(batch, mesh))
 
-By default only the coarse path is trained (group `trunk`; see `ifvit_train.partition`) and the
-bundle records `fine: untrained` and disables the fine stage, so inference never uses a fine head
-that was not trained. With `train_fine` the groups `fpn_half` and `fine` train too, on
+By default only the coarse path is trained (group `trunk`; see `ifvit_train.training.partition`) and
+the bundle records `fine: untrained` and disables the fine stage, so inference never uses a fine
+head that was not trained. With `train_fine` the groups `fpn_half` and `fine` train too, on
 `L_D + w_f·L_fine` (`LossConfig.fine_weight`), and the bundle ships the fine stage enabled.
 
 The fine stage is trained on ground-truth coarse matches (`fine_rows`), not on the predicted ones:
@@ -34,11 +34,11 @@ from ifvit_core.enhance import EnhanceConfig
 from ifvit_core.loftr import LoFTR
 from ifvit_core.loftr.fine import fine_offset_target, num_fine_rows, window_radius_px
 from ifvit_core.loftr.model import FINE_STRIDE, STRIDE
-from ifvit_train.config import TrainConfig
-from ifvit_train.mesh import batch_sharding, replicated
-from ifvit_train.optim import make_optimizer
-from ifvit_train.preprocessing import enhance_inputs
-from ifvit_train.state import TrainState, cast_floating, merge_model, split_model
+from ifvit_train.serving.mesh import batch_sharding, replicated
+from ifvit_train.serving.preprocessing import enhance_inputs
+from ifvit_train.training.config import TrainConfig
+from ifvit_train.training.optim import make_optimizer
+from ifvit_train.training.state import TrainState, cast_floating, merge_model, split_model
 
 DENSE_TRAINABLE = ("trunk",)
 FINE_TRAINABLE = ("trunk", "fpn_half", "fine")
@@ -123,13 +123,13 @@ def make_dense_step(graphdef: nnx.GraphDef, cfg: IFViTConfig, tc: TrainConfig, m
 
     `batch` holds `dense_batch_keys(tc)` (`image0`, `image1` [B, H, W, 1], `gt_i`, `gt_j`,
     `gt_valid` [B, L], with `train_fine` also `gt_pts1` [B, L, 2]; docs/contracts.md), sharded along
-    B (`mesh.shard_batch`). With `enhance` (the bundle's, `ifvit_train.preprocessing`) both images
-    are enhanced on device first, using `mask0`, `mask1` [B, H, W] (then also batch keys). With
-    `train_fine` the metrics add `L_dense`, `L_fine`, and over the ground-truth rows inside the fine
-    window: `fine_epe_gt_px` (mean end-point error of the fine position, image-1 pixels) next to
-    `coarse_epe_gt_px` (the same rows at the cell corner, i.e. without refinement). Validation's
+    B (`mesh.shard_batch`). With `enhance` (the bundle's, `ifvit_train.serving.preprocessing`) both
+    images are enhanced on device first, using `mask0`, `mask1` [B, H, W] (then also batch keys).
+    With `train_fine` the metrics add `L_dense`, `L_fine`, and over the ground-truth rows inside the
+    fine window: `fine_epe_gt_px` (mean end-point error of the fine position, image-1 pixels) next
+    to `coarse_epe_gt_px` (the same rows at the cell corner, i.e. without refinement). Validation's
     `fine_epe_px` / `coarse_epe_px` differ: medians over the *predicted* matches
-    (`ifvit_train.validate`).
+    (`ifvit_train.training.validate`).
     """
     tx = make_optimizer(tc, dense_trainable(tc))
     lc, fc = cfg.loss, cfg.loftr.fine

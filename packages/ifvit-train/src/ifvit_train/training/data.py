@@ -31,7 +31,7 @@ from ifvit_data.preprocess import CropConfig
 from ifvit_data.shards import MANIFEST, RecordSource, ShardError
 from ifvit_data.split import Subset, split_by_finger
 from ifvit_data.synth.records import SynthDirError, find_synth_dir, synth_correspondence
-from ifvit_train.config import TrainConfig
+from ifvit_train.training.config import TrainConfig
 
 
 class DataFolderError(ValueError):

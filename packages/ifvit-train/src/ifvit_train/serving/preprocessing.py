@@ -1,14 +1,15 @@
 """How images become model inputs: the bundle.json "preprocessing" record, and the one place its
 optional on-device ridge enhancement is applied.
 
-    pre = preprocessing(cfg, tc)          # recorded in bundle.json by `ifvit train dense`
+    pre = records.preprocessing(cfg, tc)  # training: what `ifvit train dense` records
     enh = enhancement(pre)                # EnhanceConfig, or None (older bundles, "none")
     images = enhance_inputs(enh, images, masks)   # inside every jitted step / forward
 
-Host-side preparation (decode, 500 ppi, window, foreground) is `ifvit_train.infer.prepare_image`
-and `ifvit_data`; the enhancement runs on device, on the windows, before Module 1 and before the
-Module 2 branches see them: in the Module 1 and Module 2 training steps, validation, `Verifier`
-(match, evaluate, identify) and `Embedder` (enrol, templates).
+Host-side preparation (decode, 500 ppi, window, foreground) is
+`ifvit_train.serving.infer.prepare_image` and `ifvit_data`; the enhancement runs on device, on the
+windows, before Module 1 and before the Module 2 branches see them: in the Module 1 and Module 2
+training steps, validation, `Verifier` (match, evaluate, identify) and `Embedder` (enrol,
+templates).
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from typing import Any
 
 import jax
 
-from ifvit_core.config import IFViTConfig
 from ifvit_core.enhance import EnhanceConfig, enhance
-from ifvit_train.config import TrainConfig
 
 PREPROCESSING_VERSION = 1
 NO_ENHANCEMENT = "none"
@@ -33,19 +32,6 @@ def max_input_size(image_size: int, downscale: float) -> int:
     """Largest window side at inference: `WHOLE_PRINT_PX` after the downscale, rounded up to
     `WINDOW_STEP`, never below the training size."""
     return max(image_size, -(-round(WHOLE_PRINT_PX / downscale) // WINDOW_STEP) * WINDOW_STEP)
-
-
-def preprocessing(cfg: IFViTConfig, tc: TrainConfig) -> dict[str, Any]:
-    """The record of a new Module 1 run (Module 2 copies its Module 1's)."""
-    enh = (EnhanceConfig.for_downscale(tc.input_downscale).to_dict() | {"method": "gabor"}
-           if tc.enhance else NO_ENHANCEMENT)
-    grow = max_input_size(cfg.image_size, tc.input_downscale)
-    return {"version": PREPROCESSING_VERSION, "dpi": 500.0, "input_size": [cfg.image_size] * 2,
-            "downscale": tc.input_downscale, "max_input_size": [grow, grow],
-            "window_step": WINDOW_STEP,
-            "crop": "window at the foreground centroid (ifvit_data.preprocess.crop_print): "
-                    "input_size in training, growing with the print up to max_input_size in use",
-            "segmentation": "ifvit_data.foreground.foreground_mask", "enhancement": enh}
 
 
 def enhancement(pre: dict[str, Any]) -> EnhanceConfig | None:
