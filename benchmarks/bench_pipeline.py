@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ifvit_data.pipeline import Module1Config, Module1Transform, make_iterator, module1_dataset
+from ifvit_data.pipeline import Module1Transform, PairConfig, make_iterator, module1_dataset
 from ifvit_data.preprocess import CropConfig
 from ifvit_data.shards import RecordSource, write_shards
 
@@ -73,7 +73,7 @@ def _time(fn: Any, min_seconds: float) -> tuple[float, float, int]:
 
 
 def bench_transform(
-    records: list[dict[str, Any]], cfg: Module1Config, seconds: float
+    records: list[dict[str, Any]], cfg: PairConfig, seconds: float
 ) -> tuple[float, float, int]:
     t = Module1Transform(cfg)
     t.bank()  # built once per worker; not part of the per-pair cost
@@ -89,7 +89,7 @@ def bench_transform(
 
 
 def bench_grain(
-    src: Any, cfg: Module1Config, threads: int, seconds: float
+    src: Any, cfg: PairConfig, threads: int, seconds: float
 ) -> tuple[float, float, int]:
     ds = module1_dataset(src, cfg, seed=0, batch_size=32, num_epochs=None)
     it = make_iterator(ds, num_threads=threads, prefetch=64)
@@ -123,8 +123,8 @@ def main() -> int:
             write_shards(records, Path(tmp) / enc, records_per_shard=40, encoding=enc)
             srcs[enc] = RecordSource(Path(tmp) / enc)
         for size in (int(v) for v in args.sizes.split(",")):
-            cfg = Module1Config(crop=CropConfig((size, size), jitter=8.0))
-            fresh = Module1Config(crop=cfg.crop, noise_bank=0)
+            cfg = PairConfig(crop=CropConfig((size, size), jitter=8.0))
+            fresh = PairConfig(crop=cfg.crop, noise_bank=0)
             rows.append(
                 (size, "transform (fresh Perlin)", *bench_transform(records, fresh, args.seconds))
             )

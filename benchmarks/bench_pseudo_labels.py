@@ -44,7 +44,7 @@ from flax import nnx
 from ifvit_core.ifvit import module2_targets, register_pair
 from ifvit_core.ifvit.targets import pseudo_ground_truth
 from ifvit_data.ingest import ingest
-from ifvit_data.pipeline import Module2Config, make_iterator, module2_dataset
+from ifvit_data.pipeline import MatchPairConfig, make_iterator, module2_dataset
 from ifvit_data.shards import RecordSource
 from ifvit_data.synth import SynthConfig, generate_dataset
 from ifvit_data.synth.records import synth_correspondence
@@ -104,7 +104,7 @@ def measure(bundle: Any, shards: Path, batches: int, batch_size: int, floors: tu
     cfg, pre = bundle.cfg, bundle.meta["preprocessing"]
     tc = TrainConfig(input_downscale=float(pre.get("downscale", 1.0)), seed=seed)
     source = RecordSource(shards)
-    ds = module2_dataset(source, Module2Config(pair=pair_config(tc, cfg.image_size),
+    ds = module2_dataset(source, MatchPairConfig(pair=pair_config(tc, cfg.image_size),
                                                genuine_ratio=0.999, synthetic_fraction=0.0),
                          seed=seed, batch_size=batch_size, num_epochs=None,
                          correspondence=synth_correspondence(find_synth(shards)))

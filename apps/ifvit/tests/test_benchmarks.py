@@ -28,3 +28,13 @@ def test_accuracy_table_smoke(tmp_path):
     for report in ("synthetic-baselines", "synthetic-baselines-untrained"):
         pairs = json.loads((out_dir / report / "report.json").read_text())["pairs"]
         assert (pairs["genuine"], pairs["impostor"]) == (3, 12)
+
+
+def test_bench_cli_match_smoke(tmp_path):
+    """benchmarks/bench_cli_match.py --smoke: one `ifvit match` per condition, its table printed."""
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "bench_cli_match.py"), "--smoke"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for condition in ("bytecode", "no-pyc"):
+        assert re.search(rf"^{condition} +\d+\.\d\d s   -$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^load average after: \d+\.\d\d$", proc.stdout, re.M), proc.stdout

@@ -373,7 +373,8 @@ def test_real_entry_point(case: str, scratch: Path) -> None:
 @pytest.mark.parametrize(
     "case", ["match two blank images (shipped)", "match --pairs --out a user's file (shipped)",
              "evaluate into a user's folder (shipped model)",
-             "enroll --out a user's folder (shipped)"],
+             "enroll --out a user's folder (shipped)", "identify --gallery damaged",
+             "identify --gallery not a gallery"],
 )
 def test_quick_refusals_do_not_import_jax(case: str, scratch: Path) -> None:
     """These refusals come before jax is imported (a fraction of a second, not a model load)."""

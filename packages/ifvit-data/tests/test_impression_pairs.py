@@ -14,7 +14,7 @@ from ifvit_data.impression_pairs import (
     impression_pair_dataset,
 )
 from ifvit_data.ingest import ingest
-from ifvit_data.pipeline import Module1Config, make_iterator
+from ifvit_data.pipeline import PairConfig, make_iterator
 from ifvit_data.preprocess import CropConfig
 from ifvit_data.schema import MODULE1_KEYS, validate_batch
 from ifvit_data.shards import RecordSource
@@ -22,7 +22,7 @@ from ifvit_data.synth import SynthConfig, generate_dataset, sample_field, synth_
 
 CFG = SynthConfig(size=(192, 176), master_size=(288, 240), contact_shift_px=20.0,
                   max_translation_px=15.0)
-PAIR = Module1Config(crop=CropConfig(size=(96, 96), jitter=4.0))
+PAIR = PairConfig(crop=CropConfig(size=(96, 96), jitter=4.0))
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 from ifvit_data.augment.geometric import apply_affine
 from ifvit_data.memory import MemorySource
 from ifvit_data.pipeline import (
-    Module1Config,
-    Module2Config,
+    MatchPairConfig,
+    PairConfig,
     eval_dataset,
     make_iterator,
     module1_dataset,
@@ -25,7 +25,7 @@ from ifvit_data.protocol import fvc_pairs
 from ifvit_data.schema import validate_batch
 from ifvit_data.shards import RecordSource, write_shards
 
-SMALL = Module1Config(crop=CropConfig((64, 64), jitter=4.0), noise_bank=4)
+SMALL = PairConfig(crop=CropConfig((64, 64), jitter=4.0), noise_bank=4)
 SHIFTS = [(0.0, 0.0), (7.0, -5.0), (-9.0, 4.0)]
 
 
@@ -139,7 +139,7 @@ def test_shards_disjoint_and_complete(shard_dir: Path) -> None:
 
 def test_module2_sampling(shard_dir: Path) -> None:
     src = RecordSource(shard_dir)
-    cfg = Module2Config(pair=SMALL, genuine_ratio=0.5)
+    cfg = MatchPairConfig(pair=SMALL, genuine_ratio=0.5)
     batches = list(make_iterator(module2_dataset(src, cfg, seed=1, batch_size=6, num_epochs=4)))
     gen, l0, l1 = (
         np.concatenate([b[k] for b in batches]) for k in ("is_genuine", "label0", "label1")
@@ -149,7 +149,7 @@ def test_module2_sampling(shard_dir: Path) -> None:
         assert not b["gt_valid"].any()  # real genuine pairs and impostors carry no GT
     assert ((l0 == l1) == (gen == 1)).all() and set(l0.tolist()) == set(range(6))
     assert 0.3 < gen.mean() < 0.7
-    syn = Module2Config(pair=SMALL, genuine_ratio=1.0, synthetic_fraction=1.0)
+    syn = MatchPairConfig(pair=SMALL, genuine_ratio=1.0, synthetic_fraction=1.0)
     for b in module2_dataset(src, syn, seed=1, batch_size=6):
         assert b["gt_valid"].any(axis=1).all() and (b["is_genuine"] == 1).all()
 
@@ -162,8 +162,8 @@ def test_module2_correspondence_hook(shard_dir: Path) -> None:
         ta, tb = np.array(SHIFTS[a["impression"] - 1]), np.array(SHIFTS[b["impression"] - 1])
         return (lambda p: p - ta + tb), (lambda p: p - tb + ta)
 
-    cfg = Module2Config(
-        pair=Module1Config(crop=CropConfig((64, 64)), noise_bank=4), genuine_ratio=1.0
+    cfg = MatchPairConfig(
+        pair=PairConfig(crop=CropConfig((64, 64)), noise_bank=4), genuine_ratio=1.0
     )
     n = 0
     for b in module2_dataset(src, cfg, seed=0, batch_size=3, correspondence=corr):

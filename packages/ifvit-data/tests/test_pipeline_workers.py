@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     """
     import numpy as np
     from ifvit_data.memory import MemorySource
-    from ifvit_data.pipeline import Module1Config, make_iterator, module1_dataset
+    from ifvit_data.pipeline import PairConfig, make_iterator, module1_dataset
     from ifvit_data.preprocess import CropConfig
 
     def records():
@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
     if __name__ == "__main__":  # workers re-import this module
         # No absl flag parsing here: make_iterator(num_workers=...) takes care of it. (The flag
         # pitfall only bites where jax is installed: ifvit-train's test_grain_workers.py covers it.)
-        cfg = Module1Config(crop=CropConfig((64, 64), jitter=4.0), noise_bank=4)
+        cfg = PairConfig(crop=CropConfig((64, 64), jitter=4.0), noise_bank=4)
         ds = module1_dataset(MemorySource(records()), cfg, seed=5, batch_size=2, num_epochs=2)
         ref = list(make_iterator(ds, num_threads=1))
         it = make_iterator(ds, num_workers=2)

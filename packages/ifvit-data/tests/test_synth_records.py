@@ -186,12 +186,12 @@ def test_pickles_without_caches(synth_shards) -> None:
 
 def test_module2_pairs_get_exact_ground_truth(synth_shards) -> None:
     """The adapter plugs into Module-2 pair sampling: genuine impression pairs carry coarse GT."""
-    from ifvit_data.pipeline import Module1Config, Module2Config, Module2Transform
+    from ifvit_data.pipeline import MatchPairConfig, Module2Transform, PairConfig
     from ifvit_data.preprocess import CropConfig
 
     _, shards, src = synth_shards
     corr = synth_correspondence(find_synth_dir(shards))
-    cfg = Module2Config(Module1Config(crop=CropConfig(size=(128, 128))), genuine_ratio=1.0)
+    cfg = MatchPairConfig(PairConfig(crop=CropConfig(size=(128, 128))), genuine_ratio=1.0)
     t = Module2Transform(src, cfg, corr)
     n_valid = []
     for i in range(len(src)):

@@ -12,7 +12,7 @@ SCRIPT = textwrap.dedent(
     """
     import numpy as np
     from ifvit_data.memory import MemorySource
-    from ifvit_data.pipeline import Module1Config, make_iterator, module1_dataset
+    from ifvit_data.pipeline import PairConfig, make_iterator, module1_dataset
     from ifvit_data.preprocess import CropConfig
 
     if __name__ == "__main__":  # workers re-import this module; no absl.app, no flag parsing
@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
         r = np.hypot(x - 48, y - 44)
         img = np.where(r < 40, 127 + 100 * np.cos(2 * np.pi * r / 9), 255).astype(np.uint8)
         recs = [{"image": img, "finger": k // 2, "impression": k % 2 + 1} for k in range(6)]
-        ds = module1_dataset(MemorySource(recs), Module1Config(crop=CropConfig((64, 64))),
+        ds = module1_dataset(MemorySource(recs), PairConfig(crop=CropConfig((64, 64))),
                              seed=0, batch_size=2)
         ref = list(make_iterator(ds))
         got = list(make_iterator(ds, num_workers=2))

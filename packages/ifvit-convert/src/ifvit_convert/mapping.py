@@ -72,7 +72,7 @@ class ModuleSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class MapEntry:
     """One row of the name map: a source key, the target leaf it fills and how.
 
     Attributes:
@@ -106,14 +106,14 @@ class NameMap:
       dropped: source keys consumed without producing a target (BatchNorm step counters).
     """
 
-    entries: tuple[Entry, ...]
+    entries: tuple[MapEntry, ...]
     dropped: tuple[str, ...]
 
-    def by_source(self) -> dict[str, Entry]:
+    def by_source(self) -> dict[str, MapEntry]:
         """Entries keyed by source key."""
         return {e.source: e for e in self.entries}
 
-    def by_target(self) -> dict[str, Entry]:
+    def by_target(self) -> dict[str, MapEntry]:
         """Entries keyed by target path."""
         return {e.target: e for e in self.entries}
 
@@ -232,13 +232,13 @@ def build_name_map(cfg: LoFTRConfig) -> NameMap:
     Returns:
       The name map (mapped entries plus dropped keys).
     """
-    entries: list[Entry] = []
+    entries: list[MapEntry] = []
     dropped: list[str] = []
     for spec in module_specs(cfg):
         group = spec.torch_path.split(".", 1)[0]
         for torch_leaf, flax_leaf, hook in LEAVES[spec.kind]:
             entries.append(
-                Entry(
+                MapEntry(
                     source=f"{spec.torch_path}.{torch_leaf}",
                     target=f"{spec.flax_path}/{flax_leaf}",
                     hook=hook,

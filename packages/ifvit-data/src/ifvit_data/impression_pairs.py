@@ -28,8 +28,8 @@ from ifvit_data.augment.geometric import warp_affine
 from ifvit_data.groundtruth import affine_maps, coarse_ground_truth, compose
 from ifvit_data.pipeline import (
     Correspondence,
-    Module1Config,
     Module1Transform,
+    PairConfig,
     _fit_affine,
     _to_input,
     dense_labels,
@@ -52,7 +52,7 @@ class ImpressionPairConfig:
       max_tries: impressions tried per record before that fallback.
     """
 
-    pair: Module1Config = field(default_factory=Module1Config)
+    pair: PairConfig = field(default_factory=PairConfig)
     copy_fraction: float = 0.0
     corrupt_second: bool = True
     min_valid: int = 16

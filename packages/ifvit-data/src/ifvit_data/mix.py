@@ -21,7 +21,7 @@ from typing import Any
 import grain
 import numpy as np
 
-from ifvit_data.pipeline import Correspondence, Module2Config, Module2Transform
+from ifvit_data.pipeline import Correspondence, MatchPairConfig, Module2Transform
 from ifvit_data.shuffle import EpochShuffle
 
 BLOCK = 4096  # source choices drawn per generator
@@ -102,7 +102,7 @@ def class_counts(sources: Sequence[Any]) -> list[int]:
 
 def module2_mixed_dataset(
     sources: Sequence[Any],
-    cfg: Module2Config,
+    cfg: MatchPairConfig,
     weights: Sequence[float],
     *,
     seed: int,

@@ -43,7 +43,7 @@ IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
 
 
 @dataclass(frozen=True)
-class Module1Config:
+class PairConfig:
     """Module-1 pair generation.
 
     Attributes:
@@ -67,7 +67,7 @@ def _to_input(x: np.ndarray) -> np.ndarray:
 
 def synthetic_pair(
     window: np.ndarray,
-    cfg: Module1Config,
+    cfg: PairConfig,
     rng: np.random.Generator,
     bank: NoiseBank | None = None,
     mask0: np.ndarray | None = None,
@@ -104,7 +104,7 @@ def synthetic_pair(
 class _BankMixin:
     """Lazily builds the per-worker noise bank (deterministic: the same tiles in every worker)."""
 
-    _cfg: Module1Config
+    _cfg: PairConfig
     _bank: NoiseBank | None = None
 
     def bank(self) -> NoiseBank | None:
@@ -127,7 +127,7 @@ class _BankMixin:
 class Module1Transform(_BankMixin, grain.transforms.RandomMap):
     """record -> Module-1 pair (crop around the foreground, corrupted + rotated copy, exact GT)."""
 
-    def __init__(self, cfg: Module1Config):
+    def __init__(self, cfg: PairConfig):
         self._cfg = cfg
         self._bank = None
 
@@ -137,7 +137,7 @@ class Module1Transform(_BankMixin, grain.transforms.RandomMap):
 
 
 @dataclass(frozen=True)
-class Module2Config:
+class MatchPairConfig:
     """Module-2 pair sampling.
 
     Attributes:
@@ -147,7 +147,7 @@ class Module2Config:
         (exact GT for L_D, SPEC §8.9) rather than another impression of the same finger.
     """
 
-    pair: Module1Config = field(default_factory=Module1Config)
+    pair: PairConfig = field(default_factory=PairConfig)
     genuine_ratio: float = 0.5
     synthetic_fraction: float = 0.0
 
@@ -183,7 +183,7 @@ class Module2Transform(_BankMixin, grain.transforms.RandomMap):
     """
 
     def __init__(
-        self, source: Any, cfg: Module2Config, correspondence: Correspondence | None = None
+        self, source: Any, cfg: MatchPairConfig, correspondence: Correspondence | None = None
     ):
         self._source = source
         self._cfg = cfg.pair
@@ -334,7 +334,7 @@ def pair_dataset(
 
 def module1_dataset(
     source: Any,
-    cfg: Module1Config,
+    cfg: PairConfig,
     *,
     seed: int,
     batch_size: int,
@@ -365,7 +365,7 @@ def module1_dataset(
 
 def module2_dataset(
     source: Any,
-    cfg: Module2Config,
+    cfg: MatchPairConfig,
     *,
     seed: int,
     batch_size: int,

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{p}: {problem}")
     from ifvit_data.imagefile import ImageReadError
     from ifvit_train.serving.bundle_meta import BundleError, read_meta
-    from ifvit_train.serving.gallery import GalleryError, load_gallery
+    from ifvit_train.serving.gallery_file import GalleryError, load_gallery  # no jax
     from ifvit_train.serving.prepare import prepare_for_bundle
 
     try:

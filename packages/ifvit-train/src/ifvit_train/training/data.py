@@ -22,8 +22,8 @@ from ifvit_data.impression_pairs import ImpressionPairConfig, impression_pair_da
 from ifvit_data.mix import JoinedRecords, module2_mixed_dataset, normalise_weights
 from ifvit_data.pipeline import (
     Correspondence,
-    Module1Config,
-    Module2Config,
+    MatchPairConfig,
+    PairConfig,
     module1_dataset,
     module2_dataset,
 )
@@ -172,9 +172,9 @@ def open_match_data(shard_dirs: str | Path | Sequence[str | Path], tc: TrainConf
     return MixedData(parts, weights)
 
 
-def pair_config(tc: TrainConfig, size: int) -> Module1Config:
+def pair_config(tc: TrainConfig, size: int) -> PairConfig:
     """Corrupted-copy pairs: a jittered window of `size`, rotation/translation from `tc`."""
-    return Module1Config(
+    return PairConfig(
         crop=CropConfig(size=(size, size), downscale=tc.input_downscale, jitter=16.0),
         corruption=CorruptionConfig(rotation=RotationConfig(max_angle=tc.max_rotation,
                                                             max_translation=tc.max_translation)),
@@ -206,7 +206,7 @@ def match_dataset(data: TrainData | MixedData, tc: TrainConfig, size: int, *,
     pair, seeded by `tc.seed`); its genuine partner, its impostor partner (the anchor's own
     folder) and its exact correspondences (a synth folder's) all come from that folder.
     """
-    cfg = Module2Config(pair=pair_config(tc, size), genuine_ratio=tc.genuine_ratio,
+    cfg = MatchPairConfig(pair=pair_config(tc, size), genuine_ratio=tc.genuine_ratio,
                         synthetic_fraction=tc.synthetic_fraction)
     if isinstance(data, MixedData):
         return module2_mixed_dataset(
