@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ifvit_train.serving.bundle import load_bundle
-from ifvit_train.training.whiten import Whitening, fit_whitening, fit_within_finger, fold_whitening
+from ifvit_train.training.necks import Whitening, fit_whitening, fit_within_finger, fold_whitening
 
 
 def test_fit_whitening_gives_unit_covariance_and_zero_mean():
