@@ -126,3 +126,17 @@ def test_morphology_growth_cap() -> None:
         for _ in range(300)
     }
     assert (4, 2) in wide
+
+
+def test_fit_affine_recovers_a_known_affine_and_falls_back_below_three_points():
+    from ifvit_data.augment.geometric import fit_affine
+
+    a = np.array([[0.9, -0.2, 12.5], [0.3, 1.1, -4.0]])
+    src = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [7.0, 3.0], [50.0, 80.0]])
+    dst = src @ a[:, :2].T + a[:, 2]  # exact images of the points, computed here
+    got = fit_affine(src, dst)
+    assert got.dtype == np.float32 and got.shape == (2, 3)
+    np.testing.assert_allclose(got, a, atol=1e-5)
+    np.testing.assert_array_equal(fit_affine(src[:2], dst[:2]), np.eye(2, 3))
+    fallback = np.array([[2.0, 0.0, 1.0], [0.0, 2.0, 1.0]])
+    np.testing.assert_array_equal(fit_affine(src[:2], dst[:2], fallback=fallback), fallback)

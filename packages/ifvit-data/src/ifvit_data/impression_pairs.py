@@ -24,13 +24,12 @@ import grain
 import numpy as np
 
 from ifvit_data.augment.corrupt import corrupt_and_rotate
-from ifvit_data.augment.geometric import warp_affine
+from ifvit_data.augment.geometric import fit_affine, warp_affine
 from ifvit_data.groundtruth import affine_maps, coarse_ground_truth, compose
 from ifvit_data.pipeline import (
     Correspondence,
     Module1Transform,
     PairConfig,
-    _fit_affine,
     _to_input,
     dense_labels,
     pair_dataset,
@@ -146,7 +145,7 @@ class ImpressionPairTransform(Module1Transform):
             "mask0": np.ascontiguousarray(mask0, bool),
             "mask1": np.ascontiguousarray(mask1, bool),
             **gt,
-            "transform": _fit_affine(gt["gt_pts0"][:k], gt["gt_pts1"][:k]),
+            "transform": fit_affine(gt["gt_pts0"][:k], gt["gt_pts1"][:k]),
         }
 
 

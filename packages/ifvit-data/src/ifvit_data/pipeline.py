@@ -22,7 +22,7 @@ import grain
 import numpy as np
 
 from ifvit_data.augment.corrupt import CorruptionConfig, corrupt_and_rotate
-from ifvit_data.augment.geometric import warp_affine
+from ifvit_data.augment.geometric import fit_affine, warp_affine
 from ifvit_data.augment.perlin import NoiseBank
 from ifvit_data.foreground import foreground_mask
 from ifvit_data.groundtruth import (
@@ -157,15 +157,6 @@ def dense_labels(fingers: np.ndarray) -> np.ndarray:
     return np.unique(np.asarray(fingers), return_inverse=True)[1].astype(np.int32)
 
 
-def _fit_affine(p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
-    """Least-squares affine `p1 ~ A [p0; 1]`, float32 `[2, 3]`; identity with < 3 points."""
-    if len(p0) < 3:
-        return IDENTITY.copy()
-    x = np.concatenate([p0, np.ones((len(p0), 1))], axis=1).astype(np.float64)
-    sol, *_ = np.linalg.lstsq(x, p1.astype(np.float64), rcond=None)
-    return sol.T.astype(np.float32)
-
-
 class Module2Transform(_BankMixin, grain.transforms.RandomMap):
     """anchor record -> genuine or impostor pair with identity labels.
 
@@ -233,7 +224,7 @@ class Module2Transform(_BankMixin, grain.transforms.RandomMap):
                 fwd, bwd, window0.shape, window1.shape, mask0, mask1, cfg.stride
             )
             k = int(gt["gt_valid"].sum())
-            transform = _fit_affine(gt["gt_pts0"][:k], gt["gt_pts1"][:k])
+            transform = fit_affine(gt["gt_pts0"][:k], gt["gt_pts1"][:k])
         return {
             "image0": _to_input(window0),
             "image1": _to_input(window1),

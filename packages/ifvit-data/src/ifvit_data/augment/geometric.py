@@ -51,6 +51,18 @@ def invert_affine(a: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(a, dtype=np.float64))
 
 
+def fit_affine(src: np.ndarray, dst: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
+    """The project's one least-squares affine fit in numpy: `dst ~ A @ [src, 1]` for points
+    `src`, `dst` [N, 2], solved in float64; float32 [2, 3]. With fewer than 3 points: `fallback`
+    (default: the identity)."""
+    if len(src) < 3:
+        return (np.eye(2, 3, dtype=np.float32) if fallback is None
+                else np.asarray(fallback, np.float32).copy())
+    x = np.concatenate([src, np.ones((len(src), 1))], axis=1).astype(np.float64)
+    sol, *_ = np.linalg.lstsq(x, np.asarray(dst, np.float64), rcond=None)
+    return sol.T.astype(np.float32)
+
+
 def apply_affine(a: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Maps points: float64 `[N, 2]` -> `[N, 2]`, `p1 = A @ [p0; 1]`."""
     a = np.asarray(a, dtype=np.float64)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ifvit_data.augment.geometric import fit_affine
 from ifvit_data.synth.background import (
     SENSOR_STYLES,
     background,
@@ -56,13 +57,6 @@ class Impression:
     singular_points: tuple[tuple[float, float, str], ...]
     params: dict[str, float]
     geometry: ImpressionGeometry
-
-
-def _fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares 2x3 affine with dst ~ A @ [src, 1] (src, dst: (N, 2))."""
-    x = np.concatenate([src, np.ones((len(src), 1))], axis=1)
-    sol, *_ = np.linalg.lstsq(x, dst, rcond=None)
-    return sol.T.astype(np.float32)
 
 
 def _ink(
@@ -184,7 +178,7 @@ def render_impression(
     ys, xs = np.nonzero(contact[::4, ::4])
     src = np.stack([xs * 4.0, ys * 4.0], axis=1)
     dst = master_to_imp[ys * 4, xs * 4].astype(np.float64)
-    affine = _fit_affine(src, dst) if len(src) >= 3 else place.matrix().astype(np.float32)
+    affine = fit_affine(src, dst, fallback=place.matrix())
 
     sps = []
     for p in master.singular_points:
