@@ -231,6 +231,10 @@ def train_match(data_dir: DataDirs, workdir: str | Path, from_dense: str | Path,
     data = open_match_data(data_dir, tc, mix)
     _check_match_data(data, data_dir, tc)
     start, started = start_point(init_from, "match") if init_from is not None else (None, None)
+    if start is not None and start.cfg.module2.template_neck:
+        log(f"note: {init_from} has a template neck (fitted by `ifvit whiten` to its own "
+            "embeddings); training changes the embeddings and this run's bundle has none: refit "
+            "it afterwards with `ifvit whiten --templates-only`")
     dirs = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
     inputs = [*dirs, from_dense] + ([init_from] if init_from else [])
     workdir = claim_output_dir(workdir, "bundle-match", inputs=inputs, force=force)
