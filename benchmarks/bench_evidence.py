@@ -37,16 +37,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import check_json_out, load_model_or_exit
 from flax import nnx
 
 from ifvit_core.ifvit.verify import register_pair
 from ifvit_core.loftr.model import STRIDE
 from ifvit_data.synth import Correspondence, SynthConfig, generate_dataset, image_name
 from ifvit_data.synth.records import SynthCorrespondence
-from ifvit_train.serving.bundle import BundleError, fine_trained, load_bundle
+from ifvit_train.serving.bundle import fine_trained
 from ifvit_train.serving.infer import PreparedImage, Verifier
 from ifvit_train.serving.preprocessing import enhance_inputs
-from ifvit_train.serving.shipped import shipped_bundle
 
 KINDS = {"module1": "Module 1", "module1_fine": "Module 1 + fine stage",
          "global": "global branch", "local": "ROI branch"}
@@ -208,16 +208,9 @@ def main() -> None:
         ap.error("--fingers must be >= 1 and --impressions >= 2 (genuine pairs need two)")
     if args.seed < 0:
         ap.error(f"--seed {args.seed}: must be >= 0")
-    if args.out is not None and (args.out.suffix != ".json" or not args.out.parent.is_dir()):
-        ap.error(f"--out {args.out}: give a .json file in an existing folder")
-    model = args.model or shipped_bundle()
-    if model is None:
-        ap.error("no --model given and this installation has no shipped model")
-    try:
-        bundle = load_bundle(model, require="match")
-        verifier = Verifier(bundle)
-    except (BundleError, ValueError) as e:
-        ap.error(f"--model {model}: {e}")
+    check_json_out(ap, args.out)
+    bundle, model = load_model_or_exit(ap, args.model)
+    verifier = Verifier(bundle)
     with_fine = fine_trained(bundle.meta)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()

@@ -39,6 +39,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import check_json_out, load_model_or_exit
 from flax import nnx
 
 from ifvit_core.ifvit import module2_targets, register_pair
@@ -48,9 +49,7 @@ from ifvit_data.pipeline import MatchPairConfig, make_iterator, module2_dataset
 from ifvit_data.shards import RecordSource
 from ifvit_data.synth import SynthConfig, generate_dataset
 from ifvit_data.synth.records import synth_correspondence
-from ifvit_train.serving.bundle import BundleError, load_bundle
 from ifvit_train.serving.preprocessing import enhance_inputs, enhancement
-from ifvit_train.serving.shipped import shipped_bundle
 from ifvit_train.training.config import TrainConfig
 from ifvit_train.training.data import pair_config
 
@@ -189,15 +188,8 @@ def main() -> None:
         ap.error(f"--floors {args.floors}: each floor must be in [0, 1)")
     if args.fingers < 2 or args.impressions < 2 or args.batches < 1 or args.seed < 0:
         ap.error("--fingers >= 2, --impressions >= 2, --batches >= 1 and --seed >= 0")
-    if args.out is not None and (args.out.suffix != ".json" or not args.out.parent.is_dir()):
-        ap.error(f"--out {args.out}: give a .json file in an existing folder")
-    model = args.model or shipped_bundle()
-    if model is None:
-        ap.error("no --model given and this installation has no shipped model")
-    try:
-        bundle = load_bundle(model)
-    except (BundleError, ValueError) as e:
-        ap.error(f"--model {model}: {e}")
+    check_json_out(ap, args.out)
+    bundle, model = load_model_or_exit(ap, args.model, require=None)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_pseudo_") as tmp:

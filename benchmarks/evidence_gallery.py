@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import load_model_or_exit
 
-from ifvit_train.serving.bundle import BundleError, load_bundle
 from ifvit_train.serving.infer import Verifier
 from ifvit_train.serving.match_picture import plot_verification
-from ifvit_train.serving.shipped import shipped_bundle
 
 SETS = (("fvc2002_db1_b", None, "fvc"), ("fvc2002_db2_b", 569.0, "fvc"),
         ("fvc2002_db3_b", None, "fvc"), ("fvc2004_db2_b", None, "fvc"),
@@ -48,7 +47,7 @@ def on_foreground(points: np.ndarray, mask: np.ndarray, to_window: np.ndarray) -
 
 
 def main() -> None:
-    from ifvit_data.outputs import atomic_write_text, claim_output_dir
+    from ifvit_data.outputs import atomic_write_text, check_output_dir, claim_output_dir
     from ifvit_data.readers import scan
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -59,16 +58,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="pair choice seed (default 0)")
     ap.add_argument("--dpi-figure", type=int, default=120, help="picture resolution (default 120)")
     ap.add_argument("--smoke", action="store_true", help="two tiny synthetic sets")
+    ap.add_argument("--force", action="store_true",
+                    help="write into a non-empty --out that is not an evidence gallery (its files "
+                         "are kept; this script's own names inside it are replaced)")
     args = ap.parse_args()
-    model = args.model or shipped_bundle()
-    if model is None:
-        ap.error("no --model given and this installation has no shipped model")
+    inputs = [p for p in (args.model, args.real) if p is not None]
+    try:  # refused before the model loads
+        check_output_dir(args.out, "evidence-gallery", inputs=inputs, force=args.force)
+    except ValueError as e:
+        ap.error(str(e))
+    bundle, model = load_model_or_exit(ap, args.model)
     try:
-        bundle = load_bundle(model, require="match")
-    except (BundleError, ValueError) as e:
-        ap.error(f"--model {model}: {e}")
-    try:
-        out = claim_output_dir(args.out, "evidence-gallery", inputs=[model, args.real])
+        out = claim_output_dir(args.out, "evidence-gallery", inputs=[model, args.real],
+                               force=args.force)
     except ValueError as e:
         ap.error(str(e))
     v = Verifier(bundle)

@@ -31,12 +31,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import check_json_out, load_model_or_exit
 
 from ifvit_train.evaluation.evaluate import load_prints
 from ifvit_train.evaluation.metrics import cmc, verification_report
-from ifvit_train.serving.bundle import BundleError, load_bundle
 from ifvit_train.serving.infer import Verifier
-from ifvit_train.serving.shipped import shipped_bundle
 from ifvit_train.training.whiten import BRANCHES, batchnorm_neck, fit_within_finger, single_features
 
 SETS = (("fvc2002_db2_b", 569.0, "fvc"), ("fvc2002_db3_b", None, "fvc"),
@@ -69,15 +68,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write the numbers to FILE.json")
     ap.add_argument("--smoke", action="store_true", help="three tiny synthetic sets, one row")
     args = ap.parse_args()
-    if args.out is not None and (args.out.suffix != ".json" or not args.out.parent.is_dir()):
-        ap.error(f"--out {args.out}: give a .json file in an existing folder")
-    model = args.model or shipped_bundle()
-    if model is None:
-        ap.error("no --model given and this installation has no shipped model")
-    try:
-        bundle = load_bundle(model, require="match")
-    except (BundleError, ValueError) as e:
-        ap.error(f"--model {model}: {e}")
+    check_json_out(ap, args.out)
+    bundle, model = load_model_or_exit(ap, args.model)
     v = Verifier(bundle)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()

@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import check_json_out, load_model_or_exit
 
 from ifvit_train.evaluation.evaluate import load_prints
 from ifvit_train.evaluation.metrics import verification_report
-from ifvit_train.serving.bundle import BundleError, load_bundle
 from ifvit_train.serving.infer import Verifier
-from ifvit_train.serving.shipped import shipped_bundle
 from ifvit_train.training.whiten import (
     BRANCHES,
     batchnorm_neck,
@@ -74,15 +73,8 @@ def main() -> None:
         args.pairs = 40
     if args.pairs < 1:
         ap.error(f"--pairs {args.pairs}: must be >= 1")
-    if args.out is not None and (args.out.suffix != ".json" or not args.out.parent.is_dir()):
-        ap.error(f"--out {args.out}: give a .json file in an existing folder")
-    model = args.model or shipped_bundle()
-    if model is None:
-        ap.error("no --model given and this installation has no shipped model")
-    try:
-        bundle = load_bundle(model, require="match")
-    except (BundleError, ValueError) as e:
-        ap.error(f"--model {model}: {e}")
+    check_json_out(ap, args.out)
+    bundle, model = load_model_or_exit(ap, args.model)
     v = Verifier(bundle)
     alpha = bundle.cfg.module2.fusion_alpha
     load = os.getloadavg()[0]

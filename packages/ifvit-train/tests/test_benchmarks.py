@@ -5,7 +5,11 @@ benchmark."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 NUM = r"\d+(?:\.\d+)?"
 
 
@@ -112,3 +116,22 @@ def test_evidence_gallery_smoke(tmp_path, smoke):
     rows = json.loads((tmp_path / "g" / "pairs.json").read_text())["rows"]
     assert [(r["set"], r["kind"]) for r in rows] == [
         ("s1", "genuine"), ("s1", "impostor"), ("s2", "genuine"), ("s2", "impostor")]
+
+
+def test_evidence_gallery_refuses_a_users_folder(tmp_path):
+    """--out naming a non-empty folder that is no gallery output: argparse's refusal (exit 2, one
+    error line naming the folder, before the model loads) and the folder left as it was."""
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine\n")
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "evidence_gallery.py"), "--smoke",
+                           "--out", str(user)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 2, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
+    assert len(errors) == 1 and proc.stderr.splitlines()[-1] == errors[0], proc.stderr
+    assert errors[0].startswith("evidence_gallery.py: error: ") and str(user) in errors[0]
+    assert "is not empty" in errors[0], errors[0]
+    assert proc.stdout == ""
+    assert [p.name for p in user.iterdir()] == ["notes.txt"]
+    assert (user / "notes.txt").read_text() == "mine\n"
