@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end: each runs a script as a subprocess
+
 BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 RATES = r"\d+\.\d / \d+\.\d / \d+\.\d"  # EER / FMR100 / FMR1000 in %
 

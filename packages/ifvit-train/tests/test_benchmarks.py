@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end: each runs a script as a subprocess
+
 BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 NUM = r"\d+(?:\.\d+)?"
 

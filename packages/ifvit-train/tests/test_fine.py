@@ -6,6 +6,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from ifvit_core import config
@@ -140,6 +141,7 @@ def test_dense_loss_alone_never_reaches_the_fine_groups():
     assert _changed_groups(before, jax.device_get(state.params)) <= {"trunk"}
 
 
+@pytest.mark.slow  # a training run
 def test_bundle_records_trained_fine_stage_and_inference_uses_it(tiny_shards, tmp_path):
     from ifvit_core.ifvit.verify import register_pair
     from ifvit_train.serving.bundle import load_bundle, read_meta

@@ -36,6 +36,7 @@ def test_dense_from_a_bundle_starts_from_its_module1(tiny_bundle, tiny_shards, t
     assert load_bundle(tmp_path / "ft").step == TC.steps
 
 
+@pytest.mark.slow  # two training runs
 def test_dense_on_a_larger_window_records_it_and_match_inherits_it(tiny_bundle, tiny_shards,
                                                                    tmp_path):
     from ifvit_train.serving.bundle import load_bundle

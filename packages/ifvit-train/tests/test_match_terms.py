@@ -60,6 +60,7 @@ def test_pseudo_labels_only_where_module1_aligned_the_pair(world):
     np.testing.assert_allclose(on["loss"], off["loss"], rtol=1e-6)
 
 
+@pytest.mark.slow  # several training steps
 def test_template_terms_enter_the_loss_with_their_weights(world):
     step_metrics, _ = world
     off = step_metrics(TC)

@@ -169,6 +169,7 @@ def _flat(bundle_dir):
     return params.flat_state(b.module1), params.flat_state(b.matcher)
 
 
+@pytest.mark.slow  # a training run on two folders
 def test_bundle_records_both_folders(mixed_run, synth_shards, tiny_shards):
     work, meta, _ = mixed_run
     on_disk = json.loads((work / "bundle.json").read_text())

@@ -45,6 +45,7 @@ def _train(devices, tc, batch, steps=3, init=False):
         losses[-1] if losses else float("nan"))
 
 
+@pytest.mark.slow  # multi-device: two trainings
 def test_eight_devices_match_one_device(same_training):
     assert jax.device_count() == 8
     tc = TrainConfig(learning_rate=1e-3, warmup_steps=1, steps=10,
