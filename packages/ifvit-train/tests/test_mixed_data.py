@@ -185,6 +185,7 @@ def test_bundle_records_both_folders(mixed_run, synth_shards, tiny_shards):
     assert data["train_fingers"] == classes == on_disk["config"]["module2"]["num_classes"]
 
 
+@pytest.mark.slow  # the training run on two folders
 def test_from_dense_takes_a_module2_bundles_module1(mixed_run, exported_match):
     from ifvit_train.serving.bundle import state_hash
 
