@@ -20,6 +20,7 @@ from ifvit_train.evaluation.evaluate import PrintSet
 from ifvit_train.evaluation.metrics import CMCResult, cmc, verification_report
 from ifvit_train.serving.bundle import LoadedBundle
 from ifvit_train.serving.gallery import Embedder
+from ifvit_train.serving.identify import rerank_scores
 from ifvit_train.serving.infer import Verifier
 
 RERANK_OFFSET = 10.0  # re-ranked candidates sit above every other entry (scores are in [-1, 1])
@@ -50,9 +51,9 @@ def identification(bundle: LoadedBundle, prints: PrintSet, *, rerank: int = 10, 
     if r > 0:
         verifier = Verifier(bundle)
         top = np.argsort(-sims, axis=1, kind="stable")[:, :r]  # [P, r] gallery columns
-        pairs = [(prints.prepared[ok[p[a]]], prints.prepared[ok[g[b]]]) for a in range(len(p))
-                 for b in top[a]]
-        scores = verifier.score_pairs(pairs, batch_size)["score"].reshape(len(p), r)
+        scores = rerank_scores(verifier, [prints.prepared[ok[i]] for i in p],
+                               [[prints.prepared[ok[g[b]]] for b in top[a]] for a in range(len(p))],
+                               batch_size)
         reranked = sims - RERANK_OFFSET
         np.put_along_axis(reranked, top, scores + RERANK_OFFSET, axis=1)
         curves["re-ranked"] = cmc(reranked, fingers[p], fingers[g], max_rank)

@@ -25,6 +25,21 @@ from ifvit_train.serving.search import shard_gallery, sharded_top_k, top_k
 RERANK_BATCH = 8  # pairs per compiled call when re-ranking
 
 
+def rerank_scores(verifier: Verifier, probes: Sequence[PreparedImage],
+                  candidates: Sequence[Sequence[PreparedImage]], batch_size: int) -> np.ndarray:
+    """The one re-ranking step of 1:N search (`Identifier` and the identification protocol of
+    `ifvit_train.evaluation.identification`): the pairwise decision score of each probe against
+    each of its first r candidates, float [P, r], in one `Verifier.score_pairs` call (probe-major
+    order). The caller puts the re-scored candidates first, in the order of these scores."""
+    r = len(candidates[0]) if candidates else 0
+    if any(len(c) != r for c in candidates) or len(candidates) != len(probes):
+        raise ValueError("every probe needs the same number of candidates")
+    pairs = [(p, c) for p, cands in zip(probes, candidates, strict=True) for c in cands]
+    if not pairs:
+        return np.zeros((len(probes), 0))
+    return verifier.score_pairs(pairs, batch_size)["score"].reshape(len(probes), r)
+
+
 class Identifier:
     """Searches one gallery with one model (the gallery must have been enrolled with it).
 
@@ -87,9 +102,9 @@ class Identifier:
                 cands.append({"id": int(e["id"]), "subject": e["subject"],
                               "impression": e["impression"], "path": e["path"],
                               "template_score": round(float(s), 6), "score": None})
-            pairs = [(probe, self._enrolled(c)) for c in cands[:rerank]]
-            if pairs:  # batched pairs, one compiled graph per window shapes
-                got = self.verifier.score_pairs(pairs, RERANK_BATCH)["score"]
+            if rerank:  # batched pairs, one compiled graph per window shapes
+                got = rerank_scores(self.verifier, [probe],
+                                    [[self._enrolled(c) for c in cands[:rerank]]], RERANK_BATCH)[0]
                 # only the first `rerank` candidates were re-scored: zip stops at `got`'s end
                 for c, v in zip(cands, got, strict=False):
                     c["score"] = round(float(v), 6)
