@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ifvit_data.imagefile import ImageReadError, check_side, metadata_dpi
+from ifvit_data.imagerules import ImageReadError, check_side, metadata_dpi
 
 WSQ_MISSING = (
     "reading WSQ needs the `wsq` package (NIST NBIS decoder), not installed here: `pip "
